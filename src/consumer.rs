@@ -1,0 +1,345 @@
+//! The public consumer handle (Java's `ZookeeperConsumerConnector`): connect, register, create
+//! streams, commit, shut down.
+//!
+//! It wires the pieces together — session, registration, the coordinator task, the session
+//! prober, the auto-commit timer and the streams — and owns the shutdown order. It holds no
+//! assignment logic of its own.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::ConsumerConfig;
+use crate::group::filter::TopicFilter;
+use crate::group::identity::ConsumerId;
+use crate::group::rebalance::{
+    self, Coordinator, RebalanceListener, Shared, StreamRouting, Subscription, Trigger,
+};
+use crate::offsets::ZkOffsetStore;
+use crate::partition::TopicPartition;
+use crate::stream::{HoldCount, MessageStream};
+use crate::zk::layout;
+use crate::zk::liveness::Liveness;
+use crate::zk::session::{ZkError, ZkSession, ZkSettings};
+
+/// Errors of the consumer API.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// ZooKeeper failed (connect, registration, commit).
+    #[error(transparent)]
+    Zk(#[from] ZkError),
+    /// Streams can be created once per consumer, as with the Java connector.
+    #[error("message streams were already created for consumer {0}")]
+    StreamsAlreadyCreated(String),
+    /// A subscription asked for no streams or no topics.
+    #[error("invalid subscription: {0}")]
+    InvalidSubscription(String),
+    /// The consumer was shut down.
+    #[error("consumer {0} is shut down")]
+    ShutDown(String),
+}
+
+struct Tasks {
+    coordinator: JoinHandle<()>,
+    prober: JoinHandle<()>,
+    committer: Option<JoinHandle<()>>,
+}
+
+/// A member of a ZooKeeper-coordinated consumer group.
+pub struct Consumer {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: tokio::sync::Mutex<Option<Tasks>>,
+    shut_down: tokio::sync::Mutex<bool>,
+    streams_created: Mutex<bool>,
+    holding: Arc<HoldCount>,
+}
+
+/// How long shutdown waits for the application to finish the messages it holds.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("group", &self.shared.config.group_id)
+            .field("consumer_id", &self.shared.consumer_id)
+            .finish()
+    }
+}
+
+impl Consumer {
+    /// Connects to ZooKeeper (creating the chroot if needed). The member registers when its
+    /// streams are created.
+    pub async fn connect(config: ConsumerConfig) -> Result<Self, ConsumerError> {
+        let zk = ZkSession::connect(ZkSettings {
+            connect: config.zookeeper_connect.clone(),
+            session_timeout: config.zookeeper_session_timeout,
+            connection_timeout: config.zookeeper_connection_timeout,
+            server_version: config.zookeeper_server_version,
+        })
+        .await?;
+        let consumer_id = ConsumerId::for_config(&config.group_id, config.consumer_id.as_deref());
+        tracing::info!(consumer = %consumer_id, group = %config.group_id, "connected to ZooKeeper");
+        let offsets = ZkOffsetStore::new(zk.clone(), &config.group_id);
+        let liveness = Arc::new(Liveness::new(config.zookeeper_session_timeout));
+        let shared = Arc::new(Shared {
+            consumer_id,
+            zk,
+            offsets,
+            liveness,
+            stop_streams: watch::channel(false).0,
+            owned: Mutex::new(Vec::new()),
+            checkpoints: tokio::sync::Mutex::new(Default::default()),
+            listener: Mutex::new(None),
+            rebalances: watch::channel(0).0,
+            config,
+        });
+        Ok(Consumer {
+            shared,
+            stop: watch::channel(false).0,
+            tasks: tokio::sync::Mutex::new(None),
+            shut_down: tokio::sync::Mutex::new(false),
+            streams_created: Mutex::new(false),
+            holding: Arc::new(HoldCount::default()),
+        })
+    }
+
+    /// This member's consumer id (`<group>_<host>-<millis>-<random>` or `<group>_<consumer.id>`).
+    pub fn consumer_id(&self) -> &str {
+        self.shared.consumer_id.as_str()
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.shared.config
+    }
+
+    /// Sets the rebalance listener; call before creating streams to see the first assignment.
+    pub fn set_rebalance_listener(&self, listener: Arc<dyn RebalanceListener>) {
+        match self.shared.listener.lock() {
+            Ok(mut g) => *g = Some(listener),
+            Err(p) => *p.into_inner() = Some(listener),
+        }
+    }
+
+    /// Subscribes to topics with a number of streams each; returns the streams per topic.
+    pub async fn create_message_streams(
+        &self,
+        topic_counts: BTreeMap<String, u32>,
+    ) -> Result<BTreeMap<String, Vec<MessageStream>>, ConsumerError> {
+        if topic_counts.is_empty() || topic_counts.values().any(|&n| n == 0) {
+            return Err(ConsumerError::InvalidSubscription(
+                "every topic needs at least one stream, and at least one topic is needed".into(),
+            ));
+        }
+        let mut routing = StreamRouting::new(true);
+        let mut result: BTreeMap<String, Vec<MessageStream>> = BTreeMap::new();
+        let mut index = 0;
+        for (topic, &count) in &topic_counts {
+            for n in 0..count {
+                let (tx, stream) = self.new_stream(n);
+                routing.insert(Some(topic), n, index, tx);
+                result.entry(topic.clone()).or_default().push(stream);
+                index += 1;
+            }
+        }
+        self.start(Subscription::Static(topic_counts), routing)
+            .await?;
+        Ok(result)
+    }
+
+    /// Subscribes to every topic the filter allows, shared by `streams` streams.
+    pub async fn create_message_streams_by_filter(
+        &self,
+        filter: TopicFilter,
+        streams: u32,
+    ) -> Result<Vec<MessageStream>, ConsumerError> {
+        if streams == 0 {
+            return Err(ConsumerError::InvalidSubscription(
+                "a filter subscription needs at least one stream".into(),
+            ));
+        }
+        let mut routing = StreamRouting::new(false);
+        let mut result = Vec::new();
+        for n in 0..streams {
+            let (tx, stream) = self.new_stream(n);
+            routing.insert(None, n, n as usize, tx);
+            result.push(stream);
+        }
+        self.start(Subscription::Filter { filter, streams }, routing)
+            .await?;
+        Ok(result)
+    }
+
+    fn new_stream(&self, n: u32) -> (crate::fetch::ChunkSender, MessageStream) {
+        let (tx, rx) = mpsc::channel(self.shared.config.queued_max_message_chunks.max(1));
+        let thread = format!("{}-{n}", self.shared.consumer_id);
+        let stream = MessageStream::new(
+            thread,
+            rx,
+            self.shared.liveness.clone(),
+            self.shared.stop_streams.subscribe(),
+            self.shared.config.consumer_timeout,
+            self.holding.clone(),
+        );
+        (tx, stream)
+    }
+
+    async fn start(
+        &self,
+        subscription: Subscription,
+        routing: StreamRouting,
+    ) -> Result<(), ConsumerError> {
+        if *self.shut_down.lock().await {
+            return Err(ConsumerError::ShutDown(self.consumer_id().to_string()));
+        }
+        {
+            let mut created = match self.streams_created.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if *created {
+                return Err(ConsumerError::StreamsAlreadyCreated(
+                    self.consumer_id().to_string(),
+                ));
+            }
+            *created = true;
+        }
+        self.shared.register(&subscription).await?;
+        tracing::info!(path = %self.shared.registration_path(), "registered consumer");
+        let (trigger_tx, triggers) = mpsc::unbounded_channel();
+        let _ = trigger_tx.send(Trigger::Start);
+        let coordinator = Coordinator::new(
+            self.shared.clone(),
+            subscription,
+            routing,
+            triggers,
+            trigger_tx.clone(),
+            self.stop.subscribe(),
+            crate::shutdown::subscribe(),
+        );
+        let tasks = Tasks {
+            coordinator: tokio::spawn(coordinator.run()),
+            prober: tokio::spawn(rebalance::probe_session(
+                self.shared.clone(),
+                trigger_tx,
+                self.stop.subscribe(),
+            )),
+            committer: self.shared.config.auto_commit_enable.then(|| {
+                tokio::spawn(rebalance::auto_commit(
+                    self.shared.clone(),
+                    self.stop.subscribe(),
+                ))
+            }),
+        };
+        *self.tasks.lock().await = Some(tasks);
+        Ok(())
+    }
+
+    /// Commits the processed offset of every owned partition whose offset changed.
+    pub async fn commit_offsets(&self) -> Result<(), ConsumerError> {
+        let owned: Vec<_> = self
+            .shared
+            .owned_snapshot()
+            .into_iter()
+            .filter(|i| i.is_current())
+            .collect();
+        self.shared.commit_with_retries(&owned).await?;
+        Ok(())
+    }
+
+    /// Partitions this member owns now, with the processed offset of each (-1: none yet).
+    pub fn owned_partitions(&self) -> BTreeMap<TopicPartition, i64> {
+        self.shared
+            .owned_snapshot()
+            .iter()
+            .filter(|i| i.is_current())
+            .map(|i| (i.topic_partition(), i.consumed_offset()))
+            .collect()
+    }
+
+    /// Whether the group has any committed offset in ZooKeeper.
+    pub async fn group_has_offsets(&self) -> Result<bool, ConsumerError> {
+        let root = layout::offsets_path(&self.shared.config.group_id);
+        for topic in self.shared.zk.children(&root).await? {
+            let path = format!("{root}/{topic}");
+            if !self.shared.zk.children(&path).await?.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Deletes every committed offset of the group (the console consumer's
+    /// `--delete-consumer-offsets`). Call before creating streams.
+    pub async fn delete_group_offsets(&self) -> Result<(), ConsumerError> {
+        let root = layout::offsets_path(&self.shared.config.group_id);
+        self.shared.zk.delete_recursive(&root).await?;
+        Ok(())
+    }
+
+    /// A receiver of the number of completed rebalances (changes after each one).
+    pub fn rebalances(&self) -> watch::Receiver<u64> {
+        self.shared.rebalances.subscribe()
+    }
+
+    /// Stops the streams and fetchers, commits what was processed (when
+    /// `auto.commit.enable`), deletes this member's owner and registration nodes. Idempotent.
+    ///
+    /// A message counts as processed once the application took the next one from its stream
+    /// (a final `next()` returning `None` counts) or acknowledged it. Shutdown ends the streams
+    /// and waits up to two seconds for the application to come back to `next()` before the
+    /// final commit.
+    pub async fn shutdown(&self) -> Result<(), ConsumerError> {
+        let mut done = self.shut_down.lock().await;
+        if *done {
+            return Ok(());
+        }
+        *done = true;
+        tracing::info!(consumer = %self.shared.consumer_id, "shutting down");
+        self.stop.send_replace(true);
+        if let Some(tasks) = self.tasks.lock().await.take() {
+            // The coordinator stops the fetchers and ends the streams before returning.
+            let _ = tasks.coordinator.await;
+            tasks.prober.abort();
+            if let Some(committer) = tasks.committer {
+                committer.abort();
+            }
+        }
+        self.shared.stop_streams.send_replace(true);
+        let held = self.holding.wait_released(SHUTDOWN_GRACE).await;
+        if held > 0 {
+            tracing::warn!(
+                streams = held,
+                "streams still hold unfinished messages; those are not committed"
+            );
+        }
+        let owned = self.shared.owned_snapshot();
+        let mut result = Ok(());
+        if self.shared.config.auto_commit_enable && !owned.is_empty() {
+            if let Err(e) = self.shared.commit_with_retries(&owned).await {
+                tracing::error!(error = %e, "final offset commit failed");
+                result = Err(e.into());
+            }
+        }
+        for info in &owned {
+            info.revoke();
+            let path = layout::owner_path(&self.shared.config.group_id, &info.topic, info.partition);
+            let thread_prefix = format!("{}-", self.shared.consumer_id);
+            if let Ok(Some(data)) = self.shared.zk.get_data(&path).await {
+                if data.starts_with(thread_prefix.as_bytes()) {
+                    if let Err(e) = self.shared.zk.delete_if_data(&path, &data).await {
+                        tracing::warn!(error = %e, "cannot delete owner node");
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.shared.zk.delete(&self.shared.registration_path()).await {
+            tracing::warn!(error = %e, "cannot delete registration node");
+        }
+        tracing::info!(consumer = %self.shared.consumer_id, "shut down");
+        result
+    }
+}

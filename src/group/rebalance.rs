@@ -1,0 +1,787 @@
+//! The rebalance state machine: one coordinator task per consumer that reacts to triggers
+//! (members, topics, partitions, own session expiry), releases and re-claims partitions in the
+//! Java consumer's order (spec §4), and starts the fetchers for what it won.
+//!
+//! Triggers only queue a wake-up; the task drains every queued trigger before an attempt, so a
+//! burst of ZooKeeper events costs one rebalance. Failed attempts back off with jitter and are
+//! retried until shutdown: unlike Java, we never stop consuming silently after
+//! `rebalance.max.retries`. The assignment itself is computed by the pure
+//! [`crate::group::assign`]; this module owns the I/O around it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use zookeeper_client::{OneshotWatcher, SessionState};
+
+use crate::config::ConsumerConfig;
+use crate::fetch::{ChunkSender, FetchConfig, FetchTarget, FetcherManager};
+use crate::group::assign::{self, AssignError};
+use crate::group::filter::TopicFilter;
+use crate::group::identity::{ConsumerId, ThreadId};
+use crate::offsets::ZkOffsetStore;
+use crate::partition::{PartitionTopicInfo, TopicPartition, INVALID_OFFSET};
+use crate::zk::layout::{self, BrokerInfo, Registration, TopicReplicaAssignment};
+use crate::zk::liveness::Liveness;
+use crate::zk::session::{is_node_event, EphemeralOutcome, ZkError, ZkSession};
+
+/// Why a rebalance attempt failed. Each is retried after `rebalance.backoff.ms`.
+#[derive(Debug, thiserror::Error)]
+pub enum RebalanceError {
+    /// A ZooKeeper read or write failed.
+    #[error(transparent)]
+    Zk(#[from] ZkError),
+    /// The assignment could not be computed (e.g. roundrobin preconditions).
+    #[error(transparent)]
+    Assign(#[from] AssignError),
+    /// Another thread still owns a partition we were assigned (it has not released yet).
+    #[error("partition {partition} is still owned by {owner}")]
+    OwnershipConflict {
+        /// The contested partition.
+        partition: TopicPartition,
+        /// The owner node's data (a thread id).
+        owner: String,
+    },
+}
+
+/// What a member subscribes to.
+#[derive(Debug, Clone)]
+pub enum Subscription {
+    /// Explicit topic -> stream count map.
+    Static(BTreeMap<String, u32>),
+    /// Every topic matching (whitelist) or not matching (blacklist) a filter, shared by
+    /// `streams` streams.
+    Filter {
+        /// The topic filter.
+        filter: TopicFilter,
+        /// How many streams share all matched topics.
+        streams: u32,
+    },
+}
+
+impl Subscription {
+    /// The registration JSON this subscription is announced with.
+    pub fn registration(&self, now_ms: u64) -> Registration {
+        match self {
+            Subscription::Static(map) => Registration::new_static(map.clone(), now_ms),
+            Subscription::Filter { filter, streams } => {
+                Registration::new_filter(filter.pattern(), filter.regex_text(), *streams, now_ms)
+            }
+        }
+    }
+
+    fn is_filter(&self) -> bool {
+        matches!(self, Subscription::Filter { .. })
+    }
+}
+
+/// Callbacks around a rebalance (Java's `ConsumerRebalanceListener`), so an application can
+/// flush its state before partitions go and learn what it got.
+pub trait RebalanceListener: Send + Sync {
+    /// Called after delivery of the owned partitions stopped and their processed offsets were
+    /// committed (when auto-commit is on), before ownership is released.
+    fn before_releasing_partitions(&self, owned: &BTreeMap<String, BTreeSet<i32>>) {
+        let _ = owned;
+    }
+
+    /// Called after a new assignment was claimed, before fetching starts. `assignment` maps
+    /// topic -> partition -> owning thread id for the whole group (this member's topics).
+    fn before_starting_fetchers(
+        &self,
+        consumer_id: &str,
+        assignment: &BTreeMap<String, BTreeMap<i32, String>>,
+    ) {
+        let _ = (consumer_id, assignment);
+    }
+}
+
+/// Why the coordinator should look again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// Streams were just created.
+    Start,
+    /// A watched node changed (path).
+    Changed(String),
+    /// This member's own session expired.
+    SessionExpired,
+}
+
+/// State shared between the public handle, the coordinator task, the committer and the streams.
+pub(crate) struct Shared {
+    pub config: ConsumerConfig,
+    pub consumer_id: ConsumerId,
+    pub zk: ZkSession,
+    pub offsets: ZkOffsetStore,
+    pub liveness: Arc<Liveness>,
+    /// `true` ends every stream of this consumer.
+    pub stop_streams: watch::Sender<bool>,
+    /// Partitions owned in the current assignment.
+    pub owned: Mutex<Vec<Arc<PartitionTopicInfo>>>,
+    /// Last offset written or read per partition (unchanged offsets are not rewritten); the
+    /// async mutex also serialises commits.
+    pub checkpoints: tokio::sync::Mutex<HashMap<TopicPartition, i64>>,
+    pub listener: Mutex<Option<Arc<dyn RebalanceListener>>>,
+    /// Completed rebalances, for observers and tests.
+    pub rebalances: watch::Sender<u64>,
+}
+
+impl Shared {
+    pub(crate) fn owned_snapshot(&self) -> Vec<Arc<PartitionTopicInfo>> {
+        match self.owned.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn replace_owned(&self, infos: Vec<Arc<PartitionTopicInfo>>) -> Vec<Arc<PartitionTopicInfo>> {
+        match self.owned.lock() {
+            Ok(mut g) => std::mem::replace(&mut *g, infos),
+            Err(p) => std::mem::replace(&mut *p.into_inner(), infos),
+        }
+    }
+
+    fn listener(&self) -> Option<Arc<dyn RebalanceListener>> {
+        match self.listener.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub(crate) fn registration_path(&self) -> String {
+        layout::consumer_registration_path(&self.config.group_id, self.consumer_id.as_str())
+    }
+
+    /// Writes the processed offset of each given partition whose value changed since it was
+    /// last written or read. Returns how many offsets were written.
+    pub(crate) async fn commit(&self, infos: &[Arc<PartitionTopicInfo>]) -> Result<usize, ZkError> {
+        let mut checkpoints = self.checkpoints.lock().await;
+        let mut written = 0;
+        for info in infos {
+            let offset = info.consumed_offset();
+            if offset < 0 {
+                continue;
+            }
+            let tp = info.topic_partition();
+            if checkpoints.get(&tp) == Some(&offset) {
+                continue;
+            }
+            self.offsets.commit(&tp, offset).await?;
+            tracing::debug!(partition = %tp, offset, "committed offset");
+            checkpoints.insert(tp, offset);
+            written += 1;
+        }
+        Ok(written)
+    }
+
+    /// Commits with up to `offsets.commit.max.retries` retries (shutdown and manual commits).
+    pub(crate) async fn commit_with_retries(
+        &self,
+        infos: &[Arc<PartitionTopicInfo>],
+    ) -> Result<usize, ZkError> {
+        let mut attempt = 0;
+        loop {
+            match self.commit(infos).await {
+                Ok(n) => return Ok(n),
+                Err(e) if attempt < self.config.offsets_commit_max_retries => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "offset commit failed; retrying");
+                    tokio::time::sleep(self.config.offsets_channel_backoff).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Creates this member's registration node (`/consumers/<group>/ids/<consumerId>`).
+    pub(crate) async fn register(&self, subscription: &Subscription) -> Result<(), ZkError> {
+        let json = subscription.registration(now_ms()).to_json();
+        let path = self.registration_path();
+        match self.zk.create_ephemeral(&path, json.as_bytes()).await? {
+            EphemeralOutcome::Created | EphemeralOutcome::ExistsSame => Ok(()),
+            EphemeralOutcome::ExistsOther(_) => {
+                // Our own node from a session that is still closing, or a stale copy: replace.
+                self.zk.delete(&path).await?;
+                match self.zk.create_ephemeral(&path, json.as_bytes()).await? {
+                    EphemeralOutcome::ExistsOther(other) => Err(ZkError::Layout(
+                        layout::LayoutError::Invalid {
+                            path,
+                            message: format!(
+                                "consumer id is already registered by another live member ({other})"
+                            ),
+                        },
+                    )),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// Milliseconds since the epoch (registration timestamps).
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Where the data of one (topic, thread) goes: the stream senders of this member.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamRouting {
+    /// Static subscriptions: (topic, n) -> stream; filters: ("", n) -> stream.
+    senders: BTreeMap<(String, u32), (usize, ChunkSender)>,
+    by_topic: bool,
+}
+
+impl StreamRouting {
+    pub(crate) fn new(by_topic: bool) -> Self {
+        StreamRouting {
+            senders: BTreeMap::new(),
+            by_topic,
+        }
+    }
+
+    pub(crate) fn insert(&mut self, topic: Option<&str>, n: u32, index: usize, sender: ChunkSender) {
+        let topic = if self.by_topic { topic.unwrap_or("") } else { "" };
+        self.senders.insert((topic.to_string(), n), (index, sender));
+    }
+
+    fn route(&self, topic: &str, thread: &ThreadId) -> Option<(usize, ChunkSender)> {
+        let n: u32 = thread.as_str().rsplit('-').next()?.parse().ok()?;
+        let topic = if self.by_topic { topic } else { "" };
+        self.senders.get(&(topic.to_string(), n)).cloned()
+    }
+}
+
+/// The coordinator task's private state.
+pub(crate) struct Coordinator {
+    shared: Arc<Shared>,
+    subscription: Subscription,
+    routing: StreamRouting,
+    triggers: mpsc::UnboundedReceiver<Trigger>,
+    trigger_tx: mpsc::UnboundedSender<Trigger>,
+    stop: watch::Receiver<bool>,
+    process_stop: watch::Receiver<bool>,
+    fetchers: Option<FetcherManager>,
+    watch_tasks: Vec<JoinHandle<()>>,
+    session_task: Option<JoinHandle<()>>,
+}
+
+impl Coordinator {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        subscription: Subscription,
+        routing: StreamRouting,
+        triggers: mpsc::UnboundedReceiver<Trigger>,
+        trigger_tx: mpsc::UnboundedSender<Trigger>,
+        stop: watch::Receiver<bool>,
+        process_stop: watch::Receiver<bool>,
+    ) -> Self {
+        Coordinator {
+            shared,
+            subscription,
+            routing,
+            triggers,
+            trigger_tx,
+            stop,
+            process_stop,
+            fetchers: None,
+            watch_tasks: Vec::new(),
+            session_task: None,
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow() || *self.process_stop.borrow()
+    }
+
+    async fn stopped(stop: &mut watch::Receiver<bool>, process_stop: &mut watch::Receiver<bool>) {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => {}
+            _ = process_stop.wait_for(|s| *s) => {}
+        }
+    }
+
+    /// Runs until the consumer or the process shuts down; then stops the fetchers and ends the
+    /// streams. Committing and releasing ownership is left to `Consumer::shutdown`.
+    pub(crate) async fn run(mut self) {
+        self.watch_session();
+        loop {
+            let trigger = tokio::select! {
+                t = self.triggers.recv() => t,
+                _ = Self::stopped(&mut self.stop, &mut self.process_stop) => None,
+            };
+            let Some(first) = trigger else { break };
+            let mut expired = first == Trigger::SessionExpired;
+            let mut reasons = vec![first];
+            while let Ok(t) = self.triggers.try_recv() {
+                expired |= t == Trigger::SessionExpired;
+                reasons.push(t);
+            }
+            if self.stopping() {
+                break;
+            }
+            tracing::debug!(?reasons, "rebalance triggered");
+            if (expired || !self.shared.zk.is_alive()) && !self.recover_session().await {
+                break;
+            }
+            self.rebalance().await;
+        }
+        self.stop_fetchers().await;
+        for task in self.watch_tasks.drain(..) {
+            task.abort();
+        }
+        if let Some(task) = self.session_task.take() {
+            task.abort();
+        }
+        self.shared.stop_streams.send_replace(true);
+    }
+
+    /// Watches this session's state; expiry wakes the coordinator.
+    fn watch_session(&mut self) {
+        if let Some(task) = self.session_task.take() {
+            task.abort();
+        }
+        let mut states = self.shared.zk.state_watcher();
+        let tx = self.trigger_tx.clone();
+        let liveness = self.shared.liveness.clone();
+        self.session_task = Some(tokio::spawn(async move {
+            loop {
+                match states.changed().await {
+                    SessionState::Expired => {
+                        tracing::warn!("ZooKeeper session expired: delivery held, re-registering");
+                        liveness.mark_expired();
+                        let _ = tx.send(Trigger::SessionExpired);
+                        return;
+                    }
+                    SessionState::Closed | SessionState::AuthFailed => return,
+                    SessionState::Disconnected => {
+                        tracing::warn!("ZooKeeper connection lost; reconnecting")
+                    }
+                    SessionState::SyncConnected | SessionState::ConnectedReadOnly => {
+                        tracing::debug!("ZooKeeper connected")
+                    }
+                }
+            }
+        }));
+    }
+
+    /// After expiry: drop everything owned (the owner nodes died with the session; another
+    /// member may already have these partitions, so nothing is committed for them), open a new
+    /// session, register again. Returns `false` when shutdown came first.
+    async fn recover_session(&mut self) -> bool {
+        self.shared.liveness.mark_expired();
+        for info in self.shared.replace_owned(Vec::new()) {
+            info.revoke();
+        }
+        self.stop_fetchers().await;
+        self.shared.checkpoints.lock().await.clear();
+        let backoff = self.shared.config.rebalance_backoff.max(Duration::from_millis(100));
+        loop {
+            if self.stopping() {
+                return false;
+            }
+            let sent = Instant::now();
+            let result = match self.shared.zk.renew().await {
+                Ok(()) => self.shared.register(&self.subscription).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {
+                    self.shared.liveness.confirm(sent);
+                    self.watch_session();
+                    tracing::info!("new ZooKeeper session established and member re-registered");
+                    return true;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot re-establish ZooKeeper session; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(jittered(backoff)) => {}
+                        _ = Self::stopped(&mut self.stop, &mut self.process_stop) => return false,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn stop_fetchers(&mut self) {
+        if let Some(fetchers) = self.fetchers.take() {
+            fetchers.shutdown().await;
+        }
+    }
+
+    /// Stops delivery of everything owned, commits it (auto-commit), tells the listener, and
+    /// deletes our owner nodes.
+    async fn release_partitions(&mut self) {
+        self.stop_fetchers().await;
+        let released = self.shared.replace_owned(Vec::new());
+        if released.is_empty() {
+            return;
+        }
+        for info in &released {
+            info.revoke();
+        }
+        if self.shared.config.auto_commit_enable {
+            if let Err(e) = self.shared.commit(&released).await {
+                tracing::warn!(error = %e, "commit before releasing partitions failed");
+            }
+        }
+        if let Some(listener) = self.shared.listener() {
+            let mut owned: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
+            for info in &released {
+                owned
+                    .entry(info.topic.to_string())
+                    .or_default()
+                    .insert(info.partition);
+            }
+            listener.before_releasing_partitions(&owned);
+        }
+        for info in &released {
+            self.delete_owner(&info.topic_partition()).await;
+        }
+    }
+
+    async fn delete_owner(&self, tp: &TopicPartition) {
+        let group = &self.shared.config.group_id;
+        let path = layout::owner_path(group, &tp.topic, tp.partition);
+        // Only our own claim: the data is one of our thread ids.
+        match self.shared.zk.get_data(&path).await {
+            Ok(Some(data)) => {
+                let owner = String::from_utf8_lossy(&data);
+                let mine = owner
+                    .strip_prefix(self.shared.consumer_id.as_str())
+                    .is_some_and(|rest| rest.starts_with('-'));
+                if mine {
+                    if let Err(e) = self.shared.zk.delete_if_data(&path, &data).await {
+                        tracing::warn!(error = %e, "cannot release ownership");
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read owner node"),
+        }
+    }
+
+    async fn rebalance(&mut self) {
+        let started = Instant::now();
+        let max = self.shared.config.rebalance_max_retries.max(1);
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            if self.stopping() {
+                return;
+            }
+            match self.attempt().await {
+                Ok(()) => {
+                    tracing::info!(
+                        consumer = %self.shared.consumer_id,
+                        attempt,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        partitions = self.shared.owned_snapshot().len(),
+                        "rebalance complete"
+                    );
+                    self.shared.rebalances.send_modify(|n| *n += 1);
+                    return;
+                }
+                Err(e) => {
+                    if attempt >= max {
+                        tracing::error!(
+                            consumer = %self.shared.consumer_id, attempt, error = %e,
+                            "rebalance still failing after rebalance.max.retries attempts; \
+                             retrying until it succeeds (not consuming meanwhile)"
+                        );
+                    } else {
+                        tracing::warn!(attempt, error = %e, "rebalance attempt failed; backing off");
+                    }
+                    self.release_partitions().await;
+                    let backoff = jittered(self.shared.config.rebalance_backoff);
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = Self::stopped(&mut self.stop, &mut self.process_stop) => return,
+                    }
+                    if !self.shared.zk.is_alive() && !self.recover_session().await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt, in the Java consumer's order (spec §4).
+    async fn attempt(&mut self) -> Result<(), RebalanceError> {
+        let mut watchers: Vec<(String, OneshotWatcher)> = Vec::new();
+        let group = self.shared.config.group_id.clone();
+        let zk = self.shared.zk.clone();
+
+        let brokers = self.read_brokers(&mut watchers).await?;
+        self.release_partitions().await;
+        if brokers.is_empty() {
+            tracing::warn!("no Kafka brokers registered in ZooKeeper; waiting for one to appear");
+            self.install_watches(watchers);
+            return Ok(());
+        }
+
+        // Members and their subscriptions.
+        let ids_path = layout::consumer_ids_path(&group);
+        let (member_ids, w) = zk.children_watch(&ids_path).await?;
+        watchers.push((ids_path.clone(), w));
+        let all_topics = if self.subscription.is_filter() {
+            let (topics, w) = zk.children_watch(layout::BROKER_TOPICS_PATH).await?;
+            watchers.push((layout::BROKER_TOPICS_PATH.to_string(), w));
+            topics
+        } else {
+            zk.children(layout::BROKER_TOPICS_PATH).await?
+        };
+        let exclude_internal = self.shared.config.exclude_internal_topics;
+        let mut members: BTreeMap<ConsumerId, BTreeMap<String, u32>> = BTreeMap::new();
+        for id in member_ids {
+            let path = format!("{ids_path}/{id}");
+            let Some(data) = zk.get_data(&path).await? else {
+                continue; // left meanwhile
+            };
+            let counts = Registration::parse(&path, &data)
+                .map_err(|e| e.to_string())
+                .and_then(|reg| {
+                    assign::member_topic_counts(&reg, &all_topics, exclude_internal)
+                        .map_err(|e| e.to_string())
+                });
+            match counts {
+                Ok(counts) => {
+                    members.insert(ConsumerId::parse(&id), counts);
+                }
+                Err(e) => {
+                    tracing::error!(path = %path, error = %e, "unreadable member registration: treating that member as subscribing to nothing");
+                    members.insert(ConsumerId::parse(&id), BTreeMap::new());
+                }
+            }
+        }
+        let me = self.shared.consumer_id.clone();
+        let my_registration = self.subscription.registration(0);
+        let my_counts =
+            assign::member_topic_counts(&my_registration, &all_topics, exclude_internal)?;
+        members.insert(me.clone(), my_counts.clone());
+
+        // Partitions of my topics (watched: partitions may be added).
+        let mut partitions_per_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for topic in my_counts.keys() {
+            let path = layout::topic_path(topic);
+            match zk.get_data_watch(&path).await? {
+                Some((data, w)) => {
+                    watchers.push((path.clone(), w));
+                    let assignment = TopicReplicaAssignment::parse(&path, &data)?;
+                    partitions_per_topic.insert(topic.clone(), assignment.partition_ids());
+                }
+                None => {
+                    tracing::warn!(topic = %topic, "subscribed topic does not exist (yet)");
+                    let (_, w) = zk.children_watch(layout::BROKER_TOPICS_PATH).await?;
+                    watchers.push((layout::BROKER_TOPICS_PATH.to_string(), w));
+                }
+            }
+        }
+        self.install_watches(watchers);
+
+        let consumers_per_topic = assign::consumers_per_topic(&members);
+        let global = assign::assign(
+            self.shared.config.partition_assignment_strategy,
+            &partitions_per_topic,
+            &consumers_per_topic,
+        )?;
+        let mine = assign::owned_by(&global, &me);
+
+        // Committed offsets of what we were given.
+        let mut offsets = BTreeMap::new();
+        for tp in mine.keys() {
+            let offset = self.shared.offsets.fetch(tp).await?;
+            offsets.insert(tp.clone(), offset);
+        }
+
+        // Claim ownership.
+        let mut claimed: Vec<(String, ThreadId)> = Vec::new();
+        for (tp, thread) in &mine {
+            let path = layout::owner_path(&group, &tp.topic, tp.partition);
+            let outcome = zk.create_ephemeral(&path, thread.as_str().as_bytes()).await;
+            match outcome {
+                Ok(EphemeralOutcome::Created) | Ok(EphemeralOutcome::ExistsSame) => {
+                    claimed.push((path, thread.clone()));
+                }
+                Ok(EphemeralOutcome::ExistsOther(owner)) => {
+                    self.unclaim(&claimed).await;
+                    return Err(RebalanceError::OwnershipConflict {
+                        partition: tp.clone(),
+                        owner,
+                    });
+                }
+                Err(e) => {
+                    self.unclaim(&claimed).await;
+                    return Err(e.into());
+                }
+            }
+        }
+
+        // Install the new assignment.
+        let mut infos = Vec::new();
+        let mut targets = Vec::new();
+        {
+            let mut checkpoints = self.shared.checkpoints.lock().await;
+            checkpoints.clear();
+            for (tp, thread) in &mine {
+                let Some((index, sender)) = self.routing.route(&tp.topic, thread) else {
+                    tracing::error!(partition = %tp, thread = %thread, "no stream for assigned thread id");
+                    continue;
+                };
+                let offset = offsets.get(tp).copied().flatten();
+                if let Some(o) = offset {
+                    checkpoints.insert(tp.clone(), o);
+                }
+                let info = Arc::new(PartitionTopicInfo::new(
+                    &tp.topic,
+                    tp.partition,
+                    index,
+                    offset.unwrap_or(INVALID_OFFSET),
+                ));
+                infos.push(info.clone());
+                targets.push(FetchTarget { info, sink: sender });
+            }
+        }
+        self.shared.replace_owned(infos);
+        if let Some(listener) = self.shared.listener() {
+            let mut view: BTreeMap<String, BTreeMap<i32, String>> = BTreeMap::new();
+            for (tp, thread) in &global {
+                view.entry(tp.topic.clone())
+                    .or_default()
+                    .insert(tp.partition, thread.as_str().to_string());
+            }
+            listener.before_starting_fetchers(me.as_str(), &view);
+        }
+        if !targets.is_empty() {
+            let addresses = brokers.iter().map(BrokerInfo::address).collect();
+            let config = FetchConfig::from_consumer_config(&self.shared.config);
+            self.fetchers = Some(FetcherManager::start(config, addresses, targets));
+        }
+        Ok(())
+    }
+
+    async fn unclaim(&self, claimed: &[(String, ThreadId)]) {
+        for (path, thread) in claimed {
+            if let Err(e) = self
+                .shared
+                .zk
+                .delete_if_data(path, thread.as_str().as_bytes())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot undo ownership claim");
+            }
+        }
+    }
+
+    async fn read_brokers(
+        &self,
+        watchers: &mut Vec<(String, OneshotWatcher)>,
+    ) -> Result<Vec<BrokerInfo>, RebalanceError> {
+        let zk = &self.shared.zk;
+        let (ids, w) = zk.children_watch(layout::BROKER_IDS_PATH).await?;
+        watchers.push((layout::BROKER_IDS_PATH.to_string(), w));
+        let mut brokers = Vec::new();
+        for id in ids {
+            let path = format!("{}/{id}", layout::BROKER_IDS_PATH);
+            let Ok(numeric) = id.parse::<i32>() else {
+                tracing::warn!(path = %path, "ignoring broker node with a non-numeric id");
+                continue;
+            };
+            match zk.get_data(&path).await? {
+                Some(data) => brokers.push(BrokerInfo::parse(numeric, &path, &data)?),
+                None => continue,
+            }
+        }
+        Ok(brokers)
+    }
+
+    /// Replaces the watch tasks: each fired node watch queues a trigger.
+    fn install_watches(&mut self, watchers: Vec<(String, OneshotWatcher)>) {
+        for task in self.watch_tasks.drain(..) {
+            task.abort();
+        }
+        for (path, watcher) in watchers {
+            let tx = self.trigger_tx.clone();
+            self.watch_tasks.push(tokio::spawn(async move {
+                let event = watcher.changed().await;
+                if is_node_event(event.event_type) {
+                    tracing::debug!(path = %path, event = ?event.event_type, "watch fired");
+                    let _ = tx.send(Trigger::Changed(path));
+                }
+            }));
+        }
+    }
+}
+
+/// `base` scaled by a random factor in [0.5, 1.5), so members that failed together do not
+/// retry in lock-step.
+fn jittered(base: Duration) -> Duration {
+    let factor = 0.5 + f64::from(uuid::Uuid::new_v4().as_u128() as u16) / f64::from(u16::MAX + 1);
+    base.mul_f64(factor)
+}
+
+/// The session prober: keeps [`Liveness`] confirmed while the session is healthy, and answers
+/// streams that are waiting for a confirmation.
+pub(crate) async fn probe_session(
+    shared: Arc<Shared>,
+    trigger_tx: mpsc::UnboundedSender<Trigger>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let interval = shared.liveness.probe_interval();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shared.liveness.probe_requested() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let sent = Instant::now();
+        match shared.zk.ping().await {
+            Ok(()) => shared.liveness.confirm(sent),
+            Err(e) if e.is_session_expired() => {
+                shared.liveness.mark_expired();
+                let _ = trigger_tx.send(Trigger::SessionExpired);
+            }
+            Err(e) => tracing::debug!(error = %e, "session probe failed; will retry"),
+        }
+    }
+}
+
+/// The auto-commit timer (`auto.commit.interval.ms`).
+pub(crate) async fn auto_commit(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let interval = shared.config.auto_commit_interval;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if !shared.liveness.may_deliver() {
+            tracing::debug!("skipping auto-commit: session not confirmed alive");
+            continue;
+        }
+        let owned: Vec<_> = shared
+            .owned_snapshot()
+            .into_iter()
+            .filter(|i| i.is_current())
+            .collect();
+        if let Err(e) = shared.commit(&owned).await {
+            tracing::warn!(error = %e, "auto-commit failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_in_band() {
+        for _ in 0..1000 {
+            let d = jittered(Duration::from_millis(1000));
+            assert!(d >= Duration::from_millis(500) && d < Duration::from_millis(1500));
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! The ZooKeeper session: a thin wrapper over `zookeeper-client` that owns connecting (chroot,
+//! timeouts, the server version that decides which requests may be sent), replacing an expired
+//! session, and the handful of operations the coordinator and tools need, each returning errors
+//! that name the path and the operation.
+//!
+//! It knows nothing of groups or assignment: callers pass paths from [`crate::zk::layout`].
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use zookeeper_client::{
+    Acls, Client, CreateMode, CreateOptions, EventType, OneshotWatcher, SessionState, StateWatcher,
+};
+
+/// Errors of the ZooKeeper layer. Every variant names the operation and the path (or the
+/// connect string) it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum ZkError {
+    /// The session could not be established.
+    #[error("cannot connect to ZooKeeper at {connect}: {source}")]
+    Connect {
+        /// The connect string used.
+        connect: String,
+        /// What the client reported.
+        #[source]
+        source: zookeeper_client::Error,
+    },
+    /// A request on one path failed.
+    #[error("ZooKeeper {op} of {path} failed: {source}")]
+    Request {
+        /// The operation (`get`, `create`, `set`, `delete`, `children`, `exists`).
+        op: &'static str,
+        /// The path, relative to the chroot.
+        path: String,
+        /// What the server or client reported.
+        #[source]
+        source: zookeeper_client::Error,
+    },
+    /// A node holds data that cannot be understood.
+    #[error(transparent)]
+    Layout(#[from] crate::zk::layout::LayoutError),
+}
+
+impl ZkError {
+    fn request(op: &'static str, path: &str, source: zookeeper_client::Error) -> Self {
+        ZkError::Request {
+            op,
+            path: path.to_string(),
+            source,
+        }
+    }
+
+    /// Whether the failure was caused by the session having expired (or the client having been
+    /// closed): only a new session can recover from it.
+    pub fn is_session_expired(&self) -> bool {
+        matches!(
+            self,
+            ZkError::Request {
+                source: zookeeper_client::Error::SessionExpired
+                    | zookeeper_client::Error::ClientClosed,
+                ..
+            }
+        )
+    }
+}
+
+/// Connection settings of a session (from `zookeeper.*` keys of the consumer config).
+#[derive(Debug, Clone)]
+pub struct ZkSettings {
+    /// `host:port[,host:port…][/chroot]`.
+    pub connect: String,
+    /// `zookeeper.session.timeout.ms`.
+    pub session_timeout: Duration,
+    /// `zookeeper.connection.timeout.ms`.
+    pub connection_timeout: Duration,
+    /// Version of the oldest server of the ensemble: 3.4 servers reject requests added in 3.5.
+    pub server_version: (u32, u32, u32),
+}
+
+impl ZkSettings {
+    fn hosts_and_chroot(&self) -> (&str, Option<&str>) {
+        match self.connect.find('/') {
+            Some(i) if i + 1 < self.connect.len() => (&self.connect[..i], Some(&self.connect[i..])),
+            Some(i) => (&self.connect[..i], None),
+            None => (&self.connect, None),
+        }
+    }
+}
+
+/// Result of creating an ephemeral node that may already exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EphemeralOutcome {
+    /// The node was created.
+    Created,
+    /// The node existed with exactly the requested data (a retry after connection loss).
+    ExistsSame,
+    /// The node exists with other data: someone else holds it.
+    ExistsOther(String),
+}
+
+/// A ZooKeeper session that can be replaced after expiry.
+#[derive(Debug, Clone)]
+pub struct ZkSession {
+    settings: ZkSettings,
+    client: Arc<RwLock<Client>>,
+}
+
+fn persistent() -> CreateOptions<'static> {
+    CreateMode::Persistent.with_acls(Acls::anyone_all())
+}
+
+fn ephemeral() -> CreateOptions<'static> {
+    CreateMode::Ephemeral.with_acls(Acls::anyone_all())
+}
+
+impl ZkSession {
+    /// Opens a session, creating the chroot if it does not exist yet (as Kafka's tools do).
+    pub async fn connect(settings: ZkSettings) -> Result<Self, ZkError> {
+        let client = Self::open(&settings).await?;
+        Ok(ZkSession {
+            settings,
+            client: Arc::new(RwLock::new(client)),
+        })
+    }
+
+    async fn open(settings: &ZkSettings) -> Result<Client, ZkError> {
+        let (hosts, chroot) = settings.hosts_and_chroot();
+        let (major, minor, patch) = settings.server_version;
+        let connector = || {
+            Client::connector()
+                .with_session_timeout(settings.session_timeout)
+                .with_connection_timeout(settings.connection_timeout)
+                .with_server_version(major, minor, patch)
+        };
+        let connect_err = |source| ZkError::Connect {
+            connect: settings.connect.clone(),
+            source,
+        };
+        let root = connector().connect(hosts).await.map_err(connect_err)?;
+        let Some(chroot) = chroot else {
+            return Ok(root);
+        };
+        match root.mkdir(chroot, &persistent()).await {
+            Ok(()) => {}
+            Err(source) => return Err(ZkError::request("create", chroot, source)),
+        }
+        drop(root);
+        connector().connect(&settings.connect).await.map_err(connect_err)
+    }
+
+    /// The settings this session was opened with.
+    pub fn settings(&self) -> &ZkSettings {
+        &self.settings
+    }
+
+    /// The current client (cheap clone sharing the session).
+    pub fn client(&self) -> Client {
+        match self.client.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Watches session state changes of the current client.
+    pub fn state_watcher(&self) -> StateWatcher {
+        self.client().state_watcher()
+    }
+
+    /// Replaces the (expired) session with a new one. Ephemeral nodes of the old session are
+    /// gone; the caller re-creates what it needs.
+    pub async fn renew(&self) -> Result<(), ZkError> {
+        let client = Self::open(&self.settings).await?;
+        match self.client.write() {
+            Ok(mut guard) => *guard = client,
+            Err(poisoned) => *poisoned.into_inner() = client,
+        }
+        Ok(())
+    }
+
+    /// Whether the current session is usable (not expired or closed).
+    pub fn is_alive(&self) -> bool {
+        !matches!(
+            self.client().state(),
+            SessionState::Expired | SessionState::Closed | SessionState::AuthFailed
+        )
+    }
+
+    /// One round trip to the server: confirms the session is alive right now.
+    pub async fn ping(&self) -> Result<(), ZkError> {
+        self.client()
+            .check_stat("/")
+            .await
+            .map(|_| ())
+            .map_err(|e| ZkError::request("exists", "/", e))
+    }
+
+    /// Data of a node, `None` when it does not exist.
+    pub async fn get_data(&self, path: &str) -> Result<Option<Vec<u8>>, ZkError> {
+        match self.client().get_data(path).await {
+            Ok((data, _)) => Ok(Some(data)),
+            Err(zookeeper_client::Error::NoNode) => Ok(None),
+            Err(e) => Err(ZkError::request("get", path, e)),
+        }
+    }
+
+    /// Data of a node and a watch on its next change, `None` when it does not exist.
+    pub async fn get_data_watch(
+        &self,
+        path: &str,
+    ) -> Result<Option<(Vec<u8>, OneshotWatcher)>, ZkError> {
+        match self.client().get_and_watch_data(path).await {
+            Ok((data, _, watcher)) => Ok(Some((data, watcher))),
+            Err(zookeeper_client::Error::NoNode) => Ok(None),
+            Err(e) => Err(ZkError::request("get", path, e)),
+        }
+    }
+
+    /// Children of a node (unsorted), empty when the node does not exist.
+    pub async fn children(&self, path: &str) -> Result<Vec<String>, ZkError> {
+        match self.client().list_children(path).await {
+            Ok(children) => Ok(children),
+            Err(zookeeper_client::Error::NoNode) => Ok(Vec::new()),
+            Err(e) => Err(ZkError::request("children", path, e)),
+        }
+    }
+
+    /// Children of a node and a watch that fires when they change. A missing node is created
+    /// (persistent, empty) first so that the watch is always set.
+    pub async fn children_watch(
+        &self,
+        path: &str,
+    ) -> Result<(Vec<String>, OneshotWatcher), ZkError> {
+        let client = self.client();
+        loop {
+            match client.list_and_watch_children(path).await {
+                Ok((children, watcher)) => return Ok((children, watcher)),
+                Err(zookeeper_client::Error::NoNode) => {
+                    client
+                        .mkdir(path, &persistent())
+                        .await
+                        .map_err(|e| ZkError::request("create", path, e))?;
+                }
+                Err(e) => return Err(ZkError::request("children", path, e)),
+            }
+        }
+    }
+
+    /// Creates the parents of `path` as persistent empty nodes where missing.
+    async fn ensure_parent(&self, client: &Client, path: &str) -> Result<(), ZkError> {
+        match path.rfind('/') {
+            Some(i) if i > 0 => client
+                .mkdir(&path[..i], &persistent())
+                .await
+                .map_err(|e| ZkError::request("create", &path[..i], e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Creates an ephemeral node with `data`, creating missing parents. An existing node is
+    /// reported with its data, never overwritten.
+    pub async fn create_ephemeral(
+        &self,
+        path: &str,
+        data: &[u8],
+    ) -> Result<EphemeralOutcome, ZkError> {
+        let client = self.client();
+        loop {
+            match client.create(path, data, &ephemeral()).await {
+                Ok(_) => return Ok(EphemeralOutcome::Created),
+                Err(zookeeper_client::Error::NoNode) => self.ensure_parent(&client, path).await?,
+                Err(zookeeper_client::Error::NodeExists) => {
+                    match client.get_data(path).await {
+                        Ok((existing, _)) if existing == data => {
+                            return Ok(EphemeralOutcome::ExistsSame)
+                        }
+                        Ok((existing, _)) => {
+                            return Ok(EphemeralOutcome::ExistsOther(
+                                String::from_utf8_lossy(&existing).into_owned(),
+                            ))
+                        }
+                        // Deleted between our create and read: try again.
+                        Err(zookeeper_client::Error::NoNode) => continue,
+                        Err(e) => return Err(ZkError::request("get", path, e)),
+                    }
+                }
+                Err(e) => return Err(ZkError::request("create", path, e)),
+            }
+        }
+    }
+
+    /// Writes `data` to a persistent node, creating it (and its parents) when missing.
+    pub async fn write_persistent(&self, path: &str, data: &[u8]) -> Result<(), ZkError> {
+        let client = self.client();
+        loop {
+            match client.set_data(path, data, None).await {
+                Ok(_) => return Ok(()),
+                Err(zookeeper_client::Error::NoNode) => {}
+                Err(e) => return Err(ZkError::request("set", path, e)),
+            }
+            match client.create(path, data, &persistent()).await {
+                Ok(_) => return Ok(()),
+                Err(zookeeper_client::Error::NoNode) => self.ensure_parent(&client, path).await?,
+                // Created concurrently: loop to overwrite it with our value.
+                Err(zookeeper_client::Error::NodeExists) => {}
+                Err(e) => return Err(ZkError::request("create", path, e)),
+            }
+        }
+    }
+
+    /// Deletes a node; a node that is already gone is not an error.
+    pub async fn delete(&self, path: &str) -> Result<(), ZkError> {
+        match self.client().delete(path, None).await {
+            Ok(()) | Err(zookeeper_client::Error::NoNode) => Ok(()),
+            Err(e) => Err(ZkError::request("delete", path, e)),
+        }
+    }
+
+    /// Deletes a node and everything below it.
+    pub async fn delete_recursive(&self, path: &str) -> Result<(), ZkError> {
+        let mut stack = vec![path.to_string()];
+        let mut order = Vec::new();
+        while let Some(p) = stack.pop() {
+            for child in self.children(&p).await? {
+                stack.push(format!("{}/{}", p.trim_end_matches('/'), child));
+            }
+            order.push(p);
+        }
+        for p in order.iter().rev() {
+            self.delete(p).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes an ephemeral node only if it still holds `expected` (our own ownership claim).
+    pub async fn delete_if_data(&self, path: &str, expected: &[u8]) -> Result<(), ZkError> {
+        let client = self.client();
+        match client.get_data(path).await {
+            Ok((data, stat)) if data == expected => {
+                match client.delete(path, Some(stat.version)).await {
+                    Ok(())
+                    | Err(zookeeper_client::Error::NoNode)
+                    | Err(zookeeper_client::Error::BadVersion) => Ok(()),
+                    Err(e) => Err(ZkError::request("delete", path, e)),
+                }
+            }
+            Ok(_) | Err(zookeeper_client::Error::NoNode) => Ok(()),
+            Err(e) => Err(ZkError::request("get", path, e)),
+        }
+    }
+}
+
+/// Whether a fired watch event means "look again" (node events) rather than only a session
+/// state change, which is handled by the session watcher.
+pub fn is_node_event(event_type: EventType) -> bool {
+    !matches!(event_type, EventType::Session)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(connect: &str) -> ZkSettings {
+        ZkSettings {
+            connect: connect.to_string(),
+            session_timeout: Duration::from_secs(6),
+            connection_timeout: Duration::from_secs(6),
+            server_version: (3, 4, 6),
+        }
+    }
+
+    #[test]
+    fn chroot_is_split_from_hosts() {
+        assert_eq!(
+            settings("a:1,b:2/kafka/x").hosts_and_chroot(),
+            ("a:1,b:2", Some("/kafka/x"))
+        );
+        assert_eq!(settings("a:1").hosts_and_chroot(), ("a:1", None));
+        assert_eq!(settings("a:1/").hosts_and_chroot(), ("a:1", None));
+    }
+}
