@@ -17,6 +17,7 @@ use crate::group::identity::ConsumerId;
 use crate::group::rebalance::{
     self, Coordinator, RebalanceListener, Shared, StreamRouting, Subscription, Trigger,
 };
+use crate::metrics::{Metrics, PartitionLag};
 use crate::offsets::ZkOffsetStore;
 use crate::partition::TopicPartition;
 use crate::stream::{HoldCount, MessageStream};
@@ -94,6 +95,7 @@ impl Consumer {
             checkpoints: tokio::sync::Mutex::new(Default::default()),
             listener: Mutex::new(None),
             rebalances: watch::channel(0).0,
+            metrics: Arc::new(Metrics::default()),
             config,
         });
         Ok(Consumer {
@@ -183,6 +185,7 @@ impl Consumer {
             self.shared.stop_streams.subscribe(),
             self.shared.config.consumer_timeout,
             self.holding.clone(),
+            self.shared.metrics.clone(),
         );
         (tx, stream)
     }
@@ -280,6 +283,34 @@ impl Consumer {
         Ok(())
     }
 
+    /// The consumer's counters.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+
+    /// Lag of every owned partition (log end from the last fetch minus processed offset).
+    pub fn lags(&self) -> Vec<PartitionLag> {
+        self.shared
+            .owned_snapshot()
+            .iter()
+            .filter(|i| i.is_current())
+            .map(|i| PartitionLag {
+                topic: i.topic.to_string(),
+                partition: i.partition,
+                lag: i.lag(),
+            })
+            .collect()
+    }
+
+    /// The Prometheus text of this consumer's metrics.
+    pub fn render_metrics(&self) -> String {
+        crate::metrics::render(
+            &self.shared.config.group_id,
+            &self.shared.metrics,
+            &self.lags(),
+        )
+    }
+
     /// A receiver of the number of completed rebalances (changes after each one).
     pub fn rebalances(&self) -> watch::Receiver<u64> {
         self.shared.rebalances.subscribe()
@@ -326,7 +357,8 @@ impl Consumer {
         }
         for info in &owned {
             info.revoke();
-            let path = layout::owner_path(&self.shared.config.group_id, &info.topic, info.partition);
+            let path =
+                layout::owner_path(&self.shared.config.group_id, &info.topic, info.partition);
             let thread_prefix = format!("{}-", self.shared.consumer_id);
             if let Ok(Some(data)) = self.shared.zk.get_data(&path).await {
                 if data.starts_with(thread_prefix.as_bytes()) {
@@ -336,7 +368,12 @@ impl Consumer {
                 }
             }
         }
-        if let Err(e) = self.shared.zk.delete(&self.shared.registration_path()).await {
+        if let Err(e) = self
+            .shared
+            .zk
+            .delete(&self.shared.registration_path())
+            .await
+        {
             tracing::warn!(error = %e, "cannot delete registration node");
         }
         tracing::info!(consumer = %self.shared.consumer_id, "shut down");

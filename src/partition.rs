@@ -50,6 +50,7 @@ pub struct PartitionTopicInfo {
     pub stream_index: usize,
     consumed: AtomicI64,
     fetched: AtomicI64,
+    high_watermark: AtomicI64,
     revoked: AtomicBool,
 }
 
@@ -63,6 +64,7 @@ impl PartitionTopicInfo {
             stream_index,
             consumed: AtomicI64::new(offset),
             fetched: AtomicI64::new(offset),
+            high_watermark: AtomicI64::new(INVALID_OFFSET),
             revoked: AtomicBool::new(false),
         }
     }
@@ -98,6 +100,22 @@ impl PartitionTopicInfo {
     pub fn reset_offsets(&self, offset: i64) {
         self.fetched.store(offset, Ordering::Release);
         self.consumed.store(offset, Ordering::Release);
+    }
+
+    /// Records the log end offset (high watermark) the leader reported in its last fetch answer.
+    pub fn set_high_watermark(&self, offset: i64) {
+        self.high_watermark.store(offset, Ordering::Release);
+    }
+
+    /// Last reported log end offset ([`INVALID_OFFSET`] before the first fetch answer).
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// Messages between the processed position and the log end, when both are known.
+    pub fn lag(&self) -> Option<i64> {
+        let (end, consumed) = (self.high_watermark(), self.consumed_offset());
+        (end >= 0 && consumed >= 0).then(|| end - consumed)
     }
 
     /// Marks the partition as no longer owned: queued data for it must not be delivered.

@@ -45,7 +45,9 @@ pub fn install_signal_handlers() -> std::io::Result<()> {
             }
             seen += 1;
             if seen == 1 {
-                tracing::info!("shutdown signal received: stopping all consumers (again to force exit)");
+                tracing::info!(
+                    "shutdown signal received: stopping all consumers (again to force exit)"
+                );
                 request();
             } else {
                 tracing::warn!("second shutdown signal: exiting now");

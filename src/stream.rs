@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use crate::fetch::{FetchError, StreamItem};
+use crate::metrics::Metrics;
 use crate::partition::{Message, PartitionTopicInfo};
 use crate::zk::liveness::Liveness;
 
@@ -85,6 +86,7 @@ pub struct MessageStream {
     consumer_timeout: Option<Duration>,
     acker: Acker,
     holding: Arc<HoldCount>,
+    metrics: Arc<Metrics>,
 }
 
 /// Counts streams whose application currently holds a message it has not finished with, so
@@ -139,6 +141,7 @@ impl MessageStream {
         stop: watch::Receiver<bool>,
         consumer_timeout: Option<Duration>,
         holding: Arc<HoldCount>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         MessageStream {
             thread,
@@ -150,6 +153,7 @@ impl MessageStream {
             consumer_timeout,
             acker: Acker::default(),
             holding,
+            metrics,
         }
     }
 
@@ -193,6 +197,7 @@ impl MessageStream {
                     Some((info, _)) if info.is_current() => {
                         self.handed_out = Some((info.clone(), message.offset));
                         self.holding.hold();
+                        self.metrics.record_delivered(1, message.value.len() as u64);
                         return Some(Ok(message));
                     }
                     _ => {
@@ -228,11 +233,16 @@ impl MessageStream {
         let mut last = first.offset;
         batch.push(first);
         if let Some((info, messages)) = self.current.as_mut() {
+            let mut bytes = 0;
             while batch.len() < max {
-                let Some(message) = messages.next() else { break };
+                let Some(message) = messages.next() else {
+                    break;
+                };
                 last = message.offset;
+                bytes += message.value.len() as u64;
                 batch.push(message);
             }
+            self.metrics.record_delivered(batch.len() as u64 - 1, bytes);
             self.handed_out = Some((info.clone(), last));
         }
         Some(Ok(batch))

@@ -1,1 +1,705 @@
-//! The fetch layer: leader lookup and one fetcher per leader broker on the `kafka` crate.
+//! The fetch layer: finds partition leaders and runs one fetcher thread per leader broker on
+//! the blocking `kafka` crate, feeding each partition's messages into its stream's bounded
+//! queue (spec §7).
+//!
+//! Threads, not async tasks: the `kafka` crate blocks on sockets, and must never stall the
+//! tokio executor. A *manager* thread owns leader lookup: partitions without a usable leader
+//! (at start, after NotLeaderForPartition, a dead broker, a socket error) come back to it, and
+//! after `refresh.leader.backoff.ms` it reloads metadata and hands them to the fetcher of their
+//! new leader, at the same offset — nothing lost, nothing repeated. A full queue blocks its
+//! fetcher (back-pressure) but never blocks stop. This module knows nothing of ZooKeeper or
+//! of the group: it is given broker addresses and partitions with their positions.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use kafka::client::{FetchOffset, FetchPartition, KafkaClient};
+use kafka::error::{Error as KafkaError, KafkaCode};
+
+use crate::config::{ConsumerConfig, OffsetReset};
+pub use crate::partition::Message;
+use crate::partition::PartitionTopicInfo;
+
+/// What a fetcher puts into a stream's queue.
+#[derive(Debug)]
+pub enum StreamItem {
+    /// Messages of one partition, in offset order, none below the requested offset.
+    Chunk(FetchedChunk),
+    /// A partition cannot make progress; the stream hands the error to the application.
+    Error(FetchError),
+}
+
+/// A batch of messages of one partition.
+#[derive(Debug)]
+pub struct FetchedChunk {
+    /// The partition's state (also tells whether it is still owned).
+    pub info: Arc<PartitionTopicInfo>,
+    /// The messages.
+    pub messages: Vec<Message>,
+}
+
+/// The sending side of a stream's queue.
+pub type ChunkSender = tokio::sync::mpsc::Sender<StreamItem>;
+
+/// A partition to fetch and where its data goes.
+#[derive(Debug, Clone)]
+pub struct FetchTarget {
+    /// Position and ownership state.
+    pub info: Arc<PartitionTopicInfo>,
+    /// The stream queue.
+    pub sink: ChunkSender,
+}
+
+/// Errors of the fetch layer, naming the partition and offset concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The message at `offset` does not fit in `fetch.message.max.bytes`.
+    #[error(
+        "message at offset {offset} of {topic}-{partition} is larger than fetch.message.max.bytes \
+         ({max_bytes} bytes): raise fetch.message.max.bytes to consume it"
+    )]
+    MessageTooLarge {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset of the oversized message.
+        offset: i64,
+        /// The configured limit.
+        max_bytes: i32,
+    },
+    /// The data of a partition failed its CRC check repeatedly.
+    #[error("corrupt message (CRC mismatch) in {topic}-{partition} at offset {offset}, after {attempts} attempts")]
+    Corrupt {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset requested.
+        offset: i64,
+        /// How many fetches failed.
+        attempts: u32,
+    },
+    /// The committed offset of a partition cannot be used (e.g. a corrupt offset node).
+    #[error("{0}")]
+    BadOffset(String),
+}
+
+/// Fetch settings (from the consumer config).
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    /// `client.id`.
+    pub client_id: String,
+    /// `fetch.message.max.bytes`.
+    pub fetch_message_max_bytes: i32,
+    /// `fetch.min.bytes`.
+    pub fetch_min_bytes: i32,
+    /// `fetch.wait.max.ms`.
+    pub fetch_wait_max: Duration,
+    /// `socket.timeout.ms`.
+    pub socket_timeout: Duration,
+    /// `refresh.leader.backoff.ms`.
+    pub refresh_leader_backoff: Duration,
+    /// `num.consumer.fetchers`.
+    pub num_consumer_fetchers: u32,
+    /// `auto.offset.reset`.
+    pub auto_offset_reset: OffsetReset,
+}
+
+impl FetchConfig {
+    /// The fetch settings of a consumer configuration.
+    pub fn from_consumer_config(c: &ConsumerConfig) -> Self {
+        FetchConfig {
+            client_id: c.client_id.clone(),
+            fetch_message_max_bytes: c.fetch_message_max_bytes,
+            fetch_min_bytes: c.fetch_min_bytes,
+            fetch_wait_max: c.fetch_wait_max,
+            socket_timeout: c.socket_timeout,
+            refresh_leader_backoff: c.refresh_leader_backoff,
+            num_consumer_fetchers: c.num_consumer_fetchers,
+            auto_offset_reset: c.auto_offset_reset,
+        }
+    }
+}
+
+/// Stop flag plus a wake-up for threads blocked on a full queue.
+#[derive(Debug, Default)]
+struct Stop {
+    flag: AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl Stop {
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    fn set(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.wake.notify_waiters();
+    }
+}
+
+/// The running fetchers of one assignment.
+#[derive(Debug)]
+pub struct FetcherManager {
+    stop: Arc<Stop>,
+    manager: Option<JoinHandle<()>>,
+}
+
+impl FetcherManager {
+    /// Starts fetching every target from its fetch position (INVALID_OFFSET: reset per
+    /// `auto.offset.reset`). Returns at once; the work runs on OS threads.
+    pub fn start(config: FetchConfig, brokers: Vec<String>, targets: Vec<FetchTarget>) -> Self {
+        let stop = Arc::new(Stop::default());
+        let thread_stop = stop.clone();
+        let manager = std::thread::Builder::new()
+            .name("zkc-fetch-manager".into())
+            .spawn(move || Manager::new(config, brokers, thread_stop).run(targets))
+            .map_err(|e| tracing::error!(error = %e, "cannot start the fetch manager thread"))
+            .ok();
+        FetcherManager { stop, manager }
+    }
+
+    /// Signals every fetcher to stop, without waiting.
+    pub fn stop_signal(&self) {
+        self.stop.set();
+    }
+
+    /// Stops every fetcher and waits for them; nothing is sent after it returns.
+    pub async fn shutdown(mut self) {
+        self.stop.set();
+        if let Some(handle) = self.manager.take() {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}
+
+impl Drop for FetcherManager {
+    fn drop(&mut self) {
+        self.stop.set();
+    }
+}
+
+struct Worker {
+    adds: std_mpsc::Sender<FetchTarget>,
+    handle: JoinHandle<()>,
+}
+
+struct Manager {
+    config: FetchConfig,
+    brokers: Vec<String>,
+    stop: Arc<Stop>,
+    returned_tx: std_mpsc::Sender<FetchTarget>,
+    returned: std_mpsc::Receiver<FetchTarget>,
+    workers: HashMap<(String, u32), Worker>,
+}
+
+impl Manager {
+    fn new(config: FetchConfig, brokers: Vec<String>, stop: Arc<Stop>) -> Self {
+        let (returned_tx, returned) = std_mpsc::channel();
+        Manager {
+            config,
+            brokers,
+            stop,
+            returned_tx,
+            returned,
+            workers: HashMap::new(),
+        }
+    }
+
+    fn run(mut self, targets: Vec<FetchTarget>) {
+        let mut waiting = targets;
+        while !self.stop.is_set() {
+            waiting.retain(|t| t.info.is_current());
+            if !waiting.is_empty() {
+                waiting = self.place(waiting);
+            }
+            let wait = if waiting.is_empty() {
+                Duration::from_millis(100)
+            } else {
+                self.config.refresh_leader_backoff
+            };
+            match self.returned.recv_timeout(wait) {
+                Ok(target) => {
+                    waiting.push(target);
+                    // Let the cluster settle before looking the leader up again.
+                    sleep_unless_stopped(&self.stop, self.config.refresh_leader_backoff);
+                    waiting.extend(self.returned.try_iter());
+                }
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            self.workers.retain(|_, w| !w.handle.is_finished());
+        }
+        for (_, worker) in self.workers.drain() {
+            drop(worker.adds);
+            let _ = worker.handle.join();
+        }
+    }
+
+    /// Hands every target whose leader is known to that leader's fetcher; returns the rest.
+    fn place(&mut self, targets: Vec<FetchTarget>) -> Vec<FetchTarget> {
+        let mut client = new_client(&self.config, &self.brokers);
+        let topics: Vec<String> = {
+            let mut t: Vec<String> = targets.iter().map(|t| t.info.topic.to_string()).collect();
+            t.sort();
+            t.dedup();
+            t
+        };
+        if let Err(e) = client.load_metadata(&topics) {
+            tracing::warn!(error = %e, brokers = ?self.brokers, "cannot load topic metadata; retrying");
+            return targets;
+        }
+        let mut left = Vec::new();
+        for target in targets {
+            let leader = client
+                .topics()
+                .partitions(&target.info.topic)
+                .and_then(|ps| ps.partition(target.info.partition))
+                .and_then(|p| p.leader())
+                .map(|b| b.host().to_string());
+            let Some(leader) = leader else {
+                tracing::warn!(topic = %target.info.topic, partition = target.info.partition, "no leader available; retrying");
+                left.push(target);
+                continue;
+            };
+            let slot = (target.info.partition as u32) % self.config.num_consumer_fetchers.max(1);
+            let key = (leader.clone(), slot);
+            let target = match self.workers.get(&key) {
+                Some(worker) => match worker.adds.send(target) {
+                    Ok(()) => continue,
+                    Err(std_mpsc::SendError(target)) => target,
+                },
+                None => target,
+            };
+            match self.spawn_worker(&leader, slot) {
+                Some(worker) => {
+                    if let Err(std_mpsc::SendError(target)) = worker.adds.send(target) {
+                        left.push(target);
+                    }
+                    self.workers.insert(key, worker);
+                }
+                None => left.push(target),
+            }
+        }
+        left
+    }
+
+    fn spawn_worker(&self, leader: &str, slot: u32) -> Option<Worker> {
+        let (adds, receiver) = std_mpsc::channel();
+        let fetcher = Fetcher {
+            config: self.config.clone(),
+            client: new_client(&self.config, &self.brokers),
+            leader: leader.to_string(),
+            partitions: Vec::new(),
+            adds: receiver,
+            returned: self.returned_tx.clone(),
+            stop: self.stop.clone(),
+            isolate: false,
+            outcome: HashMap::new(),
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("zkc-fetch-{leader}-{slot}"))
+            .spawn(move || fetcher.run())
+            .map_err(|e| tracing::error!(error = %e, "cannot start a fetcher thread"))
+            .ok()?;
+        Some(Worker { adds, handle })
+    }
+}
+
+fn new_client(config: &FetchConfig, brokers: &[String]) -> KafkaClient {
+    let mut client = KafkaClient::new(brokers.to_vec());
+    client.set_client_id(config.client_id.clone());
+    if let Err(e) = client.set_fetch_max_wait_time(config.fetch_wait_max) {
+        tracing::warn!(error = %e, "invalid fetch.wait.max.ms for the kafka client");
+    }
+    client.set_fetch_min_bytes(config.fetch_min_bytes);
+    client.set_fetch_max_bytes_per_partition(config.fetch_message_max_bytes);
+    client.set_fetch_crc_validation(true);
+    client.set_retry_max_attempts(1);
+    client
+}
+
+fn sleep_unless_stopped(stop: &Stop, total: Duration) {
+    let step = Duration::from_millis(20);
+    let mut slept = Duration::ZERO;
+    while slept < total && !stop.is_set() {
+        std::thread::sleep(step.min(total - slept));
+        slept += step;
+    }
+}
+
+struct Owned {
+    target: FetchTarget,
+    crc_failures: u32,
+}
+
+struct Fetcher {
+    config: FetchConfig,
+    client: KafkaClient,
+    leader: String,
+    partitions: Vec<Owned>,
+    adds: std_mpsc::Receiver<FetchTarget>,
+    returned: std_mpsc::Sender<FetchTarget>,
+    stop: Arc<Stop>,
+    isolate: bool,
+    outcome: HashMap<(Arc<str>, i32), Next>,
+}
+
+/// What to do with a partition after one fetch answer.
+enum Next {
+    Keep,
+    Return,
+    Drop,
+}
+
+impl Fetcher {
+    fn run(mut self) {
+        loop {
+            if self.stop.is_set() {
+                return;
+            }
+            let mut added = false;
+            loop {
+                match self.adds.try_recv() {
+                    Ok(target) => {
+                        self.partitions.push(Owned {
+                            target,
+                            crc_failures: 0,
+                        });
+                        added = true;
+                    }
+                    Err(std_mpsc::TryRecvError::Empty) => break,
+                    Err(std_mpsc::TryRecvError::Disconnected) => {
+                        if self.partitions.is_empty() {
+                            return;
+                        }
+                        break;
+                    }
+                }
+            }
+            self.partitions.retain(|p| p.target.info.is_current());
+            if self.partitions.is_empty() {
+                match self.adds.recv_timeout(Duration::from_millis(100)) {
+                    Ok(target) => self.partitions.push(Owned {
+                        target,
+                        crc_failures: 0,
+                    }),
+                    Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+                continue;
+            }
+            if added && !self.refresh_metadata() {
+                continue;
+            }
+            self.resolve_offsets();
+            self.fetch_once();
+        }
+    }
+
+    fn return_all(&mut self) {
+        for owned in self.partitions.drain(..) {
+            let _ = self.returned.send(owned.target);
+        }
+    }
+
+    fn refresh_metadata(&mut self) -> bool {
+        let mut topics: Vec<String> = self
+            .partitions
+            .iter()
+            .map(|p| p.target.info.topic.to_string())
+            .collect();
+        topics.sort();
+        topics.dedup();
+        match self.client.load_metadata(&topics) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(broker = %self.leader, error = %e, "metadata refresh failed; returning partitions for leader lookup");
+                self.return_all();
+                false
+            }
+        }
+    }
+
+    /// Resolves INVALID positions with an Offset request per `auto.offset.reset`.
+    fn resolve_offsets(&mut self) {
+        let unresolved: Vec<usize> = (0..self.partitions.len())
+            .filter(|&i| self.partitions[i].target.info.fetch_offset() < 0)
+            .collect();
+        if unresolved.is_empty() {
+            return;
+        }
+        let mut topics: Vec<String> = unresolved
+            .iter()
+            .map(|&i| self.partitions[i].target.info.topic.to_string())
+            .collect();
+        topics.sort();
+        topics.dedup();
+        let which = match self.config.auto_offset_reset {
+            OffsetReset::Smallest => FetchOffset::Earliest,
+            OffsetReset::Largest => FetchOffset::Latest,
+        };
+        match self.client.fetch_offsets(&topics, which) {
+            Ok(answer) => {
+                for &i in &unresolved {
+                    let info = &self.partitions[i].target.info;
+                    let found = answer.get(&*info.topic).and_then(|ps| {
+                        ps.iter()
+                            .find(|p| p.partition == info.partition)
+                            .map(|p| p.offset)
+                    });
+                    if let Some(offset) = found {
+                        tracing::info!(topic = %info.topic, partition = info.partition, offset, policy = ?self.config.auto_offset_reset, "no usable committed offset: reset");
+                        info.reset_offsets(offset);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(broker = %self.leader, error = %e, "offset request failed; retrying")
+            }
+        }
+    }
+
+    fn fetch_once(&mut self) {
+        if self.isolate {
+            // A corrupt message set fails the whole answer: fetch partitions one at a time
+            // to find the one it belongs to.
+            self.isolate = false;
+            let all: Vec<usize> = (0..self.partitions.len()).collect();
+            for i in all {
+                self.fetch_some(&[i]);
+            }
+            self.settle();
+            return;
+        }
+        let all: Vec<usize> = (0..self.partitions.len()).collect();
+        self.fetch_some(&all);
+        self.settle();
+    }
+
+    /// Fetches the partitions at `indices` once and records what to do with each.
+    fn fetch_some(&mut self, indices: &[usize]) {
+        let requests: Vec<FetchPartition<'_>> = indices
+            .iter()
+            .map(|&i| &self.partitions[i])
+            .filter(|p| p.target.info.fetch_offset() >= 0)
+            .map(|p| {
+                FetchPartition::new(
+                    &p.target.info.topic,
+                    p.target.info.partition,
+                    p.target.info.fetch_offset(),
+                )
+                .with_max_bytes(self.config.fetch_message_max_bytes)
+            })
+            .collect();
+        if requests.is_empty() {
+            for &i in indices {
+                let info = &self.partitions[i].target.info;
+                self.outcome
+                    .insert((info.topic.clone(), info.partition), Next::Keep);
+            }
+            sleep_unless_stopped(&self.stop, self.config.refresh_leader_backoff);
+            return;
+        }
+        let responses = match self.client.fetch_messages(&requests) {
+            Ok(r) => r,
+            Err(KafkaError::Kafka(KafkaCode::CorruptMessage)) if indices.len() > 1 => {
+                tracing::warn!(broker = %self.leader, "corrupt message set in a fetch answer; isolating the partition");
+                drop(requests);
+                self.isolate = true;
+                for &i in indices {
+                    let info = &self.partitions[i].target.info;
+                    self.outcome
+                        .insert((info.topic.clone(), info.partition), Next::Keep);
+                }
+                return;
+            }
+            Err(KafkaError::Kafka(KafkaCode::CorruptMessage)) => {
+                drop(requests);
+                let next =
+                    self.handle_error(indices[0], &KafkaError::Kafka(KafkaCode::CorruptMessage));
+                let info = &self.partitions[indices[0]].target.info;
+                self.outcome
+                    .insert((info.topic.clone(), info.partition), next);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(broker = %self.leader, error = %e, "fetch failed; looking leaders up again");
+                drop(requests);
+                for &i in indices {
+                    let info = &self.partitions[i].target.info;
+                    self.outcome
+                        .insert((info.topic.clone(), info.partition), Next::Return);
+                }
+                return;
+            }
+        };
+        drop(requests);
+        for response in &responses {
+            for topic in response.topics() {
+                for partition in topic.partitions() {
+                    let Some(index) = self.partitions.iter().position(|p| {
+                        &*p.target.info.topic == topic.topic()
+                            && p.target.info.partition == partition.partition()
+                    }) else {
+                        continue;
+                    };
+                    let next = match partition.data() {
+                        Ok(data) => {
+                            self.deliver(index, data.messages(), data.highwatermark_offset())
+                        }
+                        Err(e) => self.handle_error(index, &e),
+                    };
+                    let info = &self.partitions[index].target.info;
+                    self.outcome
+                        .insert((info.topic.clone(), info.partition), next);
+                }
+            }
+        }
+    }
+
+    /// Applies the recorded outcomes. Partitions the answers did not mention have no leader in
+    /// our metadata: they go back for a leader lookup.
+    fn settle(&mut self) {
+        let mut outcome = std::mem::take(&mut self.outcome);
+        let mut kept = Vec::with_capacity(self.partitions.len());
+        for owned in self.partitions.drain(..) {
+            let key = (owned.target.info.topic.clone(), owned.target.info.partition);
+            match outcome.remove(&key) {
+                Some(Next::Keep) => kept.push(owned),
+                None if owned.target.info.fetch_offset() < 0 => kept.push(owned),
+                Some(Next::Drop) => {}
+                Some(Next::Return) | None => {
+                    let _ = self.returned.send(owned.target);
+                }
+            }
+        }
+        self.partitions = kept;
+    }
+
+    fn deliver(
+        &mut self,
+        index: usize,
+        messages: &[kafka::client::fetch::Message<'_>],
+        high_watermark: i64,
+    ) -> Next {
+        let owned = &mut self.partitions[index];
+        let info = owned.target.info.clone();
+        info.set_high_watermark(high_watermark);
+        let requested = info.fetch_offset();
+        let batch: Vec<Message> = messages
+            .iter()
+            .filter(|m| m.offset >= requested)
+            .map(|m| Message {
+                topic: info.topic.clone(),
+                partition: info.partition,
+                offset: m.offset,
+                key: (!m.key.is_empty()).then(|| m.key.to_vec()),
+                value: m.value.to_vec(),
+            })
+            .collect();
+        owned.crc_failures = 0;
+        let Some(last) = batch.last().map(|m| m.offset) else {
+            if high_watermark > requested && !messages.iter().any(|m| m.offset >= requested) {
+                if messages.is_empty() {
+                    let error = FetchError::MessageTooLarge {
+                        topic: info.topic.to_string(),
+                        partition: info.partition,
+                        offset: requested,
+                        max_bytes: self.config.fetch_message_max_bytes,
+                    };
+                    tracing::error!(%error, "partition stalled");
+                    self.send(index, StreamItem::Error(error));
+                    return Next::Drop;
+                }
+                // Only messages below the requested offset (inside a compressed set): move on.
+                if let Some(max) = messages.iter().map(|m| m.offset).max() {
+                    info.mark_fetched(max + 1);
+                }
+            }
+            return Next::Keep;
+        };
+        info.mark_fetched(last + 1);
+        if self.send(
+            index,
+            StreamItem::Chunk(FetchedChunk {
+                info,
+                messages: batch,
+            }),
+        ) {
+            Next::Keep
+        } else {
+            Next::Drop
+        }
+    }
+
+    /// Blocks until the stream queue takes `item`; `false` when stopped or the partition is
+    /// no longer owned (the item is dropped).
+    fn send(&self, index: usize, item: StreamItem) -> bool {
+        let target = &self.partitions[index].target;
+        let mut item = item;
+        loop {
+            if self.stop.is_set() || !target.info.is_current() {
+                return false;
+            }
+            match target.sink.try_send(item) {
+                Ok(()) => return true,
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return false,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(back)) => {
+                    item = back;
+                    let stop = &self.stop;
+                    let sink = &target.sink;
+                    // Wait for room or a stop, whichever comes first (no busy loop).
+                    futures::executor::block_on(async {
+                        let reserve = sink.reserve();
+                        let stopped = stop.wake.notified();
+                        futures::pin_mut!(reserve, stopped);
+                        if stop.is_set() {
+                            return;
+                        }
+                        // A permit, if any, is released at once: `try_send` takes the room.
+                        let _ = futures::future::select(reserve, stopped).await;
+                    });
+                }
+            }
+        }
+    }
+
+    fn handle_error(&mut self, index: usize, error: &KafkaError) -> Next {
+        let owned = &mut self.partitions[index];
+        let info = owned.target.info.clone();
+        match error {
+            KafkaError::Kafka(KafkaCode::OffsetOutOfRange) => {
+                tracing::warn!(topic = %info.topic, partition = info.partition, offset = info.fetch_offset(), policy = ?self.config.auto_offset_reset, "offset out of range: resetting");
+                info.reset_offsets(crate::partition::INVALID_OFFSET);
+                Next::Keep
+            }
+            KafkaError::Kafka(KafkaCode::CorruptMessage) | KafkaError::InvalidSnappy(_) => {
+                owned.crc_failures += 1;
+                if owned.crc_failures >= 3 {
+                    let error = FetchError::Corrupt {
+                        topic: info.topic.to_string(),
+                        partition: info.partition,
+                        offset: info.fetch_offset(),
+                        attempts: owned.crc_failures,
+                    };
+                    tracing::error!(%error, "partition stalled");
+                    self.send(index, StreamItem::Error(error));
+                    return Next::Drop;
+                }
+                tracing::warn!(topic = %info.topic, partition = info.partition, "corrupt data; fetching again");
+                Next::Keep
+            }
+            other => {
+                tracing::warn!(broker = %self.leader, topic = %info.topic, partition = info.partition, error = %other, "partition error; looking its leader up again");
+                Next::Return
+            }
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! Partition assignment, bit-identical to the Java consumer's `RangeAssignor` and
+//! `RoundRobinAssignor` (spec §5), so that Java and Rust members of one group compute the same
+//! global map from the same ZooKeeper state. Pure: plain values in, plain values out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::AssignmentStrategy;
+use crate::group::filter::TopicFilter;
+use crate::group::identity::{thread_ids, ConsumerId, ThreadId};
+use crate::partition::TopicPartition;
+use crate::zk::layout::{Registration, SubscriptionPattern};
+
+/// Partition -> owning thread, for the topics of the member that computed it.
+pub type GlobalAssignment = BTreeMap<TopicPartition, ThreadId>;
+
+/// Why no assignment could be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum AssignError {
+    /// Roundrobin needs every topic to have the same set of consumer threads.
+    #[error(
+        "round-robin assignment is allowed only if all consumers in the group subscribe to the \
+         same topics with the same stream counts: topic {topic_a} has streams {threads_a:?}, \
+         topic {topic_b} has streams {threads_b:?}"
+    )]
+    RoundRobinMismatch {
+        /// First topic.
+        topic_a: String,
+        /// Its threads.
+        threads_a: Vec<String>,
+        /// Second topic.
+        topic_b: String,
+        /// Its threads.
+        threads_b: Vec<String>,
+    },
+    /// A member's filter subscription could not be compiled.
+    #[error("registration has an unusable filter: {0}")]
+    BadFilter(#[from] crate::group::filter::FilterError),
+    /// A filter registration must have exactly one regex.
+    #[error("a {pattern:?} registration must have exactly one regex, found {count}")]
+    FilterShape {
+        /// The pattern.
+        pattern: SubscriptionPattern,
+        /// How many entries the subscription had.
+        count: usize,
+    },
+}
+
+/// Java's `String.hashCode`: `h = 31*h + c` over UTF-16 code units, wrapping.
+pub fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// The topics a member consumes and with how many streams, given every topic that exists.
+pub fn member_topic_counts(
+    reg: &Registration,
+    all_topics: &[String],
+    exclude_internal_topics: bool,
+) -> Result<BTreeMap<String, u32>, AssignError> {
+    match reg.pattern {
+        SubscriptionPattern::Static => Ok(reg.subscription.clone()),
+        pattern => {
+            let mut entries = reg.subscription.iter();
+            let (Some((regex, &count)), None) = (entries.next(), entries.next()) else {
+                return Err(AssignError::FilterShape {
+                    pattern,
+                    count: reg.subscription.len(),
+                });
+            };
+            let filter = TopicFilter::from_registration(pattern, regex)?;
+            Ok(all_topics
+                .iter()
+                .filter(|t| filter.is_topic_allowed(t, exclude_internal_topics))
+                .map(|t| (t.clone(), count))
+                .collect())
+        }
+    }
+}
+
+/// For every topic, the sorted thread ids of all members subscribed to it.
+pub fn consumers_per_topic(
+    members: &BTreeMap<ConsumerId, BTreeMap<String, u32>>,
+) -> BTreeMap<String, Vec<ThreadId>> {
+    let mut out: BTreeMap<String, Vec<ThreadId>> = BTreeMap::new();
+    for (consumer, topics) in members {
+        for (topic, &count) in topics {
+            out.entry(topic.clone())
+                .or_default()
+                .extend(thread_ids(consumer, count));
+        }
+    }
+    for threads in out.values_mut() {
+        threads.sort();
+    }
+    out
+}
+
+/// The global assignment of this member's topics (`partitions_per_topic`), given the threads
+/// of all members per topic.
+pub fn assign(
+    strategy: AssignmentStrategy,
+    partitions_per_topic: &BTreeMap<String, Vec<i32>>,
+    consumers_per_topic: &BTreeMap<String, Vec<ThreadId>>,
+) -> Result<GlobalAssignment, AssignError> {
+    match strategy {
+        AssignmentStrategy::Range => Ok(range(partitions_per_topic, consumers_per_topic)),
+        AssignmentStrategy::RoundRobin => round_robin(partitions_per_topic, consumers_per_topic),
+    }
+}
+
+fn range(
+    partitions_per_topic: &BTreeMap<String, Vec<i32>>,
+    consumers_per_topic: &BTreeMap<String, Vec<ThreadId>>,
+) -> GlobalAssignment {
+    let mut out = GlobalAssignment::new();
+    for (topic, partitions) in partitions_per_topic {
+        let Some(threads) = consumers_per_topic.get(topic).filter(|t| !t.is_empty()) else {
+            continue;
+        };
+        let mut sorted = partitions.clone();
+        sorted.sort_unstable();
+        let per_thread = sorted.len() / threads.len();
+        let extra = sorted.len() % threads.len();
+        for (i, thread) in threads.iter().enumerate() {
+            let start = per_thread * i + i.min(extra);
+            let count = per_thread + usize::from(i < extra);
+            if count == 0 {
+                tracing::warn!(thread = %thread, topic = %topic, "no partition for this consumer thread");
+            }
+            for &p in &sorted[start..start + count] {
+                out.insert(TopicPartition::new(topic, p), thread.clone());
+            }
+        }
+    }
+    out
+}
+
+fn round_robin(
+    partitions_per_topic: &BTreeMap<String, Vec<i32>>,
+    consumers_per_topic: &BTreeMap<String, Vec<ThreadId>>,
+) -> Result<GlobalAssignment, AssignError> {
+    let mut out = GlobalAssignment::new();
+    let Some((head_topic, head_threads)) = consumers_per_topic.iter().next() else {
+        return Ok(out);
+    };
+    let head: BTreeSet<&ThreadId> = head_threads.iter().collect();
+    for (topic, threads) in consumers_per_topic {
+        let set: BTreeSet<&ThreadId> = threads.iter().collect();
+        if set != head {
+            return Err(AssignError::RoundRobinMismatch {
+                topic_a: topic.clone(),
+                threads_a: set.iter().map(|t| t.to_string()).collect(),
+                topic_b: head_topic.clone(),
+                threads_b: head.iter().map(|t| t.to_string()).collect(),
+            });
+        }
+    }
+    let threads: Vec<&ThreadId> = head.into_iter().collect();
+    if threads.is_empty() {
+        return Ok(out);
+    }
+    let mut all: Vec<(i32, TopicPartition)> = partitions_per_topic
+        .iter()
+        .flat_map(|(topic, partitions)| {
+            partitions.iter().map(move |&p| {
+                (
+                    java_string_hash(&format!("[{topic},{p}]")),
+                    TopicPartition::new(topic, p),
+                )
+            })
+        })
+        .collect();
+    // Stable, like Scala's sortWith.
+    all.sort_by_key(|(hash, _)| *hash);
+    for (i, (_, tp)) in all.into_iter().enumerate() {
+        out.insert(tp, threads[i % threads.len()].clone());
+    }
+    Ok(out)
+}
+
+/// The part of a global assignment owned by one member's threads.
+pub fn owned_by(
+    assignment: &GlobalAssignment,
+    consumer: &ConsumerId,
+) -> BTreeMap<TopicPartition, ThreadId> {
+    assignment
+        .iter()
+        .filter(|(_, thread)| thread.consumer_id() == consumer.as_str())
+        .map(|(tp, thread)| (tp.clone(), thread.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn threads(names: &[&str]) -> Vec<ThreadId> {
+        let mut v: Vec<ThreadId> = names
+            .iter()
+            .map(|n| ThreadId::from_string(n.to_string()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn by_thread(a: &GlobalAssignment) -> BTreeMap<String, Vec<(String, i32)>> {
+        let mut out: BTreeMap<String, Vec<(String, i32)>> = BTreeMap::new();
+        for (tp, t) in a {
+            out.entry(t.to_string())
+                .or_default()
+                .push((tp.topic.clone(), tp.partition));
+        }
+        out
+    }
+
+    fn one_topic(
+        topic: &str,
+        n: i32,
+        names: &[&str],
+    ) -> (BTreeMap<String, Vec<i32>>, BTreeMap<String, Vec<ThreadId>>) {
+        (
+            BTreeMap::from([(topic.to_string(), (0..n).collect())]),
+            BTreeMap::from([(topic.to_string(), threads(names))]),
+        )
+    }
+
+    fn parts(topic: &str, ps: &[i32]) -> Vec<(String, i32)> {
+        ps.iter().map(|&p| (topic.to_string(), p)).collect()
+    }
+
+    #[test]
+    fn range_golden_examples() {
+        let names = ["g_c1-0", "g_c1-1", "g_c2-0"];
+        let (p, c) = one_topic("t", 6, &names);
+        let a = by_thread(&assign(AssignmentStrategy::Range, &p, &c).unwrap());
+        assert_eq!(a["g_c1-0"], parts("t", &[0, 1]));
+        assert_eq!(a["g_c1-1"], parts("t", &[2, 3]));
+        assert_eq!(a["g_c2-0"], parts("t", &[4, 5]));
+        let (p, c) = one_topic("t", 7, &names);
+        let a = by_thread(&assign(AssignmentStrategy::Range, &p, &c).unwrap());
+        assert_eq!(a["g_c1-0"], parts("t", &[0, 1, 2]));
+        assert_eq!(a["g_c1-1"], parts("t", &[3, 4]));
+        assert_eq!(a["g_c2-0"], parts("t", &[5, 6]));
+    }
+
+    #[test]
+    fn range_uses_string_order_of_twelve_threads() {
+        let c = ConsumerId::parse("c");
+        let cpt = consumers_per_topic(&BTreeMap::from([(
+            c,
+            BTreeMap::from([("t".to_string(), 12)]),
+        )]));
+        let order: Vec<&str> = cpt["t"].iter().map(ThreadId::as_str).collect();
+        assert_eq!(
+            order,
+            [
+                "c-0", "c-1", "c-10", "c-11", "c-2", "c-3", "c-4", "c-5", "c-6", "c-7", "c-8",
+                "c-9"
+            ]
+        );
+        let p = BTreeMap::from([("t".to_string(), (0..12).collect())]);
+        let a = assign(AssignmentStrategy::Range, &p, &cpt).unwrap();
+        assert_eq!(a[&TopicPartition::new("t", 2)].as_str(), "c-10");
+    }
+
+    #[test]
+    fn roundrobin_golden_examples() {
+        let names = ["g_c1-0", "g_c1-1", "g_c2-0"];
+        let (p, c) = one_topic("t", 6, &names);
+        let a = by_thread(&assign(AssignmentStrategy::RoundRobin, &p, &c).unwrap());
+        assert_eq!(a["g_c1-0"], parts("t", &[0, 3]));
+        assert_eq!(a["g_c1-1"], parts("t", &[1, 4]));
+        assert_eq!(a["g_c2-0"], parts("t", &[2, 5]));
+
+        let mut hashed: Vec<(i32, i32)> = (0..12)
+            .map(|p| (java_string_hash(&format!("[clicks,{p}]")), p))
+            .collect();
+        hashed.sort_by_key(|(h, _)| *h);
+        let order: Vec<i32> = hashed.iter().map(|(_, p)| *p).collect();
+        assert_eq!(order, [10, 11, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+
+        let p = BTreeMap::from([
+            ("clicks".to_string(), (0..4).collect()),
+            ("page_views".to_string(), (0..4).collect()),
+        ]);
+        let c = BTreeMap::from([
+            ("clicks".to_string(), threads(&names)),
+            ("page_views".to_string(), threads(&names)),
+        ]);
+        let a = by_thread(&assign(AssignmentStrategy::RoundRobin, &p, &c).unwrap());
+        let mut c10 = a["g_c1-0"].clone();
+        c10.sort();
+        assert_eq!(
+            c10,
+            vec![
+                ("clicks".into(), 2),
+                ("page_views".into(), 0),
+                ("page_views".into(), 3)
+            ]
+        );
+        let mut c11 = a["g_c1-1"].clone();
+        c11.sort();
+        assert_eq!(
+            c11,
+            vec![
+                ("clicks".into(), 0),
+                ("clicks".into(), 3),
+                ("page_views".into(), 1)
+            ]
+        );
+        let mut c20 = a["g_c2-0"].clone();
+        c20.sort();
+        assert_eq!(c20, vec![("clicks".into(), 1), ("page_views".into(), 2)]);
+    }
+
+    #[test]
+    fn java_hash_matches_known_values() {
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("a"), 97);
+        assert_eq!(java_string_hash("hello"), 99162322);
+        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
+    }
+
+    #[test]
+    fn roundrobin_rejects_mismatched_subscriptions() {
+        let p = BTreeMap::from([("a".to_string(), vec![0])]);
+        let c = BTreeMap::from([
+            ("a".to_string(), threads(&["g_c1-0", "g_c2-0"])),
+            ("b".to_string(), threads(&["g_c1-0"])),
+        ]);
+        let err = assign(AssignmentStrategy::RoundRobin, &p, &c)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("topic a") && err.contains("topic b"), "{err}");
+    }
+
+    #[test]
+    fn filter_registrations_expand_to_matching_topics() {
+        let reg = Registration::new_filter(SubscriptionPattern::WhiteList, "o.*", 2, 0);
+        let topics = vec![
+            "orders".to_string(),
+            "clicks".to_string(),
+            "__consumer_offsets".to_string(),
+        ];
+        let counts = member_topic_counts(&reg, &topics, true).unwrap();
+        assert_eq!(counts, BTreeMap::from([("orders".to_string(), 2)]));
+        let reg = Registration::new_filter(SubscriptionPattern::BlackList, "o.*", 1, 0);
+        let counts = member_topic_counts(&reg, &topics, true).unwrap();
+        assert_eq!(counts, BTreeMap::from([("clicks".to_string(), 1)]));
+    }
+
+    fn members_strategy() -> impl Strategy<Value = (Vec<(u32, u32)>, Vec<i32>)> {
+        // (streams on topic a, streams on topic b) per member; partitions per topic.
+        (
+            prop::collection::vec((1u32..4, 1u32..4), 1..5),
+            prop::collection::vec(1i32..20, 2),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn full_disjoint_cover_and_same_map_everywhere((members, counts) in members_strategy(), rr in any::<bool>()) {
+            let strategy = if rr { AssignmentStrategy::RoundRobin } else { AssignmentStrategy::Range };
+            let members: BTreeMap<ConsumerId, BTreeMap<String, u32>> = members
+                .iter()
+                .enumerate()
+                .map(|(i, &(a, b))| {
+                    let b = if rr { a } else { b };
+                    (ConsumerId::parse(&format!("g_m{i}")), BTreeMap::from([("a".to_string(), a), ("b".to_string(), b)]))
+                })
+                .collect();
+            let cpt = consumers_per_topic(&members);
+            let ppt: BTreeMap<String, Vec<i32>> = BTreeMap::from([
+                ("a".to_string(), (0..counts[0]).collect()),
+                ("b".to_string(), (0..counts[1]).rev().collect()),
+            ]);
+            let global = assign(strategy, &ppt, &cpt).unwrap();
+            // Full cover.
+            prop_assert_eq!(global.len() as i32, counts[0] + counts[1]);
+            // Same map whatever member computes it (inputs are the same sorted sets).
+            let mut shuffled_cpt = cpt.clone();
+            for v in shuffled_cpt.values_mut() { v.reverse(); v.sort(); }
+            prop_assert_eq!(&assign(strategy, &ppt, &shuffled_cpt).unwrap(), &global);
+            // Disjoint between members, and range blocks differ by at most one.
+            let mut per_member: BTreeMap<&str, usize> = BTreeMap::new();
+            for thread in global.values() { *per_member.entry(thread.consumer_id()).or_default() += 1; }
+            let total: usize = per_member.values().sum();
+            prop_assert_eq!(total, global.len());
+            if !rr {
+                for topic in ["a", "b"] {
+                    let mut sizes: BTreeMap<&ThreadId, Vec<i32>> = BTreeMap::new();
+                    for (tp, t) in &global { if tp.topic == topic { sizes.entry(t).or_default().push(tp.partition); } }
+                    let lens: Vec<usize> = sizes.values().map(Vec::len).collect();
+                    let (min, max) = (lens.iter().min().copied().unwrap_or(0), lens.iter().max().copied().unwrap_or(0));
+                    let threads_total = cpt[topic].len();
+                    if threads_total <= ppt[topic].len() { prop_assert!(max - min <= 1); }
+                    for ps in sizes.values() {
+                        let mut s = ps.clone(); s.sort();
+                        prop_assert!(s.windows(2).all(|w| w[1] == w[0] + 1), "contiguous block {:?}", s);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Member and stream identities (spec §2): consumer ids and thread ids, formatted and ordered
+//! exactly as the Java consumer does, since every member sorts them the same way to compute the
+//! same assignment. Pure, apart from reading the host name and clock for a generated id.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A member's id: `<group>_<host>-<millis>-<8 hex>` or `<group>_<consumer.id>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConsumerId(String);
+
+impl ConsumerId {
+    /// The Java consumer's generated id: the first 8 characters of
+    /// `Long.toHexString(uuid.getMostSignificantBits)` (no leading zeros, as Java prints it).
+    pub fn generate(group: &str, hostname: &str, epoch_ms: u64, uuid: uuid::Uuid) -> Self {
+        let high = (uuid.as_u128() >> 64) as u64;
+        let hex = format!("{high:x}");
+        let short: String = hex.chars().take(8).collect();
+        ConsumerId(format!("{group}_{hostname}-{epoch_ms}-{short}"))
+    }
+
+    /// The id for a configuration: `<group>_<consumer.id>` when set, else a generated one.
+    pub fn for_config(group: &str, consumer_id: Option<&str>) -> Self {
+        match consumer_id {
+            Some(id) => ConsumerId(format!("{group}_{id}")),
+            None => {
+                let host = gethostname::gethostname().to_string_lossy().into_owned();
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0);
+                Self::generate(group, &host, now, uuid::Uuid::new_v4())
+            }
+        }
+    }
+
+    /// Wraps an id read from ZooKeeper (a child of `/consumers/<group>/ids`).
+    pub fn parse(s: &str) -> Self {
+        ConsumerId(s.to_string())
+    }
+
+    /// The id text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ConsumerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A stream's id, `<consumerId>-<n>`; ordered as strings (`…-10` before `…-2`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ThreadId(String);
+
+impl ThreadId {
+    /// Thread `n` of a consumer.
+    pub fn new(consumer: &ConsumerId, n: u32) -> Self {
+        ThreadId(format!("{}-{n}", consumer.0))
+    }
+
+    /// Wraps a thread id read from an owner node.
+    pub fn from_string(s: String) -> Self {
+        ThreadId(s)
+    }
+
+    /// The id text (also the owner node's data).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The consumer id part (before the last `-`).
+    pub fn consumer_id(&self) -> &str {
+        self.0.rsplit_once('-').map_or(&self.0, |(c, _)| c)
+    }
+}
+
+impl fmt::Display for ThreadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The thread ids of a consumer with `streams` streams.
+pub fn thread_ids(consumer: &ConsumerId, streams: u32) -> Vec<ThreadId> {
+    (0..streams).map(|n| ThreadId::new(consumer, n)).collect()
+}
+
+/// Checks the `group.id` / `client.id` charset: ASCII letters, digits, `.`, `_`, `-`.
+pub fn validate_name(key: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("{key} must not be empty"));
+    }
+    match value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        Some(c) => Err(format!(
+            "{key} {value:?} contains {c:?}: only ASCII letters, digits, '.', '_' and '-' are allowed"
+        )),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_id_matches_java_format() {
+        let uuid = uuid::Uuid::from_u128(0x1a2b3c4d_5e6f_7081_9293_a4b5c6d7e8f9);
+        let id = ConsumerId::generate("grp", "web-3", 1_700_000_000_000, uuid);
+        assert_eq!(id.as_str(), "grp_web-3-1700000000000-1a2b3c4d");
+        // Long.toHexString drops leading zeros.
+        let uuid = uuid::Uuid::from_u128(0x0000_0abc_dead_beef_0000_0000_0000_0000);
+        let id = ConsumerId::generate("g", "h", 1, uuid);
+        assert_eq!(id.as_str(), "g_h-1-abcdeadb");
+        assert_eq!(ConsumerId::for_config("g", Some("c1")).as_str(), "g_c1");
+    }
+
+    #[test]
+    fn thread_ids_sort_as_strings() {
+        let c = ConsumerId::parse("c");
+        let mut ids = thread_ids(&c, 12);
+        ids.sort();
+        let names: Vec<&str> = ids.iter().map(ThreadId::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "c-0", "c-1", "c-10", "c-11", "c-2", "c-3", "c-4", "c-5", "c-6", "c-7", "c-8",
+                "c-9"
+            ]
+        );
+        assert_eq!(
+            ThreadId::new(&ConsumerId::parse("g_h-1-ab"), 3).consumer_id(),
+            "g_h-1-ab"
+        );
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(validate_name("group.id", "ok.name_1-x").is_ok());
+        let err = validate_name("group.id", "bad name").unwrap_err();
+        assert!(err.contains("group.id") && err.contains("bad name"));
+        assert!(validate_name("client.id", "").is_err());
+    }
+}

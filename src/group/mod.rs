@@ -1,5 +1,7 @@
-//! Group membership: identities, topic filters and partition assignment.
+//! Group membership: identities, topic filters, partition assignment (pure) and the rebalance
+//! state machine (I/O).
 
 pub mod assign;
 pub mod filter;
 pub mod identity;
+pub mod rebalance;

@@ -21,6 +21,7 @@ use crate::fetch::{ChunkSender, FetchConfig, FetchTarget, FetcherManager};
 use crate::group::assign::{self, AssignError};
 use crate::group::filter::TopicFilter;
 use crate::group::identity::{ConsumerId, ThreadId};
+use crate::metrics::Metrics;
 use crate::offsets::ZkOffsetStore;
 use crate::partition::{PartitionTopicInfo, TopicPartition, INVALID_OFFSET};
 use crate::zk::layout::{self, BrokerInfo, Registration, TopicReplicaAssignment};
@@ -33,6 +34,9 @@ pub enum RebalanceError {
     /// A ZooKeeper read or write failed.
     #[error(transparent)]
     Zk(#[from] ZkError),
+    /// A node holds data that cannot be understood.
+    #[error(transparent)]
+    Layout(#[from] layout::LayoutError),
     /// The assignment could not be computed (e.g. roundrobin preconditions).
     #[error(transparent)]
     Assign(#[from] AssignError),
@@ -125,6 +129,7 @@ pub(crate) struct Shared {
     pub listener: Mutex<Option<Arc<dyn RebalanceListener>>>,
     /// Completed rebalances, for observers and tests.
     pub rebalances: watch::Sender<u64>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -156,6 +161,14 @@ impl Shared {
     /// Writes the processed offset of each given partition whose value changed since it was
     /// last written or read. Returns how many offsets were written.
     pub(crate) async fn commit(&self, infos: &[Arc<PartitionTopicInfo>]) -> Result<usize, ZkError> {
+        let started = Instant::now();
+        let result = self.commit_changed(infos).await;
+        self.metrics
+            .record_commit(started.elapsed(), result.is_ok());
+        result
+    }
+
+    async fn commit_changed(&self, infos: &[Arc<PartitionTopicInfo>]) -> Result<usize, ZkError> {
         let mut checkpoints = self.checkpoints.lock().await;
         let mut written = 0;
         for info in infos {
@@ -204,14 +217,14 @@ impl Shared {
                 // Our own node from a session that is still closing, or a stale copy: replace.
                 self.zk.delete(&path).await?;
                 match self.zk.create_ephemeral(&path, json.as_bytes()).await? {
-                    EphemeralOutcome::ExistsOther(other) => Err(ZkError::Layout(
-                        layout::LayoutError::Invalid {
+                    EphemeralOutcome::ExistsOther(other) => {
+                        Err(ZkError::Layout(layout::LayoutError::Invalid {
                             path,
                             message: format!(
                                 "consumer id is already registered by another live member ({other})"
                             ),
-                        },
-                    )),
+                        }))
+                    }
                     _ => Ok(()),
                 }
             }
@@ -243,8 +256,18 @@ impl StreamRouting {
         }
     }
 
-    pub(crate) fn insert(&mut self, topic: Option<&str>, n: u32, index: usize, sender: ChunkSender) {
-        let topic = if self.by_topic { topic.unwrap_or("") } else { "" };
+    pub(crate) fn insert(
+        &mut self,
+        topic: Option<&str>,
+        n: u32,
+        index: usize,
+        sender: ChunkSender,
+    ) {
+        let topic = if self.by_topic {
+            topic.unwrap_or("")
+        } else {
+            ""
+        };
         self.senders.insert((topic.to_string(), n), (index, sender));
     }
 
@@ -379,7 +402,11 @@ impl Coordinator {
         }
         self.stop_fetchers().await;
         self.shared.checkpoints.lock().await.clear();
-        let backoff = self.shared.config.rebalance_backoff.max(Duration::from_millis(100));
+        let backoff = self
+            .shared
+            .config
+            .rebalance_backoff
+            .max(Duration::from_millis(100));
         loop {
             if self.stopping() {
                 return false;
@@ -483,6 +510,7 @@ impl Coordinator {
                         partitions = self.shared.owned_snapshot().len(),
                         "rebalance complete"
                     );
+                    self.shared.metrics.record_rebalance(started.elapsed());
                     self.shared.rebalances.send_modify(|n| *n += 1);
                     return;
                 }
@@ -720,7 +748,7 @@ impl Coordinator {
 /// `base` scaled by a random factor in [0.5, 1.5), so members that failed together do not
 /// retry in lock-step.
 fn jittered(base: Duration) -> Duration {
-    let factor = 0.5 + f64::from(uuid::Uuid::new_v4().as_u128() as u16) / f64::from(u16::MAX + 1);
+    let factor = 0.5 + f64::from(uuid::Uuid::new_v4().as_u128() as u16) / 65536.0;
     base.mul_f64(factor)
 }
 

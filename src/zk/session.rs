@@ -145,7 +145,10 @@ impl ZkSession {
             Err(source) => return Err(ZkError::request("create", chroot, source)),
         }
         drop(root);
-        connector().connect(&settings.connect).await.map_err(connect_err)
+        connector()
+            .connect(&settings.connect)
+            .await
+            .map_err(connect_err)
     }
 
     /// The settings this session was opened with.
