@@ -70,6 +70,15 @@ impl std::fmt::Debug for Consumer {
     }
 }
 
+impl Drop for Consumer {
+    /// A consumer dropped without [`Consumer::shutdown`] stops its tasks and fetchers; its
+    /// session then closes, so its registration and owner nodes vanish (nothing is committed).
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+        self.shared.stop_streams.send_replace(true);
+    }
+}
+
 impl Consumer {
     /// Connects to ZooKeeper (creating the chroot if needed). The member registers when its
     /// streams are created.

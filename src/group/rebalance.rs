@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use zookeeper_client::{OneshotWatcher, SessionState};
 
 use crate::config::ConsumerConfig;
-use crate::fetch::{ChunkSender, FetchConfig, FetchTarget, FetcherManager};
+use crate::fetch::{ChunkSender, FetchConfig, FetchError, FetchTarget, FetcherManager, StreamItem};
 use crate::group::assign::{self, AssignError};
 use crate::group::filter::TopicFilter;
 use crate::group::identity::{ConsumerId, ThreadId};
@@ -619,11 +619,22 @@ impl Coordinator {
         )?;
         let mine = assign::owned_by(&global, &me);
 
-        // Committed offsets of what we were given.
+        // Committed offsets of what we were given. A node that does not hold an offset is
+        // not guessed at: the partition is claimed but not fetched, and its stream reports
+        // the problem (the operator fixes the node with `offsets import/reset`).
         let mut offsets = BTreeMap::new();
+        let mut unusable = BTreeMap::new();
         for tp in mine.keys() {
-            let offset = self.shared.offsets.fetch(tp).await?;
-            offsets.insert(tp.clone(), offset);
+            match self.shared.offsets.fetch(tp).await {
+                Ok(offset) => {
+                    offsets.insert(tp.clone(), offset);
+                }
+                Err(ZkError::Layout(e)) => {
+                    tracing::error!(partition = %tp, error = %e, "unusable committed offset; partition not consumed");
+                    unusable.insert(tp.clone(), e.to_string());
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
 
         // Claim ownership.
@@ -671,6 +682,13 @@ impl Coordinator {
                     offset.unwrap_or(INVALID_OFFSET),
                 ));
                 infos.push(info.clone());
+                if let Some(problem) = unusable.get(tp) {
+                    let error = FetchError::BadOffset(problem.clone());
+                    if sender.try_send(StreamItem::Error(error)).is_err() {
+                        tracing::warn!(partition = %tp, "stream queue full: offset error reported in logs only");
+                    }
+                    continue;
+                }
                 targets.push(FetchTarget { info, sink: sender });
             }
         }
@@ -711,7 +729,11 @@ impl Coordinator {
     ) -> Result<Vec<BrokerInfo>, RebalanceError> {
         let zk = &self.shared.zk;
         let (ids, w) = zk.children_watch(layout::BROKER_IDS_PATH).await?;
-        watchers.push((layout::BROKER_IDS_PATH.to_string(), w));
+        // Like Java, broker changes matter only while there is none: the fetchers follow
+        // leadership changes themselves, without a group rebalance.
+        if ids.is_empty() {
+            watchers.push((layout::BROKER_IDS_PATH.to_string(), w));
+        }
         let mut brokers = Vec::new();
         for id in ids {
             let path = format!("{}/{id}", layout::BROKER_IDS_PATH);
