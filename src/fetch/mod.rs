@@ -301,6 +301,7 @@ impl Manager {
             returned: self.returned_tx.clone(),
             stop: self.stop.clone(),
             isolate: false,
+            needs_metadata: true,
             outcome: HashMap::new(),
         };
         let handle = std::thread::Builder::new()
@@ -348,6 +349,7 @@ struct Fetcher {
     returned: std_mpsc::Sender<FetchTarget>,
     stop: Arc<Stop>,
     isolate: bool,
+    needs_metadata: bool,
     outcome: HashMap<(Arc<str>, i32), Next>,
 }
 
@@ -386,17 +388,24 @@ impl Fetcher {
             self.partitions.retain(|p| p.target.info.is_current());
             if self.partitions.is_empty() {
                 match self.adds.recv_timeout(Duration::from_millis(100)) {
-                    Ok(target) => self.partitions.push(Owned {
-                        target,
-                        crc_failures: 0,
-                    }),
+                    Ok(target) => {
+                        self.partitions.push(Owned {
+                            target,
+                            crc_failures: 0,
+                        });
+                        self.needs_metadata = true;
+                    }
                     Err(std_mpsc::RecvTimeoutError::Timeout) => {}
                     Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
                 }
                 continue;
             }
-            if added && !self.refresh_metadata() {
-                continue;
+            self.needs_metadata |= added;
+            if self.needs_metadata {
+                if !self.refresh_metadata() {
+                    continue;
+                }
+                self.needs_metadata = false;
             }
             self.resolve_offsets();
             self.fetch_once();
@@ -575,7 +584,12 @@ impl Fetcher {
                 Some(Next::Keep) => kept.push(owned),
                 None if owned.target.info.fetch_offset() < 0 => kept.push(owned),
                 Some(Next::Drop) => {}
-                Some(Next::Return) | None => {
+                None => {
+                    tracing::debug!(partition = %owned.target.info.topic_partition(), broker = %self.leader, "no leader for partition in this fetcher's metadata; looking it up again");
+                    self.needs_metadata = true;
+                    let _ = self.returned.send(owned.target);
+                }
+                Some(Next::Return) => {
                     let _ = self.returned.send(owned.target);
                 }
             }

@@ -1,1 +1,839 @@
-//! Test harness for zkconsumer (see README).
+//! Test harness for zkconsumer: real ZooKeeper and real Kafka brokers on loopback.
+//!
+//! [`cluster`] gives every test binary one shared cluster: ZooKeeper plus three brokers
+//! registered under a chroot. It reuses a running one when the environment names it (see
+//! below; `scripts/testbed` starts one and prints the variables), else it starts its own on
+//! free ports and tears it down when the test process exits (each server is watched by a shell
+//! loop that kills it once the test process is gone, so nothing leaks even on a panic).
+//! Tests get unique topic and group names from [`Cluster::unique`], so they run in parallel.
+//!
+//! Environment:
+//! - `ZKC_TEST_ZK_LANE` = `3.8` (default; Debian's ZooKeeper) or `3.4` (ZooKeeper 3.4.6 from
+//!   `../shared/zookeeper-3.4`): which ZooKeeper server a self-started cluster runs.
+//! - `ZKC_TEST_ZK` + `ZKC_TEST_BROKERS` (+ `ZKC_TEST_ZK_VERSION`, e.g. `3.4.6`): use an existing
+//!   cluster (ZooKeeper connect string with the brokers' chroot, comma-separated brokers).
+//!   With `ZKC_TEST_STATE` (a directory written by `scripts/testbed`) brokers can still be
+//!   stopped and restarted; without it, tests needing broker control skip with a printed reason.
+//! - `KAFKA_HOME`: a Kafka distribution (the shared 0.9.0.1 runner layout, or an Apache
+//!   0.8.2.2 tarball layout); default `../shared/kafka-0.9` next to the repository.
+//!
+//! Servers' logs are kept under `target/testbed/<pid>/` and named in panic messages.
+
+mod proxy;
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use kafka::client::{FetchOffset, KafkaClient, RequiredAcks};
+use kafka::producer::{Producer, Record};
+
+pub use kafka::client::Compression;
+pub use proxy::FaultProxy;
+
+/// How long server start-up and topic creation may take before the harness gives up.
+const START_LIMIT: Duration = Duration::from_secs(90);
+
+/// The repository root (the parent of this crate).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `../shared` next to the repository, when present (CI and the developers' machines).
+pub fn shared_dir() -> Option<PathBuf> {
+    let dir = repo_root().join("..").join("shared");
+    dir.is_dir().then_some(dir)
+}
+
+/// The Kafka distribution used for brokers and admin tools.
+pub fn kafka_home() -> Option<PathBuf> {
+    if let Ok(home) = std::env::var("KAFKA_HOME") {
+        return Some(PathBuf::from(home));
+    }
+    shared_dir()
+        .map(|s| s.join("kafka-0.9"))
+        .filter(|p| p.is_dir())
+}
+
+/// The command that runs a Kafka class (`kafka-run-class` or `bin/kafka-run-class.sh`).
+fn kafka_runner() -> PathBuf {
+    let home = kafka_home().unwrap_or_else(|| {
+        panic!("no Kafka: set KAFKA_HOME or place ../shared/kafka-0.9 beside the repository")
+    });
+    let shared = home.join("kafka-run-class");
+    if shared.exists() {
+        shared
+    } else {
+        home.join("bin").join("kafka-run-class.sh")
+    }
+}
+
+/// A free loopback TCP port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}
+
+/// A server process started by the harness, with the file holding its pid.
+#[derive(Debug)]
+struct Server {
+    pid_file: PathBuf,
+    log: PathBuf,
+    command: Vec<String>,
+    /// The watchdog shell (reaped when the server is replaced or the harness ends).
+    watchdog: Option<Child>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.watchdog.take() {
+            let _ = child.try_wait();
+        }
+    }
+}
+
+/// Starts `command` under a watchdog shell: the server dies when the test process does.
+fn spawn_watched(command: &[String], log: &Path, pid_file: &Path) -> Server {
+    let script = r#"
+parent=$1; pidfile=$2; shift 2
+"$@" & child=$!
+echo $child > "$pidfile"
+while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.5; done
+kill -9 "$child" 2>/dev/null
+"#;
+    let log_file = std::fs::File::create(log).expect("create server log");
+    let err_file = log_file.try_clone().expect("clone log handle");
+    let _ = std::fs::remove_file(pid_file);
+    let watchdog = Command::new("setsid")
+        .arg("bash")
+        .arg("-c")
+        .arg(script)
+        .arg("watchdog")
+        .arg(std::process::id().to_string())
+        .arg(pid_file)
+        .args(command)
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(err_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let start = Instant::now();
+    while !pid_file.exists() {
+        assert!(
+            start.elapsed() < START_LIMIT,
+            "server did not start: {command:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server {
+        pid_file: pid_file.to_path_buf(),
+        log: log.to_path_buf(),
+        command: command.to_vec(),
+        watchdog: Some(watchdog),
+    }
+}
+
+fn read_pid(pid_file: &Path) -> Option<i32> {
+    std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()
+}
+
+fn signal(pid: i32, sig: &str) -> bool {
+    Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn alive(pid: i32) -> bool {
+    signal(pid, "0")
+}
+
+/// ZooKeeper's `ruok` four-letter command answered `imok`.
+fn zookeeper_ok(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"ruok").is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer == "imok"
+}
+
+/// One broker of the cluster.
+#[derive(Debug)]
+struct Broker {
+    id: i32,
+    port: u16,
+    server: Option<Server>,
+    data_dir: PathBuf,
+    extra: Vec<String>,
+}
+
+/// The shared cluster of a test binary.
+#[derive(Debug)]
+pub struct Cluster {
+    zk_connect: String,
+    zk_port: Option<u16>,
+    zk_version: (u32, u32, u32),
+    lane: String,
+    brokers: Mutex<Vec<Broker>>,
+    controllable: Option<String>,
+    dir: PathBuf,
+    counter: AtomicU64,
+    _zk_server: Option<Server>,
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+
+/// The cluster of this test binary (started on first use).
+pub fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(Cluster::from_env_or_start)
+}
+
+fn parse_version(s: &str) -> (u32, u32, u32) {
+    let mut it = s.split('.').map(|p| p.parse().unwrap_or(0));
+    (
+        it.next().unwrap_or(3),
+        it.next().unwrap_or(4),
+        it.next().unwrap_or(0),
+    )
+}
+
+impl Cluster {
+    fn from_env_or_start() -> Cluster {
+        match (
+            std::env::var("ZKC_TEST_ZK"),
+            std::env::var("ZKC_TEST_BROKERS"),
+        ) {
+            (Ok(zk), Ok(brokers)) => Self::external(zk, brokers),
+            _ => Self::start_own(),
+        }
+    }
+
+    fn external(zk: String, brokers: String) -> Cluster {
+        let version = std::env::var("ZKC_TEST_ZK_VERSION").unwrap_or_else(|_| "3.4.6".into());
+        let state = std::env::var("ZKC_TEST_STATE").ok().map(PathBuf::from);
+        let mut list = Vec::new();
+        for (i, address) in brokers.split(',').enumerate() {
+            let port = address
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(9092);
+            let id = i as i32 + 1;
+            let server = state.as_ref().map(|dir| Server {
+                pid_file: dir.join(format!("broker-{id}.pid")),
+                log: dir.join(format!("broker-{id}.log")),
+                command: std::fs::read_to_string(dir.join(format!("broker-{id}.cmd")))
+                    .map(|c| c.lines().map(str::to_string).collect())
+                    .unwrap_or_default(),
+                watchdog: None,
+            });
+            list.push(Broker {
+                id,
+                port,
+                server,
+                data_dir: PathBuf::new(),
+                extra: Vec::new(),
+            });
+        }
+        let controllable = match &state {
+            Some(_) => None,
+            None => Some(
+                "external cluster without ZKC_TEST_STATE: brokers cannot be stopped or moved"
+                    .to_string(),
+            ),
+        };
+        let lane = if version.starts_with("3.4") {
+            "3.4"
+        } else {
+            "3.8"
+        };
+        println!("testkit: using the cluster at {zk} (brokers {brokers}, ZooKeeper {version})");
+        Cluster {
+            zk_connect: zk,
+            zk_port: None,
+            zk_version: parse_version(&version),
+            lane: lane.to_string(),
+            brokers: Mutex::new(list),
+            controllable,
+            dir: state.unwrap_or_else(std::env::temp_dir),
+            counter: AtomicU64::new(0),
+            _zk_server: None,
+        }
+    }
+
+    fn start_own() -> Cluster {
+        let started = Instant::now();
+        let lane = std::env::var("ZKC_TEST_ZK_LANE").unwrap_or_else(|_| "3.8".into());
+        let dir = repo_root()
+            .join("target")
+            .join("testbed")
+            .join(std::process::id().to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create testbed dir");
+        let zk_port = free_port();
+        let (zk_server, version) = start_zookeeper(&lane, zk_port, &dir);
+        let chroot = format!("/kafka-{}", std::process::id());
+        let zk_connect = format!("127.0.0.1:{zk_port}{chroot}");
+        let cluster = Cluster {
+            zk_connect,
+            zk_port: Some(zk_port),
+            zk_version: version,
+            lane,
+            brokers: Mutex::new(Vec::new()),
+            controllable: None,
+            dir,
+            counter: AtomicU64::new(0),
+            _zk_server: Some(zk_server),
+        };
+        for id in 1..=3 {
+            cluster.add_broker(id, &[]);
+        }
+        cluster.wait_brokers_registered(3);
+        println!(
+            "testkit: ZooKeeper {} on port {zk_port} and 3 brokers started in {:?} (logs in {})",
+            cluster.lane,
+            started.elapsed(),
+            cluster.dir.display()
+        );
+        cluster
+    }
+
+    fn add_broker(&self, id: i32, extra: &[String]) -> u16 {
+        let port = free_port();
+        let data_dir = self.dir.join(format!("broker-{id}"));
+        let mut broker = Broker {
+            id,
+            port,
+            server: None,
+            data_dir,
+            extra: extra.to_vec(),
+        };
+        self.launch(&mut broker);
+        self.lock_brokers().push(broker);
+        port
+    }
+
+    fn launch(&self, broker: &mut Broker) {
+        let runner = kafka_runner();
+        let mut command: Vec<String> = if runner.ends_with("kafka-run-class") {
+            vec![
+                runner
+                    .with_file_name("run-broker")
+                    .to_string_lossy()
+                    .into_owned(),
+                broker.id.to_string(),
+                broker.port.to_string(),
+                self.zk_connect.clone(),
+                broker.data_dir.to_string_lossy().into_owned(),
+            ]
+        } else {
+            write_broker_properties(broker, &self.zk_connect);
+            vec![
+                runner
+                    .with_file_name("kafka-server-start.sh")
+                    .to_string_lossy()
+                    .into_owned(),
+                broker
+                    .data_dir
+                    .join("server.properties")
+                    .to_string_lossy()
+                    .into_owned(),
+            ]
+        };
+        command.extend(broker.extra.iter().cloned());
+        let log = self.dir.join(format!("broker-{}.log", broker.id));
+        let pid = self.dir.join(format!("broker-{}.pid", broker.id));
+        broker.server = Some(spawn_watched(&command, &log, &pid));
+    }
+
+    fn lock_brokers(&self) -> std::sync::MutexGuard<'_, Vec<Broker>> {
+        match self.brokers.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Waits until `n` brokers answer metadata requests.
+    fn wait_brokers_registered(&self, n: usize) {
+        let start = Instant::now();
+        loop {
+            let mut up = 0;
+            for address in self.brokers() {
+                let mut client = KafkaClient::new(vec![address]);
+                if client.load_metadata_all().is_ok() {
+                    up += 1;
+                }
+            }
+            if up >= n {
+                return;
+            }
+            if start.elapsed() > START_LIMIT {
+                panic!(
+                    "only {up} of {n} brokers came up; logs in {}",
+                    self.dir.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// ZooKeeper connect string with the chroot the brokers register under.
+    pub fn zk_connect(&self) -> String {
+        self.zk_connect.clone()
+    }
+
+    /// The ZooKeeper connect string without the brokers' chroot.
+    pub fn zk_hosts(&self) -> String {
+        self.zk_connect
+            .split('/')
+            .next()
+            .unwrap_or(&self.zk_connect)
+            .to_string()
+    }
+
+    /// Version of the ZooKeeper server (tests pass it as `zookeeper.server.version`).
+    pub fn zk_server_version(&self) -> (u32, u32, u32) {
+        self.zk_version
+    }
+
+    /// `3.8` or `3.4`.
+    pub fn zk_lane(&self) -> &str {
+        &self.lane
+    }
+
+    /// The ZooKeeper port, when this harness started the server.
+    pub fn zk_port(&self) -> Option<u16> {
+        self.zk_port
+    }
+
+    /// `127.0.0.1:port` of every broker.
+    pub fn brokers(&self) -> Vec<String> {
+        self.lock_brokers()
+            .iter()
+            .map(|b| format!("127.0.0.1:{}", b.port))
+            .collect()
+    }
+
+    /// A name unique in this test run, for topics and groups.
+    pub fn unique(&self, prefix: &str) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        format!("{prefix}-{}-{n}", std::process::id())
+    }
+
+    /// A ZooKeeper connect string with a fresh chroot, for ZooKeeper-only tests.
+    pub fn new_chroot(&self) -> String {
+        format!("{}/{}", self.zk_hosts(), self.unique("zk-test"))
+    }
+
+    /// Why broker control (stop, kill, leader moves) is unavailable, if it is.
+    pub fn control_skip_reason(&self) -> Option<String> {
+        self.controllable.clone()
+    }
+
+    /// Runs a Kafka class (admin tools, the old Java consumer) to completion.
+    pub fn run_kafka_class(&self, class: &str, args: &[&str]) -> Output {
+        Command::new(kafka_runner())
+            .arg(class)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {class}: {e}"))
+    }
+
+    /// Starts a Kafka class in the background, stdout and stderr piped.
+    pub fn spawn_kafka_class(&self, class: &str, args: &[&str]) -> Child {
+        Command::new(kafka_runner())
+            .arg(class)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {class}: {e}"))
+    }
+
+    fn topic_command(&self, args: &[&str]) {
+        let zk = self.zk_connect();
+        let mut all = vec!["--zookeeper", zk.as_str()];
+        all.extend_from_slice(args);
+        let out = self.run_kafka_class("kafka.admin.TopicCommand", &all);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !text.contains("Error"),
+            "TopicCommand {args:?} failed: {text}"
+        );
+    }
+
+    /// Creates a topic and waits until every partition has a leader.
+    pub fn create_topic(&self, topic: &str, partitions: i32, replication: i32) {
+        let (p, r) = (partitions.to_string(), replication.to_string());
+        self.topic_command(&[
+            "--create",
+            "--topic",
+            topic,
+            "--partitions",
+            &p,
+            "--replication-factor",
+            &r,
+        ]);
+        self.wait_leaders(topic, partitions);
+    }
+
+    /// Grows a topic to `total` partitions and waits for their leaders.
+    pub fn add_partitions(&self, topic: &str, total: i32) {
+        let t = total.to_string();
+        self.topic_command(&["--alter", "--topic", topic, "--partitions", &t]);
+        self.wait_leaders(topic, total);
+    }
+
+    /// Waits until the brokers report a leader for partitions `0..partitions`.
+    pub fn wait_leaders(&self, topic: &str, partitions: i32) {
+        let start = Instant::now();
+        loop {
+            if (0..partitions).all(|p| self.leader(topic, p).is_some()) {
+                return;
+            }
+            assert!(
+                start.elapsed() < START_LIMIT,
+                "topic {topic}: not every partition got a leader; logs in {}",
+                self.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn client(&self) -> KafkaClient {
+        let mut client = KafkaClient::new(self.brokers());
+        client.set_client_id("testkit".into());
+        client
+    }
+
+    /// The leader broker id of a partition, from the brokers' metadata.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        let mut client = self.client();
+        client.load_metadata(&[topic]).ok()?;
+        let leader = client
+            .topics()
+            .partitions(topic)?
+            .partition(partition)?
+            .leader()?
+            .id();
+        Some(leader)
+    }
+
+    /// Produces keyed messages to one partition (acks from the leader), with a compression.
+    pub fn produce(
+        &self,
+        topic: &str,
+        partition: i32,
+        messages: &[(Option<&[u8]>, &[u8])],
+        compression: Compression,
+    ) {
+        let mut producer = Producer::from_hosts(self.brokers())
+            .with_required_acks(RequiredAcks::One)
+            .with_ack_timeout(Duration::from_secs(10))
+            .with_compression(compression)
+            .create()
+            .unwrap_or_else(|e| panic!("cannot create producer: {e}"));
+        let records: Vec<Record<'_, &[u8], &[u8]>> = messages
+            .iter()
+            .map(|(key, value)| {
+                Record::from_key_value(topic, key.unwrap_or(&[]), *value).with_partition(partition)
+            })
+            .collect();
+        for attempt in 1..=20 {
+            match producer.send_all(&records) {
+                Ok(confirms) => {
+                    let failed: Vec<_> = confirms
+                        .iter()
+                        .flat_map(|c| c.partition_confirms.iter())
+                        .filter(|p| p.offset.is_err())
+                        .collect();
+                    if failed.is_empty() {
+                        return;
+                    }
+                    assert!(
+                        attempt < 20,
+                        "produce to {topic}-{partition} failed: {failed:?}"
+                    );
+                }
+                Err(e) => assert!(attempt < 20, "produce to {topic}-{partition} failed: {e}"),
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Produces plain, unkeyed values to one partition.
+    pub fn produce_values(&self, topic: &str, partition: i32, values: &[String]) {
+        let messages: Vec<(Option<&[u8]>, &[u8])> =
+            values.iter().map(|v| (None, v.as_bytes())).collect();
+        for chunk in messages.chunks(1000) {
+            self.produce(topic, partition, chunk, Compression::NONE);
+        }
+    }
+
+    fn offsets(&self, topic: &str, which: FetchOffset) -> BTreeMap<i32, i64> {
+        let mut client = self.client();
+        client
+            .load_metadata(&[topic])
+            .unwrap_or_else(|e| panic!("metadata of {topic}: {e}"));
+        client
+            .fetch_offsets(&[topic], which)
+            .unwrap_or_else(|e| panic!("offsets of {topic}: {e}"))
+            .remove(topic)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| (p.partition, p.offset))
+            .collect()
+    }
+
+    /// Log end offset of every partition.
+    pub fn log_end_offsets(&self, topic: &str) -> BTreeMap<i32, i64> {
+        self.offsets(topic, FetchOffset::Latest)
+    }
+
+    /// Earliest offset still in the log, per partition.
+    pub fn earliest_offsets(&self, topic: &str) -> BTreeMap<i32, i64> {
+        self.offsets(topic, FetchOffset::Earliest)
+    }
+
+    fn broker_pid(&self, id: i32) -> Option<i32> {
+        let brokers = self.lock_brokers();
+        let broker = brokers.iter().find(|b| b.id == id)?;
+        read_pid(&broker.server.as_ref()?.pid_file)
+    }
+
+    fn assert_controllable(&self) {
+        if let Some(reason) = &self.controllable {
+            panic!("broker control unavailable: {reason} (check control_skip_reason first)");
+        }
+    }
+
+    /// Stops a broker cleanly (controlled shutdown: leadership moves first) and waits for it.
+    pub fn stop_broker(&self, id: i32) {
+        self.end_broker(id, "TERM");
+    }
+
+    /// Kills a broker (SIGKILL: no controlled shutdown) and waits for it to die.
+    pub fn kill_broker(&self, id: i32) {
+        self.end_broker(id, "KILL");
+    }
+
+    fn end_broker(&self, id: i32, sig: &str) {
+        self.assert_controllable();
+        let pid = self
+            .broker_pid(id)
+            .unwrap_or_else(|| panic!("broker {id} is not running"));
+        signal(pid, sig);
+        let start = Instant::now();
+        while alive(pid) {
+            assert!(start.elapsed() < START_LIMIT, "broker {id} did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts a stopped broker again (same id, port and data) and waits until it serves.
+    pub fn start_broker(&self, id: i32) {
+        self.assert_controllable();
+        {
+            let mut brokers = self.lock_brokers();
+            let broker = brokers
+                .iter_mut()
+                .find(|b| b.id == id)
+                .unwrap_or_else(|| panic!("no broker {id}"));
+            if broker.data_dir.as_os_str().is_empty() {
+                // External cluster started by scripts/testbed: rerun its recorded command.
+                let server = broker.server.as_ref().expect("state");
+                let command = server.command.clone();
+                let log = server.log.clone();
+                let pid = server.pid_file.clone();
+                broker.server = Some(spawn_watched(&command, &log, &pid));
+            } else {
+                self.launch(broker);
+            }
+        }
+        let address = format!(
+            "127.0.0.1:{}",
+            self.lock_brokers()
+                .iter()
+                .find(|b| b.id == id)
+                .map(|b| b.port)
+                .unwrap_or(0)
+        );
+        let start = Instant::now();
+        loop {
+            let mut client = KafkaClient::new(vec![address.clone()]);
+            if client.load_metadata_all().is_ok() {
+                return;
+            }
+            assert!(
+                start.elapsed() < START_LIMIT,
+                "broker {id} did not come back"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Moves leadership of every partition back to its preferred replica.
+    pub fn elect_preferred_leaders(&self) {
+        self.assert_controllable();
+        let zk = self.zk_connect();
+        let out = self.run_kafka_class(
+            "kafka.admin.PreferredReplicaLeaderElectionCommand",
+            &["--zookeeper", &zk],
+        );
+        assert!(
+            out.status.success(),
+            "preferred replica election failed: {out:?}"
+        );
+    }
+
+    /// Makes old data of a topic expire quickly, so small offsets fall out of range. Waits
+    /// until the earliest offset of `partition` moves past `offset`.
+    pub fn shrink_retention(&self, topic: &str, partition: i32, offset: i64) {
+        let zk = self.zk_connect();
+        let out = self.run_kafka_class(
+            "kafka.admin.ConfigCommand",
+            &[
+                "--zookeeper",
+                &zk,
+                "--alter",
+                "--entity-type",
+                "topics",
+                "--entity-name",
+                topic,
+                "--add-config",
+                "retention.ms=1000,segment.ms=500,segment.bytes=1024",
+            ],
+        );
+        assert!(out.status.success(), "ConfigCommand failed: {out:?}");
+        let start = Instant::now();
+        loop {
+            // New data rolls segments, after which old segments can be deleted.
+            self.produce_values(topic, partition, &["roll".to_string()]);
+            if self
+                .earliest_offsets(topic)
+                .get(&partition)
+                .copied()
+                .unwrap_or(0)
+                > offset
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "retention did not delete old data of {topic}-{partition}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Directory of this cluster's logs.
+    pub fn log_dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn write_broker_properties(broker: &Broker, zk: &str) {
+    let _ = std::fs::create_dir_all(&broker.data_dir);
+    let text = format!(
+        "broker.id={}\nport={}\nhost.name=127.0.0.1\nadvertised.host.name=127.0.0.1\nlog.dirs={}\nzookeeper.connect={zk}\nnum.partitions=1\ndelete.topic.enable=true\ncontrolled.shutdown.enable=true\noffsets.topic.replication.factor=1\nlog.retention.check.interval.ms=1000\n",
+        broker.id,
+        broker.port,
+        broker.data_dir.join("data").display()
+    );
+    let _ = std::fs::write(broker.data_dir.join("server.properties"), text);
+}
+
+/// Starts ZooKeeper of a lane on `port`; returns the server and its version.
+fn start_zookeeper(lane: &str, port: u16, dir: &Path) -> (Server, (u32, u32, u32)) {
+    let data = dir.join("zookeeper");
+    std::fs::create_dir_all(&data).expect("zookeeper dir");
+    // Short ticks so tests can use sessions of a few seconds (minimum session = 2 ticks).
+    let cfg = data.join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nminSessionTimeout=1000\nmaxSessionTimeout=60000\nmaxClientCnxns=0\n4lw.commands.whitelist=*\nadmin.enableServer=false\n",
+            data.display()
+        ),
+    )
+    .expect("write zoo.cfg");
+    let (classpath, main, version) = match lane {
+        "3.4" => {
+            let shared = shared_dir()
+                .map(|s| s.join("zookeeper-3.4"))
+                .filter(|p| p.is_dir())
+                .unwrap_or_else(|| {
+                    panic!("the 3.4 lane needs ../shared/zookeeper-3.4 beside the repository")
+                });
+            let jars: Vec<String> = [
+                "zookeeper-3.4.6.jar",
+                "slf4j-api-1.7.6.jar",
+                "slf4j-log4j12-1.7.6.jar",
+                "log4j-1.2.17.jar",
+            ]
+            .iter()
+            .map(|j| shared.join(j).to_string_lossy().into_owned())
+            .collect();
+            (
+                jars.join(":"),
+                "org.apache.zookeeper.server.ZooKeeperServerMain",
+                (3, 4, 6),
+            )
+        }
+        _ => (
+            "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar".to_string(),
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+            (3, 8, 0),
+        ),
+    };
+    let log4j = data.join("log4j.properties");
+    let _ = std::fs::write(
+        &log4j,
+        "log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\nlog4j.appender.stderr.Target=System.err\nlog4j.appender.stderr.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n\n",
+    );
+    let command = vec![
+        "java".to_string(),
+        "-Xmx256m".to_string(),
+        format!("-Dlog4j.configuration=file:{}", log4j.display()),
+        format!("-Dzookeeper.log.dir={}", data.display()),
+        "-cp".to_string(),
+        classpath,
+        main.to_string(),
+        cfg.to_string_lossy().into_owned(),
+    ];
+    let server = spawn_watched(
+        &command,
+        &dir.join("zookeeper.log"),
+        &dir.join("zookeeper.pid"),
+    );
+    let start = Instant::now();
+    while !zookeeper_ok(port) {
+        assert!(
+            start.elapsed() < START_LIMIT,
+            "ZooKeeper {lane} did not start; log: {}",
+            dir.join("zookeeper.log").display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (server, version)
+}

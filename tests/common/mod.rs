@@ -1,0 +1,195 @@
+//! Helpers shared by the consumer integration tests: configs for the test-bed cluster, message
+//! collectors, ZooKeeper reads.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use zkconsumer::config::ConsumerConfig;
+use zkconsumer::zk::session::{ZkSession, ZkSettings};
+use zkconsumer::{Consumer, MessageStream};
+
+/// A consumed message reduced to what tests compare.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Seen {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub value: String,
+}
+
+/// Session timeout used by the tests (the test-bed servers allow short sessions).
+pub const SESSION_MS: u64 = 4000;
+
+pub fn version_string(v: (u32, u32, u32)) -> String {
+    format!("{}.{}.{}", v.0, v.1, v.2)
+}
+
+/// A config for `group` on the shared cluster, fast to rebalance and commit.
+pub fn config(group: &str) -> zkconsumer::config::ConsumerConfigBuilder {
+    let cluster = testkit::cluster();
+    ConsumerConfig::builder(&cluster.zk_connect(), group)
+        .set(
+            "zookeeper.server.version",
+            version_string(cluster.zk_server_version()),
+        )
+        .set("zookeeper.session.timeout.ms", SESSION_MS)
+        .set("zookeeper.sync.time.ms", 200)
+        .set("rebalance.backoff.ms", 300)
+        .set("rebalance.max.retries", 10)
+        .set("auto.commit.interval.ms", 200)
+        .set("auto.offset.reset", "smallest")
+        .set("refresh.leader.backoff.ms", 100)
+}
+
+/// Logs of the library to the test output when `RUST_LOG` is set.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+pub async fn connect(group: &str) -> Consumer {
+    init_logs();
+    Consumer::connect(config(group).build().expect("valid config"))
+        .await
+        .expect("connect")
+}
+
+/// Collects everything a set of streams delivers, until the streams end.
+#[derive(Clone, Default)]
+pub struct Collector {
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Collector {
+    pub fn spawn(&self, streams: Vec<MessageStream>) -> Vec<tokio::task::JoinHandle<()>> {
+        streams
+            .into_iter()
+            .map(|mut stream| {
+                let seen = self.seen.clone();
+                tokio::spawn(async move {
+                    while let Some(next) = stream.next().await {
+                        match next {
+                            Ok(m) => seen.lock().unwrap().push(Seen {
+                                topic: m.topic.to_string(),
+                                partition: m.partition,
+                                offset: m.offset,
+                                value: String::from_utf8_lossy(&m.value).into_owned(),
+                            }),
+                            Err(e) => panic!("stream error: {e}"),
+                        }
+                    }
+                })
+            })
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    pub fn snapshot(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn partitions(&self) -> BTreeSet<i32> {
+        self.snapshot().iter().map(|s| s.partition).collect()
+    }
+}
+
+/// Polls `cond` every 50 ms until it holds; panics with `what` after `limit` (a hang guard,
+/// not a performance assertion).
+pub async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        if start.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asserts no (topic, partition, offset) was delivered twice across all collectors.
+pub fn assert_no_duplicates(all: &[Seen]) {
+    let mut keys = BTreeMap::new();
+    for s in all {
+        *keys
+            .entry((s.topic.clone(), s.partition, s.offset))
+            .or_insert(0) += 1;
+    }
+    let dups: Vec<_> = keys.iter().filter(|(_, &n)| n > 1).collect();
+    assert!(dups.is_empty(), "duplicates delivered: {dups:?}");
+}
+
+/// Produces `per_partition` messages to every partition; values are `<tag>-<p>-<i>`.
+pub fn produce(topic: &str, partitions: i32, per_partition: usize, tag: &str) -> usize {
+    let cluster = testkit::cluster();
+    for p in 0..partitions {
+        let values: Vec<String> = (0..per_partition)
+            .map(|i| format!("{tag}-{p}-{i}"))
+            .collect();
+        cluster.produce_values(topic, p, &values);
+    }
+    partitions as usize * per_partition
+}
+
+/// A ZooKeeper session on the cluster's chroot for checking nodes.
+pub async fn zk() -> ZkSession {
+    let cluster = testkit::cluster();
+    ZkSession::connect(ZkSettings {
+        connect: cluster.zk_connect(),
+        session_timeout: Duration::from_secs(10),
+        connection_timeout: Duration::from_secs(10),
+        server_version: cluster.zk_server_version(),
+    })
+    .await
+    .expect("zk connect")
+}
+
+/// Committed offsets of a group's topic from ZooKeeper.
+pub async fn committed(zk: &ZkSession, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let root = format!("/consumers/{group}/offsets/{topic}");
+    let mut out = BTreeMap::new();
+    for p in zk.children(&root).await.expect("children") {
+        let data = zk
+            .get_data(&format!("{root}/{p}"))
+            .await
+            .expect("get")
+            .expect("node");
+        out.insert(
+            p.parse().expect("partition"),
+            String::from_utf8(data)
+                .expect("utf8")
+                .trim()
+                .parse()
+                .expect("offset"),
+        );
+    }
+    out
+}
+
+/// Owner node data per partition of a group's topic.
+pub async fn owners(zk: &ZkSession, group: &str, topic: &str) -> BTreeMap<i32, String> {
+    let root = format!("/consumers/{group}/owners/{topic}");
+    let mut out = BTreeMap::new();
+    for p in zk.children(&root).await.expect("children") {
+        if let Some(data) = zk.get_data(&format!("{root}/{p}")).await.expect("get") {
+            out.insert(
+                p.parse().expect("partition"),
+                String::from_utf8(data).expect("utf8"),
+            );
+        }
+    }
+    out
+}
+
+/// A new topic with `partitions` partitions (replication `replication`).
+pub fn topic(prefix: &str, partitions: i32, replication: i32) -> String {
+    let cluster = testkit::cluster();
+    let name = cluster.unique(prefix);
+    cluster.create_topic(&name, partitions, replication);
+    name
+}

@@ -1,0 +1,394 @@
+//! Coordinated consumption against the test bed's real ZooKeeper and Kafka brokers: splitting,
+//! joining, leaving, restarting, new topics and partitions, offsets, golden ZooKeeper JSON.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::*;
+use zkconsumer::{StreamError, TopicFilter};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_and_three_members_split_partitions_without_overlap_or_gap() {
+    for members in [2usize, 3] {
+        let topic = topic("split", 6, 1);
+        let group = testkit::cluster().unique("split-group");
+        let total = produce(&topic, 6, 20, "m");
+        let mut consumers = Vec::new();
+        let mut collectors = Vec::new();
+        for _ in 0..members {
+            let consumer = connect(&group).await;
+            let mut streams = consumer
+                .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
+                .await
+                .expect("streams");
+            let collector = Collector::default();
+            collector.spawn(streams.remove(&topic).unwrap());
+            consumers.push(consumer);
+            collectors.push(collector);
+        }
+        let zk = zk().await;
+        wait_until(
+            "every partition owned and all messages consumed",
+            LIMIT,
+            || collectors.iter().map(Collector::len).sum::<usize>() >= total,
+        )
+        .await;
+        // Ownership settles on range: 6 / members partitions each, disjoint.
+        let expected_each = 6 / members;
+        let mut settled = false;
+        for _ in 0..200 {
+            let owned: Vec<_> = consumers.iter().map(|c| c.owned_partitions()).collect();
+            if owned.iter().all(|o| o.len() == expected_each) {
+                settled = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(settled, "ownership did not settle to {expected_each} each");
+        let owner_nodes = owners(&zk, &group, &topic).await;
+        assert_eq!(owner_nodes.len(), 6, "owner nodes: {owner_nodes:?}");
+        let mut union = BTreeSet::new();
+        for consumer in &consumers {
+            let mine: BTreeSet<i32> = consumer
+                .owned_partitions()
+                .keys()
+                .map(|tp| tp.partition)
+                .collect();
+            for p in &mine {
+                assert!(union.insert(*p), "partition {p} owned twice");
+                assert!(owner_nodes[p].starts_with(consumer.consumer_id()));
+            }
+        }
+        assert_eq!(union, (0..6).collect());
+        let all: Vec<Seen> = collectors.iter().flat_map(Collector::snapshot).collect();
+        assert_no_duplicates(&all);
+        assert_eq!(all.len(), total, "every message exactly once");
+        for consumer in &consumers {
+            consumer.shutdown().await.expect("shutdown");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn joining_member_triggers_rebalance_and_graceful_leave_hands_over_exactly() {
+    let topic = topic("join", 4, 1);
+    let group = testkit::cluster().unique("join-group");
+    let first = produce(&topic, 4, 25, "a");
+
+    let a = connect(&group).await;
+    let a_seen = Collector::default();
+    let mut streams = a
+        .create_message_streams(BTreeMap::from([(topic.clone(), 2)]))
+        .await
+        .expect("streams");
+    let a_tasks = a_seen.spawn(streams.remove(&topic).unwrap());
+    wait_until("a consumes the first batch", LIMIT, || {
+        a_seen.len() >= first
+    })
+    .await;
+    assert_eq!(a.owned_partitions().len(), 4);
+
+    let b = connect(&group).await;
+    let b_seen = Collector::default();
+    let mut streams = b
+        .create_message_streams(BTreeMap::from([(topic.clone(), 2)]))
+        .await
+        .expect("streams");
+    b_seen.spawn(streams.remove(&topic).unwrap());
+    wait_until("a rebalances down to two partitions", LIMIT, || {
+        a.owned_partitions().len() == 2 && b.owned_partitions().len() == 2
+    })
+    .await;
+
+    let second = produce(&topic, 4, 25, "b");
+    wait_until("both consume the second batch", LIMIT, || {
+        a_seen.len() + b_seen.len() >= first + second
+    })
+    .await;
+
+    // A leaves gracefully: B takes everything over from A's committed offsets.
+    a.shutdown().await.expect("a shutdown");
+    for task in a_tasks {
+        task.await.expect("a stream task");
+    }
+    wait_until("b owns all partitions", LIMIT, || {
+        b.owned_partitions().len() == 4
+    })
+    .await;
+    let third = produce(&topic, 4, 25, "c");
+    wait_until("b consumes the third batch", LIMIT, || {
+        a_seen.len() + b_seen.len() >= first + second + third
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all: Vec<Seen> = a_seen
+        .snapshot()
+        .into_iter()
+        .chain(b_seen.snapshot())
+        .collect();
+    assert_no_duplicates(&all);
+    assert_eq!(all.len(), first + second + third);
+    b.shutdown().await.expect("b shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_resumes_from_committed_offsets_and_shutdown_cleans_zookeeper() {
+    let topic = topic("restart", 3, 1);
+    let group = testkit::cluster().unique("restart-group");
+    let first = produce(&topic, 3, 10, "one");
+    let zk = zk().await;
+
+    let consumer = connect(&group).await;
+    let seen = Collector::default();
+    let mut streams = consumer
+        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
+        .await
+        .unwrap();
+    let tasks = seen.spawn(streams.remove(&topic).unwrap());
+    wait_until("first batch", LIMIT, || seen.len() >= first).await;
+    let id = consumer.consumer_id().to_string();
+    consumer.shutdown().await.unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        committed(&zk, &group, &topic).await,
+        BTreeMap::from([(0, 10), (1, 10), (2, 10)])
+    );
+    assert!(
+        owners(&zk, &group, &topic).await.is_empty(),
+        "owner nodes left behind"
+    );
+    let ids = zk
+        .children(&format!("/consumers/{group}/ids"))
+        .await
+        .unwrap();
+    assert!(!ids.contains(&id), "registration left behind: {ids:?}");
+
+    let second = produce(&topic, 3, 5, "two");
+    let consumer = connect(&group).await;
+    let again = Collector::default();
+    let mut streams = consumer
+        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
+        .await
+        .unwrap();
+    again.spawn(streams.remove(&topic).unwrap());
+    wait_until("second batch", LIMIT, || again.len() >= second).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = again.snapshot();
+    assert_eq!(got.len(), second, "only the new messages: {got:?}");
+    assert!(got
+        .iter()
+        .all(|s| s.value.starts_with("two-") && s.offset >= 10));
+    consumer.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn registration_and_owner_nodes_match_the_java_format() {
+    let topic = topic("golden", 2, 1);
+    let group = testkit::cluster().unique("golden-group");
+    let consumer = zkconsumer::Consumer::connect(
+        config(&group)
+            .set("consumer.id", "golden-member")
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(consumer.consumer_id(), format!("{group}_golden-member"));
+    let mut streams = consumer
+        .create_message_streams(BTreeMap::from([(topic.clone(), 2)]))
+        .await
+        .unwrap();
+    let _tasks = Collector::default().spawn(streams.remove(&topic).unwrap());
+    let zk = zk().await;
+    let path = format!("/consumers/{group}/ids/{group}_golden-member");
+    let data = String::from_utf8(zk.get_data(&path).await.unwrap().expect("registration")).unwrap();
+    let re = regex::Regex::new(&format!(
+        r#"^\{{"version":1,"subscription":\{{"{}":2\}},"pattern":"static","timestamp":"\d{{13}}"\}}$"#,
+        regex::escape(&topic)
+    ))
+    .unwrap();
+    assert!(re.is_match(&data), "registration JSON: {data}");
+    wait_until("both partitions owned", LIMIT, || {
+        consumer.owned_partitions().len() == 2
+    })
+    .await;
+    let owner_nodes = owners(&zk, &group, &topic).await;
+    // range: thread -0 gets partition 0, thread -1 gets partition 1.
+    assert_eq!(
+        owner_nodes,
+        BTreeMap::from([
+            (0, format!("{group}_golden-member-0")),
+            (1, format!("{group}_golden-member-1")),
+        ])
+    );
+    consumer.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn whitelist_picks_up_a_topic_created_later_and_added_partitions_are_consumed() {
+    let cluster = testkit::cluster();
+    let prefix = cluster.unique("wl");
+    let first = format!("{prefix}.first");
+    cluster.create_topic(&first, 2, 1);
+    let group = cluster.unique("wl-group");
+    let consumer = connect(&group).await;
+    let seen = Collector::default();
+    let filter = TopicFilter::whitelist(&format!("{}\\..*", regex::escape(&prefix))).unwrap();
+    let streams = consumer
+        .create_message_streams_by_filter(filter, 2)
+        .await
+        .unwrap();
+    seen.spawn(streams);
+    let a = produce(&first, 2, 5, "first");
+    wait_until("first topic consumed", LIMIT, || seen.len() >= a).await;
+
+    let later = format!("{prefix}.later");
+    cluster.create_topic(&later, 2, 1);
+    let b = produce(&later, 2, 5, "later");
+    wait_until("topic created later consumed", LIMIT, || {
+        seen.len() >= a + b
+    })
+    .await;
+
+    cluster.add_partitions(&first, 4);
+    wait_until("added partitions owned", LIMIT, || {
+        consumer.owned_partitions().len() == 6
+    })
+    .await;
+    let values: Vec<String> = (0..5).map(|i| format!("added-{i}")).collect();
+    cluster.produce_values(&first, 3, &values);
+    wait_until("added partition consumed", LIMIT, || {
+        seen.len() >= a + b + 5
+    })
+    .await;
+    let snap = seen.snapshot();
+    assert!(snap.iter().any(|s| s.topic == first && s.partition == 3));
+    assert_no_duplicates(&snap);
+    consumer.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn out_of_range_offsets_reset_per_policy() {
+    let topic = topic("oor", 1, 1);
+    let zk = zk().await;
+    produce(&topic, 1, 10, "old");
+    for (policy, expect_old) in [("smallest", true), ("largest", false)] {
+        let group = testkit::cluster().unique("oor-group");
+        // A committed offset far past the log end: out of range.
+        zk.write_persistent(&format!("/consumers/{group}/offsets/{topic}/0"), b"100000")
+            .await
+            .unwrap();
+        let consumer = zkconsumer::Consumer::connect(
+            config(&group)
+                .set("auto.offset.reset", policy)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        let seen = Collector::default();
+        let mut streams = consumer
+            .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
+            .await
+            .unwrap();
+        seen.spawn(streams.remove(&topic).unwrap());
+        if expect_old {
+            wait_until("reset to smallest replays the log", LIMIT, || {
+                seen.len() >= 10
+            })
+            .await;
+            assert_eq!(seen.snapshot()[0].offset, 0);
+        } else {
+            // Reset to largest: the old messages are skipped, new ones arrive.
+            wait_until("reset to largest", LIMIT, || {
+                consumer
+                    .owned_partitions()
+                    .values()
+                    .any(|&offset| offset >= 10)
+            })
+            .await;
+            let values = vec!["new".to_string()];
+            testkit::cluster().produce_values(&topic, 0, &values);
+            wait_until("new message after reset", LIMIT, || seen.len() >= 1).await;
+            let snap = seen.snapshot();
+            assert!(snap.iter().all(|s| s.value == "new"), "{snap:?}");
+        }
+        consumer.shutdown().await.unwrap();
+        let offsets = committed(&zk, &group, &topic).await;
+        assert!(offsets[&0] <= testkit::cluster().log_end_offsets(&topic)[&0]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn oversized_message_is_a_clear_error() {
+    let topic = topic("big", 1, 1);
+    let big = "x".repeat(4000);
+    testkit::cluster().produce_values(&topic, 0, &["small".to_string(), big]);
+    let group = testkit::cluster().unique("big-group");
+    let consumer = zkconsumer::Consumer::connect(
+        config(&group)
+            .set("fetch.message.max.bytes", 1024)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut streams = consumer
+        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
+        .await
+        .unwrap();
+    let mut stream = streams.remove(&topic).unwrap().pop().unwrap();
+    let first = tokio::time::timeout(LIMIT, stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.value, b"small");
+    let err = tokio::time::timeout(LIMIT, stream.next())
+        .await
+        .expect("error instead of a silent stall")
+        .expect("stream open")
+        .expect_err("oversized message must be an error");
+    assert!(matches!(err, StreamError::Fetch(_)));
+    let text = err.to_string();
+    for needle in [topic.as_str(), "fetch.message.max.bytes", " 1"] {
+        assert!(text.contains(needle), "error {text:?} lacks {needle:?}");
+    }
+    consumer.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn corrupt_offset_node_is_a_clear_error_naming_the_path() {
+    let topic = topic("corrupt", 1, 1);
+    produce(&topic, 1, 3, "c");
+    let group = testkit::cluster().unique("corrupt-group");
+    let zk = zk().await;
+    let path = format!("/consumers/{group}/offsets/{topic}/0");
+    zk.write_persistent(&path, b"not-a-number").await.unwrap();
+    let consumer = connect(&group).await;
+    let mut streams = consumer
+        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
+        .await
+        .unwrap();
+    let mut stream = streams.remove(&topic).unwrap().pop().unwrap();
+    let err = tokio::time::timeout(LIMIT, stream.next())
+        .await
+        .expect("error instead of a stall")
+        .expect("stream open")
+        .expect_err("corrupt offset must be an error");
+    let text = err.to_string();
+    assert!(
+        text.contains(&path) && text.contains("not-a-number"),
+        "{text}"
+    );
+    // Nothing was overwritten: the operator decides.
+    assert_eq!(zk.get_data(&path).await.unwrap().unwrap(), b"not-a-number");
+    consumer.shutdown().await.unwrap();
+    assert_eq!(zk.get_data(&path).await.unwrap().unwrap(), b"not-a-number");
+}

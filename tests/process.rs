@@ -1,0 +1,400 @@
+//! The `zkconsumer consume` binary as a process: one-signal shutdown, crash takeover (session
+//! expiry), a paused zombie member, bad configuration, and a group shared with Kafka's own
+//! Java consumer.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// A running `zkconsumer consume --format json` whose output lines are collected.
+struct Member {
+    child: Child,
+    lines: Arc<Mutex<Vec<serde_json::Value>>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Member {
+    fn start(group: &str, topic: &str, threads: u32, extra: &[&str]) -> Member {
+        let cluster = testkit::cluster();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkconsumer"));
+        cmd.args([
+            "consume",
+            "--zookeeper",
+            &cluster.zk_connect(),
+            "--group",
+            group,
+        ])
+        .args([
+            "--topic",
+            topic,
+            "--threads",
+            &threads.to_string(),
+            "--format",
+            "json",
+        ])
+        .args([
+            "--property",
+            &format!(
+                "zookeeper.server.version={}",
+                version_string(cluster.zk_server_version())
+            ),
+            "--property",
+            &format!("zookeeper.session.timeout.ms={SESSION_MS}"),
+            "--property",
+            "auto.offset.reset=smallest",
+            "--property",
+            "rebalance.backoff.ms=300",
+            "--property",
+            "auto.commit.interval.ms=100",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "zkconsumer=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn zkconsumer");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let value: serde_json::Value = serde_json::from_str(&line).expect("json line");
+                sink.lock().unwrap().push(value);
+            }
+        });
+        let err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Member {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.lines.lock().unwrap().len()
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|v| Seen {
+                topic: v["topic"].as_str().unwrap().to_string(),
+                partition: v["partition"].as_i64().unwrap() as i32,
+                offset: v["offset"].as_i64().unwrap(),
+                value: v["value"].as_str().unwrap().to_string(),
+            })
+            .collect()
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> (std::process::ExitStatus, Duration) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return (status, start.elapsed());
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!(
+                    "zkconsumer did not exit within {limit:?}; stderr:\n{}",
+                    self.stderr.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn registered_members(group: &str) -> Vec<String> {
+    zk().await
+        .children(&format!("/consumers/{group}/ids"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_all_streams_commits_and_removes_nodes() {
+    let topic = topic("sigterm", 4, 1);
+    let group = testkit::cluster().unique("sigterm-group");
+    let total = produce(&topic, 4, 50, "s");
+    let mut member = Member::start(&group, &topic, 3, &[]);
+    wait_until("all messages printed", LIMIT, || member.count() >= total).await;
+    // Idle now: no message is arriving, the streams are parked.
+    member.signal("TERM");
+    let (status, took) = member.wait_exit(Duration::from_secs(20));
+    println!("SIGTERM to exit: {took:?}");
+    assert!(status.success(), "exit status {status:?}");
+    let zk = zk().await;
+    assert_eq!(
+        committed(&zk, &group, &topic).await,
+        testkit::cluster().log_end_offsets(&topic),
+        "offsets committed up to what was printed"
+    );
+    assert!(owners(&zk, &group, &topic).await.is_empty());
+    assert!(registered_members(&group).await.is_empty());
+    assert_no_duplicates(&member.seen());
+    assert_eq!(member.count(), total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashed_member_partitions_are_taken_over_after_session_timeout() {
+    let topic = topic("crash", 4, 1);
+    let group = testkit::cluster().unique("crash-group");
+    let first = produce(&topic, 4, 10, "one");
+    let mut a = Member::start(&group, &topic, 1, &[]);
+    wait_until("a consumed the first batch", LIMIT, || a.count() >= first).await;
+    let b = Member::start(&group, &topic, 1, &[]);
+    let zk = zk().await;
+    wait_until_async("two owners", LIMIT, || async {
+        owners(&zk, &group, &topic)
+            .await
+            .values()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .len()
+            == 2
+    })
+    .await;
+    a.signal("KILL");
+    a.wait_exit(Duration::from_secs(10));
+    let crashed_at = Instant::now();
+    let second = produce(&topic, 4, 10, "two");
+    wait_until(
+        "b consumes everything produced after the crash",
+        LIMIT,
+        || {
+            b.seen()
+                .iter()
+                .filter(|s| s.value.starts_with("two-"))
+                .count()
+                >= second
+        },
+    )
+    .await;
+    println!(
+        "takeover after crash: {:?} (session timeout {SESSION_MS} ms)",
+        crashed_at.elapsed()
+    );
+    let owners_now: BTreeSet<String> = owners(&zk, &group, &topic).await.into_values().collect();
+    assert_eq!(owners_now.len(), 1, "b owns all: {owners_now:?}");
+}
+
+/// Polls an async condition (hang guard, not a timing assertion).
+async fn wait_until_async<F, Fut>(what: &str, limit: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !cond().await {
+        assert!(start.elapsed() < limit, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_member_past_its_session_delivers_no_duplicates_and_rejoins() {
+    let topic = topic("zombie", 4, 1);
+    let group = testkit::cluster().unique("zombie-group");
+    let first = produce(&topic, 4, 10, "one");
+    let a = Member::start(&group, &topic, 1, &[]);
+    let b = Member::start(&group, &topic, 1, &[]);
+    let zk = zk().await;
+    wait_until("first batch consumed", LIMIT, || {
+        a.count() + b.count() >= first
+    })
+    .await;
+    wait_until_async("two owners", LIMIT, || async {
+        owners(&zk, &group, &topic)
+            .await
+            .values()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .len()
+            == 2
+    })
+    .await;
+    // Let auto-commit (100 ms) record everything processed before the pause.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+
+    a.signal("STOP");
+    // Past the session timeout: A's session expires, B takes over A's partitions.
+    wait_until_async("b owns all partitions", LIMIT, || async {
+        let owners = owners(&zk, &group, &topic).await;
+        owners.len() == 4 && owners.values().cloned().collect::<BTreeSet<_>>().len() == 1
+    })
+    .await;
+    let second = produce(&topic, 4, 25, "two");
+    wait_until("b consumes the second batch", LIMIT, || {
+        b.seen()
+            .iter()
+            .filter(|s| s.value.starts_with("two-"))
+            .count()
+            >= second
+    })
+    .await;
+    let a_before = a.count();
+    a.signal("CONT");
+    // A notices the expiry, re-registers and rebalances; meanwhile it must not deliver data of
+    // partitions it lost.
+    wait_until_async("a rejoins the group", LIMIT, || async {
+        owners(&zk, &group, &topic)
+            .await
+            .values()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .len()
+            == 2
+    })
+    .await;
+    let third = produce(&topic, 4, 5, "three");
+    wait_until("third batch consumed", LIMIT, || {
+        a.seen()
+            .iter()
+            .chain(b.seen().iter())
+            .filter(|s| s.value.starts_with("three-"))
+            .count()
+            >= third
+    })
+    .await;
+    let all: Vec<Seen> = a.seen().into_iter().chain(b.seen()).collect();
+    println!(
+        "a printed {} before the pause, {} in total",
+        a_before,
+        a.count()
+    );
+    assert_no_duplicates(&all);
+    let values: BTreeSet<&str> = all.iter().map(|s| s.value.as_str()).collect();
+    assert_eq!(values.len(), first + second + third, "nothing lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_exits_2_naming_the_key() {
+    let topic = topic("badcfg", 1, 1);
+    let mut member = Member::start(
+        "bad-cfg",
+        &topic,
+        1,
+        &["--property", "auto.offset.reset=sometimes"],
+    );
+    let (status, _) = member.wait_exit(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(2));
+    let err = member.stderr.lock().unwrap().clone();
+    assert!(
+        err.contains("auto.offset.reset") && err.contains("sometimes"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shares_a_group_with_the_java_high_level_consumer() {
+    let cluster = testkit::cluster();
+    if let Some(reason) = cluster.control_skip_reason() {
+        println!("skipped: {reason}");
+        return;
+    }
+    let topic = topic("interop", 6, 1);
+    let group = cluster.unique("interop-group");
+    // Kafka's own old consumer in the group (range assignment, like ours).
+    let java_props = std::env::temp_dir().join(format!("{group}.properties"));
+    std::fs::write(
+        &java_props,
+        format!(
+            "group.id={group}\nzookeeper.connect={}\nauto.offset.reset=smallest\nauto.commit.interval.ms=100\nzookeeper.session.timeout.ms={SESSION_MS}\n",
+            cluster.zk_connect()
+        ),
+    )
+    .unwrap();
+    let mut java = cluster.spawn_kafka_class(
+        "kafka.tools.ConsoleConsumer",
+        &[
+            "--zookeeper",
+            &cluster.zk_connect(),
+            "--topic",
+            &topic,
+            "--consumer.config",
+            java_props.to_str().unwrap(),
+        ],
+    );
+    let zk = zk().await;
+    wait_until_async("java member registered and owning", LIMIT, || async {
+        owners(&zk, &group, &topic).await.len() == 6
+    })
+    .await;
+    let rust = Member::start(
+        &group,
+        &topic,
+        1,
+        &["--property", "consumer.id=rust-member"],
+    );
+    let rust_thread = format!("{group}_rust-member-0");
+    wait_until_async("partitions split between java and rust", LIMIT, || async {
+        let o = owners(&zk, &group, &topic).await;
+        o.len() == 6 && o.values().filter(|owner| **owner == rust_thread).count() == 3
+    })
+    .await;
+    let members = registered_members(&group).await;
+    assert_eq!(members.len(), 2, "{members:?}");
+    let o = owners(&zk, &group, &topic).await;
+    let rust_partitions: BTreeSet<i32> = o
+        .iter()
+        .filter(|(_, owner)| **owner == rust_thread)
+        .map(|(p, _)| *p)
+        .collect();
+    // Range over sorted thread ids: both members compute the same split.
+    let java_partitions: BTreeSet<i32> = (0..6).filter(|p| !rust_partitions.contains(p)).collect();
+    assert!(
+        rust_partitions == (0..3).collect() || rust_partitions == (3..6).collect(),
+        "range gives contiguous halves: {o:?}"
+    );
+    assert!(o
+        .iter()
+        .filter(|(p, _)| java_partitions.contains(p))
+        .all(|(_, owner)| owner != &rust_thread));
+    let total = produce(&topic, 6, 10, "x");
+    wait_until("rust consumes its share", LIMIT, || rust.count() >= 30).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got: BTreeSet<i32> = rust.seen().iter().map(|s| s.partition).collect();
+    assert_eq!(
+        got, rust_partitions,
+        "rust reads only the partitions it owns"
+    );
+    assert_eq!(rust.count(), total / 2);
+    let _ = java.kill();
+    let _ = java.wait();
+}
