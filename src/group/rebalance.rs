@@ -338,17 +338,18 @@ impl Coordinator {
                 _ = Self::stopped(&mut self.stop, &mut self.process_stop) => None,
             };
             let Some(first) = trigger else { break };
-            let mut expired = first == Trigger::SessionExpired;
             let mut reasons = vec![first];
             while let Ok(t) = self.triggers.try_recv() {
-                expired |= t == Trigger::SessionExpired;
-                reasons.push(t);
+                if !reasons.contains(&t) {
+                    reasons.push(t);
+                }
             }
             if self.stopping() {
                 break;
             }
             tracing::debug!(?reasons, "rebalance triggered");
-            if (expired || !self.shared.zk.is_alive()) && !self.recover_session().await {
+            // Expiry notices may be stale (sent before a renewal): the session state decides.
+            if !self.shared.zk.is_alive() && !self.recover_session().await {
                 break;
             }
             self.rebalance().await;
