@@ -17,7 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("usage: bare_fetch <broker,broker…> <topic> [fetch.message.max.bytes]");
         std::process::exit(2);
     };
-    let max_bytes: i32 = rest.first().map(|s| s.parse()).transpose()?.unwrap_or(1_048_576);
+    let max_bytes: i32 = rest
+        .first()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_048_576);
     let start = Instant::now();
     let mut client = KafkaClient::new(brokers.split(',').map(str::to_string).collect());
     client.set_fetch_max_bytes_per_partition(max_bytes);
@@ -52,7 +56,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for t in response.topics() {
                 for p in t.partitions() {
                     let data = p.data()?;
-                    let pos = positions.get_mut(&p.partition()).ok_or("unknown partition")?;
+                    let pos = positions
+                        .get_mut(&p.partition())
+                        .ok_or("unknown partition")?;
                     for m in data.messages() {
                         if m.offset >= *pos {
                             // Copy out as a consumer must, so the comparison is fair.
