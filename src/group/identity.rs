@@ -1,13 +1,37 @@
 //! Member and stream identities (spec §2): consumer ids and thread ids, formatted and ordered
 //! exactly as the Java consumer does, since every member sorts them the same way to compute the
 //! same assignment. Pure, apart from reading the host name and clock for a generated id.
+//! Never talks to ZooKeeper.
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Java's `String.compareTo`: lexicographic over UTF-16 code units. Equal to byte order for
+/// ASCII; differs only between supplementary characters and U+E000..U+FFFF.
+pub fn java_string_cmp(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a.cmp(b);
+    }
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
 /// A member's id: `<group>_<host>-<millis>-<8 hex>` or `<group>_<consumer.id>`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Ordered as Java orders strings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConsumerId(String);
+
+impl Ord for ConsumerId {
+    fn cmp(&self, other: &Self) -> Ordering {
+        java_string_cmp(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for ConsumerId {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl ConsumerId {
     /// The Java consumer's generated id: the first 8 characters of
@@ -34,7 +58,8 @@ impl ConsumerId {
         }
     }
 
-    /// Wraps an id read from ZooKeeper (a child of `/consumers/<group>/ids`).
+    /// Wraps an id read from ZooKeeper (a child of `/consumers/<group>/ids`). Any text is
+    /// accepted: ids written by other clients are used as they are.
     pub fn parse(s: &str) -> Self {
         ConsumerId(s.to_string())
     }
@@ -51,9 +76,22 @@ impl fmt::Display for ConsumerId {
     }
 }
 
-/// A stream's id, `<consumerId>-<n>`; ordered as strings (`…-10` before `…-2`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A stream's id, `<consumerId>-<n>`; ordered as Java orders the strings (`…-10` before
+/// `…-2`), which is the order every member deals partitions out in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ThreadId(String);
+
+impl Ord for ThreadId {
+    fn cmp(&self, other: &Self) -> Ordering {
+        java_string_cmp(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for ThreadId {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl ThreadId {
     /// Thread `n` of a consumer.
@@ -74,6 +112,11 @@ impl ThreadId {
     /// The consumer id part (before the last `-`).
     pub fn consumer_id(&self) -> &str {
         self.0.rsplit_once('-').map_or(&self.0, |(c, _)| c)
+    }
+
+    /// The stream number (after the last `-`), if it is one.
+    pub fn stream_number(&self) -> Option<u32> {
+        self.0.rsplit_once('-').and_then(|(_, n)| n.parse().ok())
     }
 }
 
@@ -136,6 +179,26 @@ mod tests {
         assert_eq!(
             ThreadId::new(&ConsumerId::parse("g_h-1-ab"), 3).consumer_id(),
             "g_h-1-ab"
+        );
+    }
+
+    #[test]
+    fn order_is_java_string_order() {
+        // U+FF61 (one UTF-16 unit 0xFF61) sorts after U+1F600 (surrogates 0xD83D 0xDE00) in
+        // Java, before it in byte/code point order.
+        let a = ThreadId::from_string("g_\u{1F600}-0".to_string());
+        let b = ThreadId::from_string("g_\u{FF61}-0".to_string());
+        assert!(a < b);
+        assert_eq!(
+            java_string_cmp("g_\u{FF61}", "g_\u{1F600}"),
+            Ordering::Greater
+        );
+        assert!(ConsumerId::parse("a\u{1F600}") < ConsumerId::parse("a\u{FF61}"));
+        assert_eq!(java_string_cmp("c-10", "c-2"), Ordering::Less);
+        assert_eq!(java_string_cmp("c-1", "c-10"), Ordering::Less);
+        assert_eq!(
+            ThreadId::from_string("g_c-12".into()).stream_number(),
+            Some(12)
         );
     }
 
