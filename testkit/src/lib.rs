@@ -142,6 +142,20 @@ kill -9 "$child" 2>/dev/null
     }
 }
 
+/// Starts `command` in its own session, not tied to this process (scripts/testbed's servers).
+fn spawn_detached(command: &[String], log: &Path, pid_file: &Path) {
+    let script = r#"pidfile=$1; log=$2; shift 2; nohup "$@" >> "$log" 2>&1 & echo $! > "$pidfile""#;
+    let status = Command::new("setsid")
+        .args(["bash", "-c", script, "detached"])
+        .arg(pid_file)
+        .arg(log)
+        .args(command)
+        .stdin(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    assert!(status.success(), "cannot start {command:?}");
+}
+
 fn read_pid(pid_file: &Path) -> Option<i32> {
     std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()
 }
@@ -559,7 +573,8 @@ impl Cluster {
                 Record::from_key_value(topic, key.unwrap_or(&[]), *value).with_partition(partition)
             })
             .collect();
-        for attempt in 1..=20 {
+        // Up to ~30 s: a killed leader is replaced only after its ZooKeeper session expires.
+        for attempt in 1..=120 {
             match producer.send_all(&records) {
                 Ok(confirms) => {
                     let failed: Vec<_> = confirms
@@ -571,11 +586,11 @@ impl Cluster {
                         return;
                     }
                     assert!(
-                        attempt < 20,
+                        attempt < 120,
                         "produce to {topic}-{partition} failed: {failed:?}"
                     );
                 }
-                Err(e) => assert!(attempt < 20, "produce to {topic}-{partition} failed: {e}"),
+                Err(e) => assert!(attempt < 120, "produce to {topic}-{partition} failed: {e}"),
             }
             std::thread::sleep(Duration::from_millis(250));
         }
@@ -660,12 +675,10 @@ impl Cluster {
                 .find(|b| b.id == id)
                 .unwrap_or_else(|| panic!("no broker {id}"));
             if broker.data_dir.as_os_str().is_empty() {
-                // External cluster started by scripts/testbed: rerun its recorded command.
+                // External cluster started by scripts/testbed: rerun its recorded command,
+                // detached like the script does, so it outlives this test process.
                 let server = broker.server.as_ref().expect("state");
-                let command = server.command.clone();
-                let log = server.log.clone();
-                let pid = server.pid_file.clone();
-                broker.server = Some(spawn_watched(&command, &log, &pid));
+                spawn_detached(&server.command, &server.log, &server.pid_file);
             } else {
                 self.launch(broker);
             }
