@@ -1,6 +1,14 @@
 //! Partition assignment, bit-identical to the Java consumer's `RangeAssignor` and
 //! `RoundRobinAssignor` (spec §5), so that Java and Rust members of one group compute the same
-//! global map from the same ZooKeeper state. Pure: plain values in, plain values out.
+//! global map from the same ZooKeeper state. Pure: plain values in, plain values out; never
+//! reads ZooKeeper.
+//!
+//! One corner is not reproducible: roundrobin sorts (topic, partition) pairs by the Java hash
+//! of `[topic,partition]` with a stable sort, so two pairs of *different* topics with equal
+//! hashes keep the order in which Java iterated a Scala `HashMap` of topics, which depends on
+//! ZooKeeper child order and on each member's own registration. Java members do not agree
+//! with each other there either. This module breaks such ties by topic name; ties inside one
+//! topic follow numeric partition order, exactly as Java does.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -77,13 +85,18 @@ pub fn member_topic_counts(
     }
 }
 
-/// For every topic, the sorted thread ids of all members subscribed to it.
+/// For every topic, the thread ids of all members subscribed to it, sorted as Java sorts
+/// strings (Java's `ZkUtils.getConsumersPerTopic`). A topic only some member subscribes to
+/// with zero streams gets no entry, as in Java.
 pub fn consumers_per_topic(
     members: &BTreeMap<ConsumerId, BTreeMap<String, u32>>,
 ) -> BTreeMap<String, Vec<ThreadId>> {
     let mut out: BTreeMap<String, Vec<ThreadId>> = BTreeMap::new();
     for (consumer, topics) in members {
         for (topic, &count) in topics {
+            if count == 0 {
+                continue;
+            }
             out.entry(topic.clone())
                 .or_default()
                 .extend(thread_ids(consumer, count));
@@ -95,8 +108,10 @@ pub fn consumers_per_topic(
     out
 }
 
-/// The global assignment of this member's topics (`partitions_per_topic`), given the threads
-/// of all members per topic.
+/// The global assignment of this member's topics (`partitions_per_topic`, partition ids in
+/// any order), given the threads of all members per topic (`consumers_per_topic`, from
+/// [`consumers_per_topic`]: every topic of every member, which roundrobin's precondition
+/// needs). Every member computes the same owner for a topic they share.
 pub fn assign(
     strategy: AssignmentStrategy,
     partitions_per_topic: &BTreeMap<String, Vec<i32>>,
@@ -117,8 +132,7 @@ fn range(
         let Some(threads) = consumers_per_topic.get(topic).filter(|t| !t.is_empty()) else {
             continue;
         };
-        let mut sorted = partitions.clone();
-        sorted.sort_unstable();
+        let sorted = sorted_partitions(partitions);
         let per_thread = sorted.len() / threads.len();
         let extra = sorted.len() % threads.len();
         for (i, thread) in threads.iter().enumerate() {
@@ -133,6 +147,14 @@ fn range(
         }
     }
     out
+}
+
+/// Partition ids in numeric order without duplicates (Java reads them as map keys and sorts).
+fn sorted_partitions(partitions: &[i32]) -> Vec<i32> {
+    let mut sorted = partitions.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sorted
 }
 
 fn round_robin(
@@ -159,10 +181,13 @@ fn round_robin(
     if threads.is_empty() {
         return Ok(out);
     }
+    // Java: partitionsForTopic.flatMap(TopicAndPartition(topic, p)).sortWith(hash < hash),
+    // where TopicAndPartition.toString is "[topic,p]" and the partitions are numerically
+    // sorted. sortWith is stable (TimSort), as is sort_by_key.
     let mut all: Vec<(i32, TopicPartition)> = partitions_per_topic
         .iter()
         .flat_map(|(topic, partitions)| {
-            partitions.iter().map(move |&p| {
+            sorted_partitions(partitions).into_iter().map(move |p| {
                 (
                     java_string_hash(&format!("[{topic},{p}]")),
                     TopicPartition::new(topic, p),
@@ -170,7 +195,6 @@ fn round_robin(
             })
         })
         .collect();
-    // Stable, like Scala's sortWith.
     all.sort_by_key(|(hash, _)| *hash);
     for (i, (_, tp)) in all.into_iter().enumerate() {
         out.insert(tp, threads[i % threads.len()].clone());
@@ -350,57 +374,171 @@ mod tests {
         assert_eq!(counts, BTreeMap::from([("clicks".to_string(), 1)]));
     }
 
-    fn members_strategy() -> impl Strategy<Value = (Vec<(u32, u32)>, Vec<i32>)> {
-        // (streams on topic a, streams on topic b) per member; partitions per topic.
+    #[test]
+    fn zero_stream_subscriptions_add_no_topic_entry() {
+        let members = BTreeMap::from([
+            (
+                ConsumerId::parse("g_a"),
+                BTreeMap::from([("t".to_string(), 1), ("u".to_string(), 0)]),
+            ),
+            (
+                ConsumerId::parse("g_b"),
+                BTreeMap::from([("t".to_string(), 1)]),
+            ),
+        ]);
+        let cpt = consumers_per_topic(&members);
+        assert_eq!(cpt.keys().collect::<Vec<_>>(), ["t"]);
+        // So roundrobin's precondition holds, as it does in Java.
+        let p = BTreeMap::from([("t".to_string(), vec![0, 1])]);
+        assert!(assign(AssignmentStrategy::RoundRobin, &p, &cpt).is_ok());
+    }
+
+    #[test]
+    fn partition_input_order_does_not_matter() {
+        let names = ["g_c1-0", "g_c1-1", "g_c2-0"];
+        for strategy in [AssignmentStrategy::Range, AssignmentStrategy::RoundRobin] {
+            let (p, c) = one_topic("clicks", 12, &names);
+            let shuffled = BTreeMap::from([(
+                "clicks".to_string(),
+                vec![5, 11, 0, 3, 3, 10, 1, 2, 4, 6, 9, 8, 7],
+            )]);
+            assert_eq!(
+                assign(strategy, &p, &c).unwrap(),
+                assign(strategy, &shuffled, &c).unwrap()
+            );
+        }
+        // clicks, 12 partitions, roundrobin over 3 threads in hash order 10, 11, 0, 1, ...
+        let (p, c) = one_topic("clicks", 12, &names);
+        let a = by_thread(&assign(AssignmentStrategy::RoundRobin, &p, &c).unwrap());
+        let sorted = |v: &[i32]| {
+            let mut v = v.to_vec();
+            v.sort();
+            parts("clicks", &v)
+        };
+        assert_eq!(a["g_c1-0"], sorted(&[10, 1, 4, 7]));
+        assert_eq!(a["g_c1-1"], sorted(&[11, 2, 5, 8]));
+        assert_eq!(a["g_c2-0"], sorted(&[0, 3, 6, 9]));
+    }
+
+    const TOPICS: [&str; 3] = ["a", "b", "c"];
+
+    /// Per member: stream count per topic (0 = not subscribed); partitions per topic.
+    fn group_strategy() -> impl Strategy<Value = (Vec<[u32; 3]>, [i32; 3])> {
         (
-            prop::collection::vec((1u32..4, 1u32..4), 1..5),
-            prop::collection::vec(1i32..20, 2),
+            prop::collection::vec([0u32..4, 0u32..4, 0u32..4], 1..6),
+            [0i32..25, 0i32..25, 0i32..25],
         )
+    }
+
+    fn group(members: &[[u32; 3]]) -> BTreeMap<ConsumerId, BTreeMap<String, u32>> {
+        members
+            .iter()
+            .enumerate()
+            .map(|(i, counts)| {
+                (
+                    ConsumerId::parse(&format!("g_host-{i}")),
+                    TOPICS
+                        .iter()
+                        .zip(counts)
+                        .filter(|(_, &n)| n > 0)
+                        .map(|(t, &n)| (t.to_string(), n))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// What one member computes: the partitions of its own topics only (given in reverse
+    /// order, to show input order does not matter).
+    fn member_view(
+        strategy: AssignmentStrategy,
+        member: &BTreeMap<String, u32>,
+        partitions: &[i32; 3],
+        cpt: &BTreeMap<String, Vec<ThreadId>>,
+    ) -> GlobalAssignment {
+        let ppt: BTreeMap<String, Vec<i32>> = member
+            .keys()
+            .map(|t| {
+                let n = partitions[TOPICS.iter().position(|x| x == t).unwrap()];
+                (t.clone(), (0..n).rev().collect())
+            })
+            .collect();
+        assign(strategy, &ppt, cpt).unwrap()
     }
 
     proptest! {
         #[test]
-        fn full_disjoint_cover_and_same_map_everywhere((members, counts) in members_strategy(), rr in any::<bool>()) {
-            let strategy = if rr { AssignmentStrategy::RoundRobin } else { AssignmentStrategy::Range };
-            let members: BTreeMap<ConsumerId, BTreeMap<String, u32>> = members
-                .iter()
-                .enumerate()
-                .map(|(i, &(a, b))| {
-                    let b = if rr { a } else { b };
-                    (ConsumerId::parse(&format!("g_m{i}")), BTreeMap::from([("a".to_string(), a), ("b".to_string(), b)]))
-                })
-                .collect();
+        fn range_members_agree_cover_and_balance((members, partitions) in group_strategy()) {
+            let members = group(&members);
             let cpt = consumers_per_topic(&members);
-            let ppt: BTreeMap<String, Vec<i32>> = BTreeMap::from([
-                ("a".to_string(), (0..counts[0]).collect()),
-                ("b".to_string(), (0..counts[1]).rev().collect()),
-            ]);
-            let global = assign(strategy, &ppt, &cpt).unwrap();
-            // Full cover.
-            prop_assert_eq!(global.len() as i32, counts[0] + counts[1]);
-            // Same map whatever member computes it (inputs are the same sorted sets).
-            let mut shuffled_cpt = cpt.clone();
-            for v in shuffled_cpt.values_mut() { v.reverse(); v.sort(); }
-            prop_assert_eq!(&assign(strategy, &ppt, &shuffled_cpt).unwrap(), &global);
-            // Disjoint between members, and range blocks differ by at most one.
-            let mut per_member: BTreeMap<&str, usize> = BTreeMap::new();
-            for thread in global.values() { *per_member.entry(thread.consumer_id()).or_default() += 1; }
-            let total: usize = per_member.values().sum();
-            prop_assert_eq!(total, global.len());
-            if !rr {
-                for topic in ["a", "b"] {
-                    let mut sizes: BTreeMap<&ThreadId, Vec<i32>> = BTreeMap::new();
-                    for (tp, t) in &global { if tp.topic == topic { sizes.entry(t).or_default().push(tp.partition); } }
-                    let lens: Vec<usize> = sizes.values().map(Vec::len).collect();
-                    let (min, max) = (lens.iter().min().copied().unwrap_or(0), lens.iter().max().copied().unwrap_or(0));
-                    let threads_total = cpt[topic].len();
-                    if threads_total <= ppt[topic].len() { prop_assert!(max - min <= 1); }
-                    for ps in sizes.values() {
-                        let mut s = ps.clone(); s.sort();
-                        prop_assert!(s.windows(2).all(|w| w[1] == w[0] + 1), "contiguous block {:?}", s);
+            let mut union: BTreeMap<TopicPartition, ThreadId> = BTreeMap::new();
+            for member in members.values() {
+                let view = member_view(AssignmentStrategy::Range, member, &partitions, &cpt);
+                for (tp, thread) in view {
+                    // Every member that computes a partition's owner computes the same one.
+                    if let Some(previous) = union.insert(tp.clone(), thread.clone()) {
+                        prop_assert_eq!(previous, thread);
                     }
                 }
             }
+            for (ti, topic) in TOPICS.iter().enumerate() {
+                let Some(threads) = cpt.get(*topic) else {
+                    prop_assert!(union.keys().all(|tp| tp.topic != *topic));
+                    continue;
+                };
+                // Full, disjoint cover of the topic's partitions.
+                let covered: Vec<i32> = union.keys().filter(|tp| tp.topic == *topic).map(|tp| tp.partition).collect();
+                prop_assert_eq!(covered, (0..partitions[ti]).collect::<Vec<_>>());
+                // Contiguous blocks in thread order, sizes differing by at most one.
+                let mut next = 0;
+                let mut sizes = Vec::new();
+                for thread in threads {
+                    let block: Vec<i32> = union.iter().filter(|(tp, t)| tp.topic == *topic && *t == thread).map(|(tp, _)| tp.partition).collect();
+                    prop_assert_eq!(&block, &(next..next + block.len() as i32).collect::<Vec<_>>());
+                    next += block.len() as i32;
+                    sizes.push(block.len());
+                }
+                let (min, max) = (sizes.iter().min().copied().unwrap_or(0), sizes.iter().max().copied().unwrap_or(0));
+                prop_assert!(max - min <= 1, "sizes {:?}", sizes);
+                prop_assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "larger blocks first: {:?}", sizes);
+            }
+        }
+
+        #[test]
+        fn roundrobin_members_agree_cover_and_balance(
+            streams in prop::collection::vec(1u32..4, 1..6),
+            subscribed in [any::<bool>(), any::<bool>(), any::<bool>()],
+            partitions in [0i32..25, 0i32..25, 0i32..25],
+        ) {
+            prop_assume!(subscribed.iter().any(|&s| s));
+            // Identical topic sets, one stream count per member (the precondition).
+            let members: Vec<[u32; 3]> = streams
+                .iter()
+                .map(|&n| [0, 1, 2].map(|i| if subscribed[i] { n } else { 0 }))
+                .collect();
+            let members = group(&members);
+            let cpt = consumers_per_topic(&members);
+            let views: Vec<GlobalAssignment> = members
+                .values()
+                .map(|m| member_view(AssignmentStrategy::RoundRobin, m, &partitions, &cpt))
+                .collect();
+            for view in &views[1..] {
+                prop_assert_eq!(view, &views[0]);
+            }
+            let global = &views[0];
+            let total: i32 = (0..3).filter(|&i| subscribed[i]).map(|i| partitions[i]).sum();
+            prop_assert_eq!(global.len() as i32, total);
+            let mut counts: BTreeMap<&ThreadId, usize> = BTreeMap::new();
+            for thread in global.values() {
+                *counts.entry(thread).or_default() += 1;
+            }
+            let threads: usize = streams.iter().map(|&n| n as usize).sum();
+            let (min, max) = if counts.len() < threads {
+                (0, counts.values().max().copied().unwrap_or(0))
+            } else {
+                (counts.values().min().copied().unwrap_or(0), counts.values().max().copied().unwrap_or(0))
+            };
+            prop_assert!(max - min <= 1, "counts {:?}", counts);
         }
     }
 }
