@@ -1,6 +1,7 @@
 //! Consumer configuration: every key of the Java old consumer with its default (spec §8), read
-//! from Java `.properties` text or set through a builder, validated with errors that name the
-//! key, the value and what was expected. Pure apart from reading a properties file.
+//! from Java `.properties` text (parsed as `java.util.Properties.load` does) or set through a
+//! builder, validated with errors that name the key, the value and what was expected. Pure
+//! apart from reading a properties file; never connects to anything.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -188,13 +189,10 @@ impl ConsumerConfig {
             .build()
     }
 
-    /// Reads and validates a Java `.properties` file.
+    /// Reads and validates a Java `.properties` file (UTF-8; a file that is not UTF-8 is read
+    /// as ISO-8859-1, the encoding Java's `Properties.load(InputStream)` assumes).
     pub fn from_properties_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_properties_str(&text)
+        Self::from_properties_str(&read_properties_file(path)?)
     }
 
     /// The host list part of `zookeeper.connect`.
@@ -206,6 +204,18 @@ impl ConsumerConfig {
     pub fn zookeeper_chroot(&self) -> Option<&str> {
         split_chroot(&self.zookeeper_connect).1
     }
+}
+
+/// Reads a properties file as text: UTF-8, or ISO-8859-1 when it is not valid UTF-8.
+pub fn read_properties_file(path: &Path) -> Result<String, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => e.into_bytes().iter().map(|&b| char::from(b)).collect(),
+    })
 }
 
 fn split_chroot(connect: &str) -> (&str, Option<&str>) {
@@ -267,16 +277,6 @@ impl Reader<'_> {
             .map(Duration::from_millis)
     }
 
-    fn opt_millis(&self, key: &str) -> Result<Option<Duration>, ConfigError> {
-        match self.raw(key) {
-            None => Ok(None),
-            Some(v) => v
-                .parse::<u64>()
-                .map(|ms| Some(Duration::from_millis(ms)))
-                .map_err(|_| invalid(key, v, "a non-negative integer (milliseconds)")),
-        }
-    }
-
     fn bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
         match self.raw(key) {
             None => Ok(default),
@@ -307,20 +307,38 @@ impl Reader<'_> {
 }
 
 fn validate_connect(value: &str) -> Result<(), ConfigError> {
-    let expected = "host:port[,host:port...][/chroot]";
+    let bad = |why: &str| {
+        invalid(
+            "zookeeper.connect",
+            value,
+            &format!("host:port[,host:port...][/chroot] ({why})"),
+        )
+    };
     let (hosts, chroot) = split_chroot(value);
-    if let Some(chroot) = chroot {
-        if chroot.ends_with('/') || chroot.contains("//") {
-            return Err(invalid("zookeeper.connect", value, expected));
-        }
+    if hosts.is_empty() {
+        return Err(bad("no host"));
     }
     for host in hosts.split(',') {
-        let ok = match host.trim().rsplit_once(':') {
-            Some((h, p)) => !h.is_empty() && p.parse::<u16>().is_ok(),
-            None => false,
+        let Some((h, port)) = host.rsplit_once(':') else {
+            return Err(bad(&format!("{host:?} has no port")));
         };
-        if !ok {
-            return Err(invalid("zookeeper.connect", value, expected));
+        if h.is_empty() || h.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad(&format!("bad host in {host:?}")));
+        }
+        let port_ok = !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u16>().is_ok_and(|p| p > 0);
+        if !port_ok {
+            return Err(bad(&format!("bad port in {host:?}")));
+        }
+    }
+    if let Some(chroot) = chroot {
+        // ZooKeeper's PathUtils.validatePath rules.
+        let segments_ok = chroot[1..]
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..");
+        if !segments_ok || chroot.chars().any(char::is_control) {
+            return Err(bad(&format!("invalid chroot path {chroot:?}")));
         }
     }
     Ok(())
@@ -372,13 +390,22 @@ impl ConsumerConfigBuilder {
         let zookeeper_connect = r.required("zookeeper.connect")?;
         validate_connect(&zookeeper_connect)?;
         let group_id = r.required("group.id")?;
-        validate_name("group.id", &group_id).map_err(|e| invalid("group.id", &group_id, &e))?;
+        validate_name("group.id", &group_id)?;
+        // Java: client.id defaults to group.id; an explicitly empty client.id stays empty.
         let client_id = r.raw("client.id").unwrap_or(&group_id).to_string();
-        validate_name("client.id", &client_id).map_err(|e| invalid("client.id", &client_id, &e))?;
-        let consumer_id = r
-            .raw("consumer.id")
-            .filter(|v| !v.is_empty())
-            .map(str::to_string);
+        if !client_id.is_empty() {
+            validate_name("client.id", &client_id)?;
+        }
+        let consumer_id = match r.raw("consumer.id").filter(|v| !v.is_empty()) {
+            Some(id) if id.contains('/') || id.chars().any(char::is_control) => {
+                return Err(invalid(
+                    "consumer.id",
+                    id,
+                    "a name without '/' or control characters (it is part of ZooKeeper paths)",
+                ))
+            }
+            id => id.map(str::to_string),
+        };
         let session = r.millis("zookeeper.session.timeout.ms", 6000)?;
         let sync = r.millis("zookeeper.sync.time.ms", 2000)?;
         let server_version = match r.raw("zookeeper.server.version") {
@@ -416,7 +443,6 @@ impl ConsumerConfigBuilder {
                 }
             },
         };
-        let _ = r.opt_millis("consumer.timeout.ms").ok();
         Ok(ConsumerConfig {
             zookeeper_connection_timeout: r.millis(
                 "zookeeper.connection.timeout.ms",
@@ -496,99 +522,213 @@ impl ConsumerConfigBuilder {
     }
 }
 
-/// Parses Java `.properties` text: `#`/`!` comments, `key=value`, `key: value`, `key value`,
-/// line continuations, and `\t \n \r \f \\ \uXXXX` escapes.
+/// Parses Java `.properties` text exactly as `java.util.Properties.load` does: `#` and `!`
+/// comment lines, `key=value`, `key: value` and `key value`, leading whitespace (space, tab,
+/// form feed) skipped, logical lines continued by an odd number of trailing backslashes (the
+/// next line's leading whitespace is dropped), `\n`, `\r` and `\r\n` line ends, escapes
+/// `\t \n \r \f \uXXXX` (surrogate pairs combine) and `\x` = `x` for any other `x`. Values keep
+/// trailing whitespace, as in Java. Pairs come in file order; a later duplicate wins when they
+/// are applied in order.
 pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut reader = LineReader {
+        chars: &chars,
+        pos: 0,
+        line: 1,
+    };
     let mut out = Vec::new();
-    let mut lines = text.lines().enumerate();
-    while let Some((index, line)) = lines.next() {
-        let start_line = index + 1;
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('!') {
-            continue;
+    while let Some((line, number)) = reader.next_logical_line() {
+        let (key, value) = split_key_value(&line);
+        out.push((unescape(key, number)?, unescape(value, number)?));
+    }
+    Ok(out)
+}
+
+fn is_properties_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\x0c')
+}
+
+/// Java's `Properties.LineReader`.
+struct LineReader<'a> {
+    chars: &'a [char],
+    pos: usize,
+    /// Physical line number of `pos` (1-based).
+    line: usize,
+}
+
+impl LineReader<'_> {
+    fn next_char(&mut self) -> Option<char> {
+        let c = *self.chars.get(self.pos)?;
+        self.pos += 1;
+        if c == '\n' || (c == '\r' && self.chars.get(self.pos) != Some(&'\n')) {
+            self.line += 1;
         }
-        let mut logical = String::new();
-        let mut current = trimmed.to_string();
+        Some(c)
+    }
+
+    /// The next logical line (comments and blank lines skipped, continuations joined, escapes
+    /// not yet decoded) and the physical line it starts on.
+    fn next_logical_line(&mut self) -> Option<(Vec<char>, usize)> {
+        let mut buf: Vec<char> = Vec::new();
+        let mut start_line = self.line;
+        let mut skip_white_space = true;
+        let mut is_comment = false;
+        let mut is_new_line = true;
+        let mut appended_line_begin = false;
+        let mut preceding_backslash = false;
+        let mut skip_lf = false;
         loop {
-            let trailing = current.chars().rev().take_while(|&c| c == '\\').count();
-            if trailing % 2 == 1 {
-                current.pop();
-                logical.push_str(&current);
-                match lines.next() {
-                    Some((_, next)) => current = next.trim_start().to_string(),
-                    None => break,
+            let line_before = self.line;
+            let Some(c) = self.next_char() else {
+                if buf.is_empty() || is_comment {
+                    return None;
+                }
+                if preceding_backslash {
+                    buf.pop();
+                }
+                return Some((buf, start_line));
+            };
+            if skip_lf {
+                skip_lf = false;
+                if c == '\n' {
+                    continue;
+                }
+            }
+            if skip_white_space {
+                if is_properties_space(c) {
+                    continue;
+                }
+                if !appended_line_begin && (c == '\r' || c == '\n') {
+                    continue;
+                }
+                skip_white_space = false;
+                appended_line_begin = false;
+            }
+            if is_new_line {
+                is_new_line = false;
+                start_line = line_before;
+                if c == '#' || c == '!' {
+                    is_comment = true;
+                    continue;
+                }
+            }
+            if c != '\n' && c != '\r' {
+                buf.push(c);
+                preceding_backslash = c == '\\' && !preceding_backslash;
+                continue;
+            }
+            // End of a physical line.
+            if is_comment || buf.is_empty() {
+                is_comment = false;
+                is_new_line = true;
+                skip_white_space = true;
+                buf.clear();
+                continue;
+            }
+            if self.pos >= self.chars.len() {
+                if preceding_backslash {
+                    buf.pop();
+                }
+                return Some((buf, start_line));
+            }
+            if preceding_backslash {
+                buf.pop();
+                skip_white_space = true;
+                appended_line_begin = true;
+                preceding_backslash = false;
+                if c == '\r' {
+                    skip_lf = true;
                 }
             } else {
-                logical.push_str(&current);
+                return Some((buf, start_line));
+            }
+        }
+    }
+}
+
+/// Java's `Properties.load0` split of a logical line into raw key and raw value.
+fn split_key_value(line: &[char]) -> (&[char], &[char]) {
+    let limit = line.len();
+    let mut key_len = 0;
+    let mut value_start = limit;
+    let mut has_sep = false;
+    let mut preceding_backslash = false;
+    while key_len < limit {
+        let c = line[key_len];
+        if (c == '=' || c == ':') && !preceding_backslash {
+            value_start = key_len + 1;
+            has_sep = true;
+            break;
+        } else if is_properties_space(c) && !preceding_backslash {
+            value_start = key_len + 1;
+            break;
+        }
+        preceding_backslash = c == '\\' && !preceding_backslash;
+        key_len += 1;
+    }
+    while value_start < limit {
+        let c = line[value_start];
+        if !is_properties_space(c) {
+            if !has_sep && (c == '=' || c == ':') {
+                has_sep = true;
+            } else {
                 break;
             }
         }
-        let (key, value) = split_key_value(&logical);
-        let key = unescape(key, start_line)?;
-        let value = unescape(value, start_line)?;
-        out.push((key, value));
+        value_start += 1;
     }
-    Ok(out)
+    (&line[..key_len], &line[value_start..])
 }
 
-fn split_key_value(line: &str) -> (&str, &str) {
-    let mut escaped = false;
-    for (i, c) in line.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' => escaped = true,
-            '=' | ':' => return (&line[..i], line[i + 1..].trim_start()),
-            ' ' | '\t' | '\x0c' => {
-                let rest = line[i..].trim_start();
-                let rest = rest
-                    .strip_prefix('=')
-                    .or_else(|| rest.strip_prefix(':'))
-                    .map(str::trim_start)
-                    .unwrap_or(rest);
-                return (&line[..i], rest);
-            }
-            _ => {}
-        }
-    }
-    (line, "")
-}
-
-fn unescape(s: &str, line: usize) -> Result<String, ConfigError> {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
+/// Java's `Properties.loadConvert`.
+fn unescape(s: &[char], line: usize) -> Result<String, ConfigError> {
+    let mut units: Vec<u16> = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        i += 1;
         if c != '\\' {
-            out.push(c);
+            let mut buf = [0u16; 2];
+            units.extend_from_slice(c.encode_utf16(&mut buf));
             continue;
         }
-        match chars.next() {
-            Some('t') => out.push('\t'),
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some('f') => out.push('\x0c'),
-            Some('u') => {
-                let hex: String = chars.by_ref().take(4).collect();
-                let code = u32::from_str_radix(&hex, 16)
-                    .ok()
-                    .filter(|_| hex.len() == 4);
-                match code.and_then(char::from_u32) {
-                    Some(ch) => out.push(ch),
-                    None => {
-                        return Err(ConfigError::Syntax {
-                            line,
-                            message: format!("malformed \\u escape \\u{hex}"),
-                        })
-                    }
-                }
+        let Some(&escaped) = s.get(i) else {
+            break;
+        };
+        i += 1;
+        let decoded = match escaped {
+            'u' => {
+                let hex: String = s
+                    .get(i..i + 4)
+                    .map(|h| h.iter().collect())
+                    .unwrap_or_default();
+                let value = (hex.len() == 4 && hex.chars().all(|h| h.is_ascii_hexdigit()))
+                    .then(|| u16::from_str_radix(&hex, 16).ok())
+                    .flatten()
+                    .ok_or_else(|| ConfigError::Syntax {
+                        line,
+                        message: format!(
+                            "malformed \\uxxxx encoding: \\u{}",
+                            s[i..].iter().take(4).collect::<String>()
+                        ),
+                    })?;
+                i += 4;
+                units.push(value);
+                continue;
             }
-            Some(other) => out.push(other),
-            None => {}
-        }
+            't' => '\t',
+            'r' => '\r',
+            'n' => '\n',
+            'f' => '\x0c',
+            other => other,
+        };
+        let mut buf = [0u16; 2];
+        units.extend_from_slice(decoded.encode_utf16(&mut buf));
     }
-    Ok(out)
+    String::from_utf16(&units).map_err(|_| ConfigError::Syntax {
+        line,
+        message: "\\u escapes form an unpaired UTF-16 surrogate".to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -665,10 +805,293 @@ mod tests {
     }
 
     #[test]
+    fn error_messages_are_exact() {
+        let err = base()
+            .set("auto.commit.interval.ms", "abc")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid value \"abc\" for auto.commit.interval.ms: expected a non-negative integer (milliseconds)"
+        );
+        let err = base()
+            .set("auto.offset.reset", "earliest")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid value \"earliest\" for auto.offset.reset: expected one of smallest, largest"
+        );
+        let err = base()
+            .set("fetch.wait.max.ms", "500")
+            .set("socket.timeout.ms", "400")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid value \"500\" for fetch.wait.max.ms: expected at most socket.timeout.ms (400)"
+        );
+        let err = ConsumerConfigBuilder::default()
+            .set("zookeeper.connect", "h:1")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.to_string(), "missing required configuration group.id");
+        let err = base().set("group.id", "  ").build().unwrap_err();
+        assert_eq!(err.to_string(), "missing required configuration group.id");
+    }
+
+    #[test]
+    fn every_numeric_key_rejects_garbage() {
+        for key in [
+            "zookeeper.session.timeout.ms",
+            "zookeeper.connection.timeout.ms",
+            "zookeeper.sync.time.ms",
+            "auto.commit.interval.ms",
+            "rebalance.max.retries",
+            "rebalance.backoff.ms",
+            "refresh.leader.backoff.ms",
+            "fetch.message.max.bytes",
+            "fetch.min.bytes",
+            "fetch.wait.max.ms",
+            "socket.timeout.ms",
+            "socket.receive.buffer.bytes",
+            "num.consumer.fetchers",
+            "queued.max.message.chunks",
+            "consumer.timeout.ms",
+            "offsets.channel.backoff.ms",
+            "offsets.channel.socket.timeout.ms",
+            "offsets.commit.max.retries",
+            "zookeeper.server.version",
+        ] {
+            for bad in ["x", "1.5.x", "-5x"] {
+                let err = base().set(key, bad).build().unwrap_err().to_string();
+                assert!(err.contains(key) && err.contains(bad), "{key}={bad}: {err}");
+            }
+        }
+        for key in [
+            "auto.commit.enable",
+            "exclude.internal.topics",
+            "dual.commit.enabled",
+        ] {
+            let err = base().set(key, "1").build().unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("true or false"), "{err}");
+        }
+        for key in [
+            "num.consumer.fetchers",
+            "queued.max.message.chunks",
+            "fetch.message.max.bytes",
+        ] {
+            assert!(base().set(key, "0").build().is_err(), "{key}=0");
+        }
+        assert!(base().set("auto.commit.interval.ms", "-1").build().is_err());
+    }
+
+    #[test]
+    fn typed_values() {
+        let c = base()
+            .set("auto.commit.enable", "FALSE")
+            .set("consumer.timeout.ms", 250)
+            .set("partition.assignment.strategy", "roundrobin")
+            .set("offsets.storage", "kafka")
+            .set("dual.commit.enabled", "false")
+            .set("zookeeper.server.version", "3.5")
+            .set("auto.offset.reset", "smallest")
+            .set("num.consumer.fetchers", 3)
+            .set("exclude.internal.topics", "false")
+            .build()
+            .unwrap();
+        assert!(!c.auto_commit_enable);
+        assert_eq!(c.consumer_timeout, Some(Duration::from_millis(250)));
+        assert_eq!(
+            c.partition_assignment_strategy,
+            AssignmentStrategy::RoundRobin
+        );
+        assert_eq!(c.offsets_storage, OffsetsStorage::Kafka);
+        assert!(!c.dual_commit_enabled);
+        assert_eq!(c.zookeeper_server_version, (3, 5, 0));
+        assert_eq!(c.auto_offset_reset, OffsetReset::Smallest);
+        assert_eq!(c.num_consumer_fetchers, 3);
+        assert!(!c.exclude_internal_topics);
+        // Any negative consumer.timeout.ms means "no timeout", as in Java.
+        let c = base().set("consumer.timeout.ms", "-7").build().unwrap();
+        assert_eq!(c.consumer_timeout, None);
+        let c = base().set("consumer.timeout.ms", "0").build().unwrap();
+        assert_eq!(c.consumer_timeout, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn zookeeper_connect_is_strict() {
+        for ok in [
+            "h:2181",
+            "h1:2181,h2:2182,10.0.0.1:2183/kafka",
+            "h:1/a/b-c.d",
+            "[::1]:2181",
+            "h:2181/",
+        ] {
+            assert!(
+                base().set("zookeeper.connect", ok).build().is_ok(),
+                "{ok} should be accepted"
+            );
+        }
+        for bad in [
+            "h",
+            "h:",
+            ":2181",
+            "h:x",
+            "h:+1",
+            "h:0",
+            "h:70000",
+            "h:1,",
+            "h:1,,h:2",
+            "h:1/kafka/",
+            "h:1//kafka",
+            "h:1/a/../b",
+            "h:1/a/.",
+            "h 1:2181",
+            "/kafka",
+            "h:1, h2:2",
+        ] {
+            let err = base()
+                .set("zookeeper.connect", bad)
+                .build()
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("zookeeper.connect") && err.contains("host:port"),
+                "{bad}: {err}"
+            );
+        }
+        let c = base().set("zookeeper.connect", "a:1,b:2/").build().unwrap();
+        assert_eq!(c.zookeeper_hosts(), "a:1,b:2");
+        assert_eq!(c.zookeeper_chroot(), None);
+        let c = base()
+            .set("zookeeper.connect", " a:1/x/y ")
+            .build()
+            .unwrap();
+        assert_eq!(c.zookeeper_hosts(), "a:1");
+        assert_eq!(c.zookeeper_chroot(), Some("/x/y"));
+    }
+
+    #[test]
+    fn client_and_consumer_ids() {
+        let c = base().set("client.id", "").build().unwrap();
+        assert_eq!(c.client_id, "");
+        let err = base()
+            .set("client.id", "a/b")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("client.id") && err.contains("'/'"), "{err}");
+        let c = base().set("consumer.id", "worker-1").build().unwrap();
+        assert_eq!(c.consumer_id.as_deref(), Some("worker-1"));
+        let c = base().set("consumer.id", "").build().unwrap();
+        assert_eq!(c.consumer_id, None);
+        let err = base()
+            .set("consumer.id", "a/b")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("consumer.id") && err.contains("a/b"), "{err}");
+    }
+
+    #[test]
+    fn properties_files() {
+        let dir = std::env::temp_dir().join(format!("zkc-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.properties");
+        let err = ConsumerConfig::from_properties_file(&missing)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing.properties"), "{err}");
+        // Not UTF-8: read as ISO-8859-1, like Java's Properties.load(InputStream).
+        let latin1 = dir.join("latin1.properties");
+        std::fs::write(
+            &latin1,
+            b"zookeeper.connect=h:1\ngroup.id=g\nx.note=caf\xe9\n",
+        )
+        .unwrap();
+        let text = read_properties_file(&latin1).unwrap();
+        assert!(text.contains("caf\u{e9}"));
+        let c = ConsumerConfig::from_properties_file(&latin1).unwrap();
+        assert_eq!(c.group_id, "g");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn unknown_keys_are_reported() {
         let b = base().set("auto.comit.enable", "true");
         assert_eq!(b.unknown_keys(), vec!["auto.comit.enable".to_string()]);
         assert!(b.build().is_ok());
+    }
+
+    /// Golden values: `java.util.Properties.load` on Java 17 for each text (keys sorted).
+    #[test]
+    fn properties_match_java_properties_load() {
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            ("a=b\n", &[("a", "b")]),
+            (
+                "  key   =   value with trailing   \n",
+                &[("key", "value with trailing   ")],
+            ),
+            (
+                "key:value\nkey2 value2\nkey3\t:\tvalue3\nkey4 = = x\nkey5  :=x\n",
+                &[
+                    ("key", "value"),
+                    ("key2", "value2"),
+                    ("key3", "value3"),
+                    ("key4", "= x"),
+                    ("key5", "=x"),
+                ],
+            ),
+            ("# comment \\\nnot.comment=1\n", &[("not.comment", "1")]),
+            ("multi = a\\\n   b\\\n\tc\n", &[("multi", "abc")]),
+            ("cont = x\\\n\nnext=y", &[("cont", "x"), ("next", "y")]),
+            (
+                "crlf=1\r\ncr=2\rlf=3\n",
+                &[("cr", "2"), ("crlf", "1"), ("lf", "3")],
+            ),
+            (
+                "esc = \\t\\n\\u0041\\u00e9\\uD83D\\uDE00\\z\\\\\n",
+                &[("esc", "\t\nA\u{e9}\u{1f600}z\\")],
+            ),
+            (
+                "key\\ with\\ space = v\nk\\:colon=v\nk\\=eq=v\n",
+                &[("k:colon", "v"), ("k=eq", "v"), ("key with space", "v")],
+            ),
+            ("lonekey\n   \n\t\u{c}\n", &[("lonekey", "")]),
+            ("trail=x\\", &[("trail", "x")]),
+            (
+                "\\#notcomment=1\n! bang comment\n  #indented comment\ndup=1\ndup=2",
+                &[("#notcomment", "1"), ("dup", "2")],
+            ),
+            ("a=b\\\r\n  c", &[("a", "bc")]),
+            ("k=\\\\\nk2=\\\\\\\n next", &[("k", "\\"), ("k2", "\\next")]),
+            (
+                "empty=\nempty2:\n  =novalue-key\n",
+                &[("", "novalue-key"), ("empty", ""), ("empty2", "")],
+            ),
+            ("a=b\\\n#notcomment\n", &[("a", "b#notcomment")]),
+            ("x=y\\\r  \\\nz", &[("x", "yz")]),
+            ("x y z=w\n", &[("x", "y z=w")]),
+        ];
+        for (text, java) in cases {
+            let ours: BTreeMap<String, String> =
+                parse_properties(text).unwrap().into_iter().collect();
+            let java: BTreeMap<String, String> = java
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(ours, java, "text {text:?}");
+        }
+        // Java throws "Malformed \\uxxxx encoding" for these.
+        for text in ["k=\\u12", "k=\\u12zz"] {
+            let e = parse_properties(text).unwrap_err().to_string();
+            assert!(e.contains("line 1") && e.contains("\\u"), "{e}");
+        }
+        let e = parse_properties("a=1\n\n# c\nb=\\uD83D\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 4") && e.contains("surrogate"), "{e}");
     }
 
     #[test]

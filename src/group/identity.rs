@@ -131,18 +131,22 @@ pub fn thread_ids(consumer: &ConsumerId, streams: u32) -> Vec<ThreadId> {
     (0..streams).map(|n| ThreadId::new(consumer, n)).collect()
 }
 
-/// Checks the `group.id` / `client.id` charset: ASCII letters, digits, `.`, `_`, `-`.
-pub fn validate_name(key: &str, value: &str) -> Result<(), String> {
+/// Checks the `group.id` / `client.id` charset: ASCII letters, digits, `.`, `_`, `-`; the
+/// error names the key, the value and the first offending character.
+pub fn validate_name(key: &str, value: &str) -> Result<(), crate::config::ConfigError> {
+    let expected = |found: String| crate::config::ConfigError::InvalidValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        expected: format!("only ASCII letters, digits, '.', '_' and '-' ({found})"),
+    };
     if value.is_empty() {
-        return Err(format!("{key} must not be empty"));
+        return Err(expected("found an empty name".to_string()));
     }
     match value
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
-        Some(c) => Err(format!(
-            "{key} {value:?} contains {c:?}: only ASCII letters, digits, '.', '_' and '-' are allowed"
-        )),
+        Some(c) => Err(expected(format!("found {c:?}"))),
         None => Ok(()),
     }
 }
@@ -205,8 +209,14 @@ mod tests {
     #[test]
     fn names_are_validated() {
         assert!(validate_name("group.id", "ok.name_1-x").is_ok());
-        let err = validate_name("group.id", "bad name").unwrap_err();
-        assert!(err.contains("group.id") && err.contains("bad name"));
+        let err = validate_name("group.id", "bad name")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "invalid value \"bad name\" for group.id: expected only ASCII letters, digits, '.', '_' and '-' (found ' ')"
+        );
+        assert!(validate_name("group.id", "grüppe").is_err());
         assert!(validate_name("client.id", "").is_err());
     }
 }
