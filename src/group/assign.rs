@@ -420,6 +420,61 @@ mod tests {
         assert_eq!(a["g_c2-0"], sorted(&[0, 3, 6, 9]));
     }
 
+    /// Golden vectors from the real Kafka 0.9.0.1 `RangeAssignor` / `RoundRobinAssignor`:
+    /// random groups (static, whitelist and blacklist members, missing topics, the internal
+    /// topic) whose registrations were written by Kafka's own `Json.encode` (so filter regexes
+    /// such as `orders\..*` are unescaped), run through `AssignmentContext` over an in-memory
+    /// ZooKeeper. Each line holds every member's view of the global assignment; this member
+    /// pipeline (parse, expand, group, assign) must reproduce each view exactly.
+    #[test]
+    fn matches_java_assignors_on_recorded_groups() {
+        let text = include_str!("testdata/java_assignments.jsonl");
+        let mut views = 0;
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let strategy = match v["strategy"].as_str().unwrap() {
+                "roundrobin" => AssignmentStrategy::RoundRobin,
+                _ => AssignmentStrategy::Range,
+            };
+            let exclude = v["exclude_internal"].as_bool().unwrap();
+            let topics: BTreeMap<String, i32> = v["topics"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(t, n)| (t.clone(), n.as_i64().unwrap() as i32))
+                .collect();
+            let all_topics: Vec<String> = topics.keys().cloned().collect();
+            let mut members = BTreeMap::new();
+            for (id, json) in v["registrations"].as_object().unwrap() {
+                let reg = Registration::parse(id, json.as_str().unwrap().as_bytes()).unwrap();
+                let counts = member_topic_counts(&reg, &all_topics, exclude).unwrap();
+                members.insert(ConsumerId::parse(id), counts);
+            }
+            let cpt = consumers_per_topic(&members);
+            for (id, java) in v["results"].as_object().unwrap() {
+                let mine = &members[&ConsumerId::parse(id)];
+                let ppt: BTreeMap<String, Vec<i32>> = mine
+                    .keys()
+                    .filter_map(|t| topics.get(t).map(|&n| (t.clone(), (0..n).collect())))
+                    .collect();
+                let ours: BTreeMap<String, String> = assign(strategy, &ppt, &cpt)
+                    .unwrap()
+                    .iter()
+                    .map(|(tp, t)| (format!("{}/{}", tp.topic, tp.partition), t.to_string()))
+                    .collect();
+                let java: BTreeMap<String, String> = java
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, t)| (k.clone(), t.as_str().unwrap().to_string()))
+                    .collect();
+                assert_eq!(ours, java, "member {id} in {line}");
+                views += 1;
+            }
+        }
+        assert!(views > 100, "{views} member views checked");
+    }
+
     const TOPICS: [&str; 3] = ["a", "b", "c"];
 
     /// Per member: stream count per topic (0 = not subscribed); partitions per topic.
