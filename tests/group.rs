@@ -313,6 +313,17 @@ async fn out_of_range_offsets_reset_per_policy() {
                     .any(|&offset| offset >= 10)
             })
             .await;
+            // The reset position is committed like any other (auto-commit), so a rebalance
+            // now would not reset again past the message produced next.
+            let mut committed_end = false;
+            for _ in 0..600 {
+                if committed(&zk, &group, &topic).await.get(&0) == Some(&10) {
+                    committed_end = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert!(committed_end, "reset position was not committed");
             let values = vec!["new".to_string()];
             testkit::cluster().produce_values(&topic, 0, &values);
             wait_until("new message after reset", LIMIT, || seen.len() >= 1).await;

@@ -273,7 +273,14 @@ async fn paused_member_past_its_session_delivers_no_duplicates_and_rejoins() {
     // A notices the expiry, re-registers and rebalances; meanwhile it must not deliver data of
     // partitions it lost.
     let start = Instant::now();
-    while owners(&zk, &group, &topic).await.values().cloned().collect::<BTreeSet<_>>().len() != 2 {
+    while owners(&zk, &group, &topic)
+        .await
+        .values()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .len()
+        != 2
+    {
         assert!(
             start.elapsed() < LIMIT,
             "a did not rejoin; a's log:\n{}\nb's log:\n{}",

@@ -295,6 +295,7 @@ impl Manager {
         let fetcher = Fetcher {
             config: self.config.clone(),
             client: new_client(&self.config, &self.brokers),
+            brokers: self.brokers.clone(),
             leader: leader.to_string(),
             partitions: Vec::new(),
             adds: receiver,
@@ -343,6 +344,7 @@ struct Owned {
 struct Fetcher {
     config: FetchConfig,
     client: KafkaClient,
+    brokers: Vec<String>,
     leader: String,
     partitions: Vec<Owned>,
     adds: std_mpsc::Receiver<FetchTarget>,
@@ -541,6 +543,9 @@ impl Fetcher {
             Err(e) => {
                 tracing::warn!(broker = %self.leader, error = %e, "fetch failed; looking leaders up again");
                 drop(requests);
+                // The connection may be dead: start over with a fresh client.
+                self.client = new_client(&self.config, &self.brokers);
+                self.needs_metadata = true;
                 for &i in indices {
                     let info = &self.partitions[i].target.info;
                     self.outcome

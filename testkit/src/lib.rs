@@ -561,12 +561,6 @@ impl Cluster {
         messages: &[(Option<&[u8]>, &[u8])],
         compression: Compression,
     ) {
-        let mut producer = Producer::from_hosts(self.brokers())
-            .with_required_acks(RequiredAcks::One)
-            .with_ack_timeout(Duration::from_secs(10))
-            .with_compression(compression)
-            .create()
-            .unwrap_or_else(|e| panic!("cannot create producer: {e}"));
         let records: Vec<Record<'_, &[u8], &[u8]>> = messages
             .iter()
             .map(|(key, value)| {
@@ -575,7 +569,18 @@ impl Cluster {
             .collect();
         // Up to ~30 s: a killed leader is replaced only after its ZooKeeper session expires.
         for attempt in 1..=120 {
-            match producer.send_all(&records) {
+            // A fresh producer each time: a failed one may hold a dead connection or stale
+            // leaders.
+            let mut producer = Producer::from_hosts(self.brokers())
+                .with_required_acks(RequiredAcks::One)
+                .with_ack_timeout(Duration::from_secs(10))
+                .with_compression(compression)
+                .create();
+            let result = match producer.as_mut() {
+                Ok(producer) => producer.send_all(&records).map_err(|e| e.to_string()),
+                Err(e) => Err(format!("cannot create producer: {e}")),
+            };
+            match result {
                 Ok(confirms) => {
                     let failed: Vec<_> = confirms
                         .iter()
@@ -759,9 +764,119 @@ impl Cluster {
         }
     }
 
+    /// Starts one extra broker, alone under its own chroot of this cluster's ZooKeeper, that
+    /// advertises a [`FaultProxy`] in front of it: every client connection (metadata, fetch,
+    /// produce) goes through the proxy, so tests can corrupt, stall or cut broker traffic.
+    pub fn proxied_broker(&self) -> ProxiedBroker {
+        let real_port = free_port();
+        let proxy = FaultProxy::start(&format!("127.0.0.1:{real_port}"));
+        let chroot = format!("/{}", self.unique("proxied"));
+        let zk_connect = format!("{}{chroot}", self.zk_hosts());
+        let id = 100 + (self.counter.fetch_add(1, Ordering::Relaxed) % 800) as i32;
+        let dir = std::env::temp_dir().join(format!("zkc-proxied-{}-{id}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let mut broker = Broker {
+            id,
+            port: real_port,
+            server: None,
+            data_dir: dir.join("broker"),
+            extra: vec![format!("advertised.port={}", proxy.port())],
+        };
+        let tmp = Cluster {
+            zk_connect: zk_connect.clone(),
+            zk_port: self.zk_port,
+            zk_version: self.zk_version,
+            lane: self.lane.clone(),
+            brokers: Mutex::new(Vec::new()),
+            controllable: None,
+            dir,
+            counter: AtomicU64::new(0),
+            _zk_server: None,
+        };
+        tmp.launch(&mut broker);
+        let server = broker.server.take();
+        let start = Instant::now();
+        loop {
+            let mut client = KafkaClient::new(vec![proxy.address()]);
+            if client.load_metadata_all().is_ok() {
+                break;
+            }
+            assert!(
+                start.elapsed() < START_LIMIT,
+                "proxied broker did not start"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        ProxiedBroker {
+            proxy,
+            zk_connect,
+            _server: server,
+        }
+    }
+
     /// Directory of this cluster's logs.
     pub fn log_dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// A broker reached only through a [`FaultProxy`] (see [`Cluster::proxied_broker`]).
+#[derive(Debug)]
+pub struct ProxiedBroker {
+    /// The proxy clients connect to.
+    pub proxy: FaultProxy,
+    /// ZooKeeper connect string (with this broker's own chroot).
+    pub zk_connect: String,
+    _server: Option<Server>,
+}
+
+impl ProxiedBroker {
+    /// The address clients are given (the proxy).
+    pub fn address(&self) -> String {
+        self.proxy.address()
+    }
+
+    /// Creates a topic on this broker (replication 1) and waits for its leaders.
+    pub fn create_topic(&self, topic: &str, partitions: i32) {
+        let p = partitions.to_string();
+        let out = Command::new(kafka_runner())
+            .args(["kafka.admin.TopicCommand", "--zookeeper", &self.zk_connect])
+            .args(["--create", "--topic", topic, "--partitions", &p])
+            .args(["--replication-factor", "1"])
+            .output()
+            .expect("TopicCommand");
+        assert!(out.status.success(), "create {topic}: {out:?}");
+        let start = Instant::now();
+        loop {
+            let mut client = KafkaClient::new(vec![self.address()]);
+            let ready = client.load_metadata(&[topic]).is_ok()
+                && (0..partitions).all(|i| {
+                    client
+                        .topics()
+                        .partitions(topic)
+                        .and_then(|ps| ps.partition(i))
+                        .and_then(|pt| pt.leader())
+                        .is_some()
+                });
+            if ready {
+                return;
+            }
+            assert!(start.elapsed() < START_LIMIT, "{topic} got no leader");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Produces values to one partition through the proxy.
+    pub fn produce_values(&self, topic: &str, partition: i32, values: &[&str]) {
+        let mut producer = Producer::from_hosts(vec![self.address()])
+            .with_required_acks(RequiredAcks::One)
+            .create()
+            .expect("producer");
+        for v in values {
+            producer
+                .send(&Record::from_value(topic, v.as_bytes()).with_partition(partition))
+                .expect("produce through proxy");
+        }
     }
 }
 

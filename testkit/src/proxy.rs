@@ -13,8 +13,8 @@ struct Faults {
     latency_ms: AtomicU64,
     stalled: AtomicBool,
     refusing: AtomicBool,
-    /// Flip one byte of the next server answer that contains this pattern.
-    corrupt: Mutex<Option<Vec<u8>>>,
+    /// Flip one byte of the next `n` server answers that contain this pattern.
+    corrupt: Mutex<Option<(Vec<u8>, u64)>>,
     corrupted: AtomicU64,
     connections: Mutex<Vec<TcpStream>>,
     closed: AtomicBool,
@@ -113,8 +113,14 @@ impl FaultProxy {
     /// Flips one byte inside the next server answer that contains `pattern` (e.g. a message
     /// value), so the client sees a message whose CRC does not match.
     pub fn corrupt_next_answer_containing(&self, pattern: &[u8]) {
+        self.corrupt_answers_containing(pattern, 1);
+    }
+
+    /// Like [`corrupt_next_answer_containing`](Self::corrupt_next_answer_containing), for the
+    /// next `count` such answers (a client that retries sees corruption every time).
+    pub fn corrupt_answers_containing(&self, pattern: &[u8], count: u64) {
         if let Ok(mut c) = self.faults.corrupt.lock() {
-            *c = Some(pattern.to_vec());
+            *c = Some((pattern.to_vec(), count));
         }
     }
 
@@ -171,7 +177,7 @@ fn corrupt_if_wanted(faults: &Faults, chunk: &mut [u8]) {
     let Ok(mut wanted) = faults.corrupt.lock() else {
         return;
     };
-    let Some(pattern) = wanted.as_ref() else {
+    let Some((pattern, left)) = wanted.as_mut() else {
         return;
     };
     if pattern.is_empty() || chunk.len() < pattern.len() {
@@ -182,7 +188,10 @@ fn corrupt_if_wanted(faults: &Faults, chunk: &mut [u8]) {
         .position(|w| w == pattern.as_slice())
     {
         chunk[at] ^= 0xff;
-        *wanted = None;
+        *left -= 1;
+        if *left == 0 {
+            *wanted = None;
+        }
         faults.corrupted.fetch_add(1, Ordering::AcqRel);
     }
 }

@@ -1,0 +1,164 @@
+//! The harness itself is real: what testkit creates is seen by independent clients (kcat,
+//! Kafka's own old console consumer), broker control moves leadership, retention deletes old
+//! offsets, and the fault proxy's corruption reaches the `kafka` crate as a CRC error.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kafka::client::{FetchPartition, KafkaClient};
+use kafka::error::{Error as KafkaError, KafkaCode};
+
+fn values(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+#[test]
+fn a_topic_created_through_testkit_is_seen_by_kcat_and_the_java_console_consumer() {
+    let cluster = testkit::cluster();
+    let topic = cluster.unique("seen");
+    cluster.create_topic(&topic, 2, 2);
+    cluster.produce_values(&topic, 0, &values("zero", 5));
+    cluster.produce_values(&topic, 1, &values("one", 5));
+    assert_eq!(
+        cluster
+            .log_end_offsets(&topic)
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![(0, 5), (1, 5)]
+    );
+
+    let out = Command::new("kcat")
+        .args([
+            "-X",
+            "broker.version.fallback=0.8.2.2",
+            "-X",
+            "api.version.request=false",
+        ])
+        .args([
+            "-b",
+            &cluster.brokers().join(","),
+            "-C",
+            "-t",
+            &topic,
+            "-e",
+            "-q",
+        ])
+        .output()
+        .expect("kcat (scripts/testbed install)");
+    let mut seen: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    seen.sort();
+    let mut expected = [values("zero", 5), values("one", 5)].concat();
+    expected.sort();
+    assert_eq!(
+        seen,
+        expected,
+        "kcat stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = cluster.run_kafka_class(
+        "kafka.tools.ConsoleConsumer",
+        &[
+            "--zookeeper",
+            &cluster.zk_connect(),
+            "--topic",
+            &topic,
+            "--from-beginning",
+            "--max-messages",
+            "10",
+        ],
+    );
+    let mut seen: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        expected,
+        "java stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn shrunk_retention_makes_offset_zero_out_of_range() {
+    let cluster = testkit::cluster();
+    let topic = cluster.unique("retention");
+    cluster.create_topic(&topic, 1, 1);
+    cluster.produce_values(&topic, 0, &values("old", 20));
+    cluster.shrink_retention(&topic, 0, 0);
+    assert!(cluster.earliest_offsets(&topic)[&0] > 0);
+    let mut client = KafkaClient::new(cluster.brokers());
+    client.load_metadata(&[&topic]).unwrap();
+    let responses = client
+        .fetch_messages(&[FetchPartition::new(&topic, 0, 0)])
+        .unwrap();
+    let partition = &responses[0].topics()[0].partitions()[0];
+    match partition.data() {
+        Err(e) => assert!(
+            matches!(&*e, KafkaError::Kafka(KafkaCode::OffsetOutOfRange)),
+            "{e:?}"
+        ),
+        Ok(data) => panic!("offset 0 still served: {} messages", data.messages().len()),
+    }
+}
+
+#[test]
+fn proxy_corruption_reaches_the_kafka_crate_as_a_crc_error() {
+    let cluster = testkit::cluster();
+    let broker = cluster.proxied_broker();
+    let topic = cluster.unique("crc");
+    broker.create_topic(&topic, 1);
+    broker.produce_values(&topic, 0, &["healthy", "poison-value-xyz"]);
+    let mut client = KafkaClient::new(vec![broker.address()]);
+    client.set_fetch_crc_validation(true);
+    client.load_metadata(&[&topic]).unwrap();
+    // Healthy first.
+    let ok = client.fetch_messages(&[FetchPartition::new(&topic, 0, 0)]);
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    broker
+        .proxy
+        .corrupt_next_answer_containing(b"poison-value-xyz");
+    let err = client
+        .fetch_messages(&[FetchPartition::new(&topic, 0, 0)])
+        .expect_err("corrupted answer must fail the CRC check");
+    assert!(
+        matches!(err, KafkaError::Kafka(KafkaCode::CorruptMessage)),
+        "{err:?}"
+    );
+    assert_eq!(broker.proxy.corrupted(), 1);
+}
+
+#[test]
+fn a_broker_kill_moves_leadership_and_testkit_observes_it() {
+    let cluster = testkit::cluster();
+    if let Some(reason) = cluster.control_skip_reason() {
+        println!("skipped: {reason}");
+        return;
+    }
+    let topic = cluster.unique("leader");
+    cluster.create_topic(&topic, 1, 3);
+    let before = cluster.leader(&topic, 0).expect("leader");
+    cluster.kill_broker(before);
+    let start = Instant::now();
+    let after = loop {
+        match cluster.leader(&topic, 0) {
+            Some(l) if l != before => break l,
+            _ => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "leadership did not move"
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    };
+    assert_ne!(after, before);
+    cluster.start_broker(before);
+    cluster.produce_values(&topic, 0, &values("after", 3));
+    assert_eq!(cluster.log_end_offsets(&topic)[&0], 3);
+}
