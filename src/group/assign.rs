@@ -3,12 +3,13 @@
 //! global map from the same ZooKeeper state. Pure: plain values in, plain values out; never
 //! reads ZooKeeper.
 //!
-//! One corner is not reproducible: roundrobin sorts (topic, partition) pairs by the Java hash
-//! of `[topic,partition]` with a stable sort, so two pairs of *different* topics with equal
-//! hashes keep the order in which Java iterated a Scala `HashMap` of topics, which depends on
-//! ZooKeeper child order and on each member's own registration. Java members do not agree
-//! with each other there either. This module breaks such ties by topic name; ties inside one
-//! topic follow numeric partition order, exactly as Java does.
+//! Roundrobin sorts (topic, partition) pairs by the Java hash of `[topic,partition]` with a
+//! stable sort, so pairs with equal hashes keep the order in which Java iterated its topics:
+//! Scala collections whose iteration order this module reproduces
+//! ([`java_topic_iteration_order`]). That order starts from the member's own subscription
+//! order (registration document order, or ZooKeeper's child order for a filter), so
+//! [`assign_with_topic_order`] takes it; [`assign`] assumes sorted topic names, which is what
+//! zkconsumer writes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -111,15 +112,75 @@ pub fn consumers_per_topic(
 /// The global assignment of this member's topics (`partitions_per_topic`, partition ids in
 /// any order), given the threads of all members per topic (`consumers_per_topic`, from
 /// [`consumers_per_topic`]: every topic of every member, which roundrobin's precondition
-/// needs). Every member computes the same owner for a topic they share.
+/// needs). Every member computes the same owner for a topic they share. Roundrobin hash ties
+/// are broken as a Java member whose subscription lists its topics in sorted order would;
+/// see [`assign_with_topic_order`].
 pub fn assign(
     strategy: AssignmentStrategy,
     partitions_per_topic: &BTreeMap<String, Vec<i32>>,
     consumers_per_topic: &BTreeMap<String, Vec<ThreadId>>,
 ) -> Result<GlobalAssignment, AssignError> {
+    let sorted: Vec<&String> = partitions_per_topic.keys().collect();
+    assign_with_topic_order(strategy, partitions_per_topic, consumers_per_topic, &sorted)
+}
+
+/// [`assign`], with the order in which the member being imitated read its subscription
+/// (`source_order`, see [`member_topic_source_order`]; include subscribed topics that do not
+/// exist, as Java does). Only roundrobin uses it, and only to break ties between pairs whose
+/// `[topic,partition]` hashes are equal; topics of `partitions_per_topic` missing from it are
+/// taken in name order after it.
+pub fn assign_with_topic_order<S: AsRef<str>>(
+    strategy: AssignmentStrategy,
+    partitions_per_topic: &BTreeMap<String, Vec<i32>>,
+    consumers_per_topic: &BTreeMap<String, Vec<ThreadId>>,
+    source_order: &[S],
+) -> Result<GlobalAssignment, AssignError> {
     match strategy {
         AssignmentStrategy::Range => Ok(range(partitions_per_topic, consumers_per_topic)),
-        AssignmentStrategy::RoundRobin => round_robin(partitions_per_topic, consumers_per_topic),
+        AssignmentStrategy::RoundRobin => {
+            let mut order: Vec<String> = source_order
+                .iter()
+                .map(|t| t.as_ref().to_string())
+                .chain(
+                    partitions_per_topic
+                        .keys()
+                        .filter(|t| !source_order.iter().any(|s| s.as_ref() == t.as_str()))
+                        .cloned(),
+                )
+                .collect();
+            order = java_topic_iteration_order(&order);
+            round_robin(partitions_per_topic, consumers_per_topic, &order)
+        }
+    }
+}
+
+/// The order in which a member read its subscription, as Java's `TopicCount` does: the
+/// registration's document order for a static subscription (`document_order`, from
+/// [`crate::zk::layout::subscription_document_order`]), or the `/brokers/topics` children in
+/// the order ZooKeeper returned them (`all_topics`), filtered, for a whitelist/blacklist.
+pub fn member_topic_source_order(
+    reg: &Registration,
+    document_order: &[String],
+    all_topics: &[String],
+    exclude_internal_topics: bool,
+) -> Result<Vec<String>, AssignError> {
+    match reg.pattern {
+        SubscriptionPattern::Static => Ok(document_order
+            .iter()
+            .filter(|t| reg.subscription.contains_key(*t))
+            .cloned()
+            .collect()),
+        pattern => {
+            let Some(regex) = reg.subscription.keys().next() else {
+                return Err(AssignError::FilterShape { pattern, count: 0 });
+            };
+            let filter = TopicFilter::from_registration(pattern, regex)?;
+            Ok(all_topics
+                .iter()
+                .filter(|t| filter.is_topic_allowed(t, exclude_internal_topics))
+                .cloned()
+                .collect())
+        }
     }
 }
 
@@ -160,6 +221,7 @@ fn sorted_partitions(partitions: &[i32]) -> Vec<i32> {
 fn round_robin(
     partitions_per_topic: &BTreeMap<String, Vec<i32>>,
     consumers_per_topic: &BTreeMap<String, Vec<ThreadId>>,
+    topic_order: &[String],
 ) -> Result<GlobalAssignment, AssignError> {
     let mut out = GlobalAssignment::new();
     let Some((head_topic, head_threads)) = consumers_per_topic.iter().next() else {
@@ -184,8 +246,9 @@ fn round_robin(
     // Java: partitionsForTopic.flatMap(TopicAndPartition(topic, p)).sortWith(hash < hash),
     // where TopicAndPartition.toString is "[topic,p]" and the partitions are numerically
     // sorted. sortWith is stable (TimSort), as is sort_by_key.
-    let mut all: Vec<(i32, TopicPartition)> = partitions_per_topic
+    let mut all: Vec<(i32, TopicPartition)> = topic_order
         .iter()
+        .filter_map(|topic| partitions_per_topic.get_key_value(topic))
         .flat_map(|(topic, partitions)| {
             sorted_partitions(partitions).into_iter().map(move |p| {
                 (
@@ -200,6 +263,123 @@ fn round_robin(
         out.insert(tp, threads[i % threads.len()].clone());
     }
     Ok(out)
+}
+
+/// Iteration orders of the Scala 2.11 collections the Java consumer keeps topics in. Roundrobin
+/// breaks hash ties by the order Java iterates its topics in, which these reproduce.
+mod scala {
+    /// `java.lang.String.hashCode`.
+    fn hash(s: &str) -> i32 {
+        super::java_string_hash(s)
+    }
+
+    /// `scala.util.hashing.byteswap32`.
+    fn byteswap32(v: i32) -> i32 {
+        const K: i32 = 0x9e37_75cd_u32 as i32;
+        v.wrapping_mul(K).swap_bytes().wrapping_mul(K)
+    }
+
+    /// `scala.collection.mutable.HashMap` (a `HashTable`): chained buckets, new entries
+    /// prepended, resized to twice the length when the size exceeds 75%, iterated from the
+    /// highest bucket down. The hash seed is fixed when the table is created (16 buckets).
+    struct MutableHashMap {
+        table: Vec<Vec<String>>,
+        size: usize,
+    }
+
+    impl MutableHashMap {
+        const SEED: u32 = 4; // Integer.bitCount(16 - 1)
+
+        fn new() -> Self {
+            MutableHashMap {
+                table: vec![Vec::new(); 16],
+                size: 0,
+            }
+        }
+
+        fn index(key: &str, len: usize) -> usize {
+            let improved = (byteswap32(hash(key)) as u32).rotate_right(Self::SEED);
+            let bits = (len - 1).count_ones();
+            ((improved >> (32 - bits)) as usize) & (len - 1)
+        }
+
+        fn insert(&mut self, key: &str) {
+            if self.table.iter().flatten().any(|k| k == key) {
+                return;
+            }
+            let h = Self::index(key, self.table.len());
+            self.table[h].insert(0, key.to_string());
+            self.size += 1;
+            if self.size > self.table.len() * 750 / 1000 {
+                let doubled = vec![Vec::new(); self.table.len() * 2];
+                let old = std::mem::replace(&mut self.table, doubled);
+                for bucket in old.into_iter().rev() {
+                    for key in bucket {
+                        let h = Self::index(&key, self.table.len());
+                        self.table[h].insert(0, key);
+                    }
+                }
+            }
+        }
+
+        fn keys(&self) -> Vec<String> {
+            self.table.iter().rev().flatten().cloned().collect()
+        }
+    }
+
+    /// `mutable.HashMap` filled in `order`, iterated.
+    pub(super) fn mutable_map_order<S: AsRef<str>>(order: &[S]) -> Vec<String> {
+        let mut map = MutableHashMap::new();
+        for key in order {
+            map.insert(key.as_ref());
+        }
+        map.keys()
+    }
+
+    /// `immutable.HashMap`'s hash improvement (2.11).
+    fn improve_immutable(hcode: i32) -> i32 {
+        let mut h = hcode.wrapping_add(!(hcode << 9));
+        h ^= ((h as u32) >> 14) as i32;
+        h = h.wrapping_add(h << 4);
+        h ^ (((h as u32) >> 10) as i32)
+    }
+
+    /// An immutable `Map` built from pairs in `order` (`Map(pairs: _*)`, as Kafka's JSON
+    /// reader and `WildcardTopicCount` build them), iterated: up to four entries keep
+    /// insertion order (`Map1`..`Map4`); more form a hash trie iterated by 5-bit hash chunks
+    /// from the low end, equal hashes in insertion order.
+    pub(super) fn immutable_map_order<S: AsRef<str>>(order: &[S]) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        for key in order {
+            if !keys.iter().any(|k| k == key.as_ref()) {
+                keys.push(key.as_ref().to_string());
+            }
+        }
+        if keys.len() <= 4 {
+            return keys;
+        }
+        let trie_path = |key: &String| {
+            let h = improve_immutable(hash(key)) as u32;
+            (0..7)
+                .map(|level| (h >> (5 * level)) & 31)
+                .collect::<Vec<u32>>()
+        };
+        // Stable: equal hashes keep insertion order.
+        keys.sort_by_cached_key(trie_path);
+        keys
+    }
+}
+
+/// The order in which a Java member iterates its topics when it lays out partitions for
+/// roundrobin (`AssignmentContext.partitionsForTopic`), given the order its subscription was
+/// read in: the document order of its registration's `subscription` (static), or the order
+/// of `/brokers/topics` children as ZooKeeper returned them, filtered (wildcard). Java puts
+/// them in an immutable `Map`, then through three `mutable.HashMap`s.
+pub fn java_topic_iteration_order<S: AsRef<str>>(source_order: &[S]) -> Vec<String> {
+    let topic_count_map = scala::immutable_map_order(source_order);
+    let my_topic_thread_ids = scala::mutable_map_order(&topic_count_map);
+    let partition_assignment = scala::mutable_map_order(&my_topic_thread_ids);
+    scala::mutable_map_order(&partition_assignment)
 }
 
 /// The part of a global assignment owned by one member's threads.
@@ -420,16 +600,15 @@ mod tests {
         assert_eq!(a["g_c2-0"], sorted(&[0, 3, 6, 9]));
     }
 
-    /// Golden vectors from the real Kafka 0.9.0.1 `RangeAssignor` / `RoundRobinAssignor`:
-    /// random groups (static, whitelist and blacklist members, missing topics, the internal
-    /// topic) whose registrations were written by Kafka's own `Json.encode` (so filter regexes
-    /// such as `orders\..*` are unescaped), run through `AssignmentContext` over an in-memory
-    /// ZooKeeper. Each line holds every member's view of the global assignment; this member
-    /// pipeline (parse, expand, group, assign) must reproduce each view exactly.
-    #[test]
-    fn matches_java_assignors_on_recorded_groups() {
-        let text = include_str!("testdata/java_assignments.jsonl");
-        let mut views = 0;
+    /// Replays groups recorded from the real Kafka 0.9.0.1 `RangeAssignor` /
+    /// `RoundRobinAssignor` (generator: `testdata/JavaAssignOracle.java`): registrations
+    /// written by Kafka's own `Json.encode` (so filter regexes such as `orders\..*` are
+    /// unescaped), run through `AssignmentContext` over an in-memory ZooKeeper. Each line holds
+    /// every member's view of the global assignment; this member pipeline (parse, expand,
+    /// group, assign with the member's own topic order) must reproduce each view exactly.
+    /// Returns (views checked, views where plain [`assign`] differs).
+    fn replay_java_groups(text: &str) -> (usize, usize) {
+        let (mut views, mut sorted_order_differs) = (0, 0);
         for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             let strategy = match v["strategy"].as_str().unwrap() {
@@ -443,11 +622,22 @@ mod tests {
                 .iter()
                 .map(|(t, n)| (t.clone(), n.as_i64().unwrap() as i32))
                 .collect();
-            let all_topics: Vec<String> = topics.keys().cloned().collect();
+            // `/brokers/topics` children in the order ZooKeeper returned them.
+            let zk_order: Vec<String> = v["topic_order"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap().to_string())
+                .collect();
             let mut members = BTreeMap::new();
+            let mut source_orders = BTreeMap::new();
             for (id, json) in v["registrations"].as_object().unwrap() {
-                let reg = Registration::parse(id, json.as_str().unwrap().as_bytes()).unwrap();
-                let counts = member_topic_counts(&reg, &all_topics, exclude).unwrap();
+                let data = json.as_str().unwrap().as_bytes();
+                let reg = Registration::parse(id, data).unwrap();
+                let doc = crate::zk::layout::subscription_document_order(id, data).unwrap();
+                let source = member_topic_source_order(&reg, &doc, &zk_order, exclude).unwrap();
+                source_orders.insert(id.clone(), source);
+                let counts = member_topic_counts(&reg, &zk_order, exclude).unwrap();
                 members.insert(ConsumerId::parse(id), counts);
             }
             let cpt = consumers_per_topic(&members);
@@ -457,11 +647,14 @@ mod tests {
                     .keys()
                     .filter_map(|t| topics.get(t).map(|&n| (t.clone(), (0..n).collect())))
                     .collect();
-                let ours: BTreeMap<String, String> = assign(strategy, &ppt, &cpt)
-                    .unwrap()
-                    .iter()
-                    .map(|(tp, t)| (format!("{}/{}", tp.topic, tp.partition), t.to_string()))
-                    .collect();
+                let flat = |g: GlobalAssignment| -> BTreeMap<String, String> {
+                    g.iter()
+                        .map(|(tp, t)| (format!("{}/{}", tp.topic, tp.partition), t.to_string()))
+                        .collect()
+                };
+                let ours = flat(
+                    assign_with_topic_order(strategy, &ppt, &cpt, &source_orders[id]).unwrap(),
+                );
                 let java: BTreeMap<String, String> = java
                     .as_object()
                     .unwrap()
@@ -469,10 +662,84 @@ mod tests {
                     .map(|(k, t)| (k.clone(), t.as_str().unwrap().to_string()))
                     .collect();
                 assert_eq!(ours, java, "member {id} in {line}");
+                if flat(assign(strategy, &ppt, &cpt).unwrap()) != java {
+                    sorted_order_differs += 1;
+                }
                 views += 1;
             }
         }
+        (views, sorted_order_differs)
+    }
+
+    #[test]
+    fn matches_java_assignors_on_recorded_groups() {
+        let (views, differs) = replay_java_groups(include_str!("testdata/java_assignments.jsonl"));
         assert!(views > 100, "{views} member views checked");
+        // Without hash ties the topic order is irrelevant.
+        assert_eq!(differs, 0);
+    }
+
+    /// Topics `Aa`, `BB`, `AaAa`, `BBBB`, `AaBB` have equal Java hashes, so every partition
+    /// number ties across them: Java's order comes from its Scala maps, reproduced exactly.
+    #[test]
+    fn matches_java_roundrobin_hash_ties() {
+        let (views, differs) =
+            replay_java_groups(include_str!("testdata/java_assignments_hash_ties.jsonl"));
+        assert!(views > 50, "{views} member views checked");
+        // The recorded members listed topics in other than sorted order, so the tie order
+        // really decides the owners here.
+        assert!(differs > 0, "ties made no difference in {views} views");
+    }
+
+    #[test]
+    fn scala_iteration_orders() {
+        // Recorded from Scala 2.11.12 (the runtime of Kafka 0.9.0.1 here): keys inserted in
+        // this order into a mutable.HashMap, and parsed as a JSON object by Kafka's reader.
+        let insert = ["AaAaAa", "AaBB", "t1dcp", "AaAa", "t208e"];
+        assert_eq!(
+            scala::mutable_map_order(&insert),
+            ["t1dcp", "AaAaAa", "t208e", "AaAa", "AaBB"]
+        );
+        assert_eq!(
+            scala::immutable_map_order(&insert),
+            ["t208e", "t1dcp", "AaAaAa", "AaBB", "AaAa"]
+        );
+        let insert = ["BB", "t1ufn", "ta3o", "t1dzv", "t1yx5", "teuz", "t14qh"];
+        assert_eq!(
+            scala::mutable_map_order(&insert),
+            ["teuz", "ta3o", "BB", "t1dzv", "t14qh", "t1ufn", "t1yx5"]
+        );
+        assert_eq!(
+            scala::immutable_map_order(&insert),
+            ["t1yx5", "ta3o", "t14qh", "BB", "t1dzv", "teuz", "t1ufn"]
+        );
+        // More than 12 keys: the mutable table is resized (to 64 buckets here).
+        let insert = [
+            "BBBB", "t13o9", "Aa", "t68p", "t10bm", "txae", "t3yn", "t1xri", "AaBB", "AaAa", "BB",
+            "tz1t", "t1obu", "t1lmn", "t1h6i", "t13wd", "t214s", "t1zaj", "t1g0y", "t1u1l",
+            "t1foz", "t1btr", "t1oo7", "t2zu", "trm6", "tofr", "BBBBBB", "t1prs", "t4u5", "taga",
+            "t1kmb", "t251x", "t1ur", "t1wly", "tb8g", "BBAa",
+        ];
+        assert_eq!(
+            scala::mutable_map_order(&insert),
+            [
+                "txae", "t214s", "t251x", "t1xri", "t10bm", "t1zaj", "t2zu", "t1wly", "trm6",
+                "t1lmn", "t13wd", "BBBBBB", "t1h6i", "t1ur", "t1prs", "t3yn", "BB", "Aa", "t1foz",
+                "t1kmb", "t13o9", "t1g0y", "BBAa", "AaAa", "AaBB", "BBBB", "tz1t", "t68p", "t1btr",
+                "tb8g", "t4u5", "t1u1l", "t1oo7", "tofr", "t1obu", "taga"
+            ]
+        );
+        assert_eq!(
+            scala::immutable_map_order(&insert),
+            [
+                "tb8g", "taga", "tofr", "t214s", "t68p", "t13o9", "t10bm", "t1obu", "t4u5", "tz1t",
+                "t1prs", "txae", "Aa", "BB", "t13wd", "t1xri", "t1foz", "t1zaj", "BBBBBB", "t2zu",
+                "t1oo7", "t1wly", "t1btr", "BBBB", "AaBB", "AaAa", "BBAa", "t1lmn", "t1g0y",
+                "t1kmb", "trm6", "t1u1l", "t1h6i", "t1ur", "t3yn", "t251x"
+            ]
+        );
+        // Up to four entries keep insertion order.
+        assert_eq!(scala::immutable_map_order(&["b", "a", "b"]), ["b", "a"]);
     }
 
     const TOPICS: [&str; 3] = ["a", "b", "c"];

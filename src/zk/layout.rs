@@ -517,6 +517,17 @@ impl Registration {
     }
 }
 
+/// The keys of a registration's `subscription` in document order (a repeated key counts at
+/// its first position): the order a Java member reads its own static subscription in, which
+/// decides roundrobin hash ties (see `group::assign::assign_with_topic_order`).
+pub fn subscription_document_order(path: &str, data: &[u8]) -> Result<Vec<String>, LayoutError> {
+    let json: RegistrationJson = from_json(path, data)?;
+    match json.subscription {
+        Some(OrderedObject(entries)) => Ok(entries.into_iter().map(|(k, _)| k).collect()),
+        None => Err(invalid(path, "no subscription field".to_string())),
+    }
+}
+
 /// Parses an offset node: decimal ASCII (surrounding whitespace allowed). The error names the
 /// path and shows the data.
 pub fn parse_offset(path: &str, data: &[u8]) -> Result<i64, LayoutError> {
@@ -686,6 +697,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.subscription, BTreeMap::from([("z.*".to_string(), 2)]));
+        assert_eq!(
+            subscription_document_order(
+                "/p",
+                br#"{"pattern":"static","subscription":{"z":2,"a":1,"m":1,"a":3}}"#
+            )
+            .unwrap(),
+            ["z", "a", "m"]
+        );
         // Repeated key: first position, last value.
         let r = Registration::parse(
             "/p",

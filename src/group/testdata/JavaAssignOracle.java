@@ -123,7 +123,10 @@ public class JavaAssignOracle {
         res.append(res.length() == 1 ? "" : ",").append(js(id)).append(":").append(out);
       }
       res.append("}");
-      System.out.println("{\"strategy\":" + js(rr ? "roundrobin" : "range") + ",\"exclude_internal\":" + exclude + ",\"topics\":" + tj + ",\"registrations\":" + regs + ",\"results\":" + res + "}");
+      StringBuilder order = new StringBuilder("[");
+      for (String t : kids.getOrDefault("/brokers/topics", new ArrayList<>())) order.append(order.length() == 1 ? "" : ",").append(js(t));
+      order.append("]");
+      System.out.println("{\"strategy\":" + js(rr ? "roundrobin" : "range") + ",\"exclude_internal\":" + exclude + ",\"topic_order\":" + order + ",\"topics\":" + tj + ",\"registrations\":" + regs + ",\"results\":" + res + "}");
     }
   }
 }
