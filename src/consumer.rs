@@ -105,6 +105,7 @@ impl Consumer {
             listener: Mutex::new(None),
             rebalances: watch::channel(0).0,
             metrics: Arc::new(Metrics::default()),
+            leftover: Mutex::new(Vec::new()),
             config,
         });
         Ok(Consumer {
@@ -384,6 +385,9 @@ impl Consumer {
             .await
         {
             tracing::warn!(error = %e, "cannot delete registration node");
+        }
+        for task in self.shared.leftover_tasks().drain(..) {
+            task.abort();
         }
         tracing::info!(consumer = %self.shared.consumer_id, "shut down");
         result

@@ -129,6 +129,8 @@ pub(crate) struct Shared {
     pub listener: Mutex<Option<Arc<dyn RebalanceListener>>>,
     /// Completed rebalances, for observers and tests.
     pub rebalances: watch::Sender<u64>,
+    /// Tasks holding ZooKeeper watches, ended at shutdown after the last ZooKeeper writes.
+    pub leftover: Mutex<Vec<JoinHandle<()>>>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -144,6 +146,13 @@ impl Shared {
         match self.owned.lock() {
             Ok(mut g) => std::mem::replace(&mut *g, infos),
             Err(p) => std::mem::replace(&mut *p.into_inner(), infos),
+        }
+    }
+
+    pub(crate) fn leftover_tasks(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+        match self.leftover.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
         }
     }
 
@@ -288,7 +297,10 @@ pub(crate) struct Coordinator {
     stop: watch::Receiver<bool>,
     process_stop: watch::Receiver<bool>,
     fetchers: Option<FetcherManager>,
-    watch_tasks: Vec<JoinHandle<()>>,
+    /// One pending watch per path. A watch is never dropped before it fires while the session
+    /// lives: dropping makes the client send RemoveWatches, which ZooKeeper 3.4 does not know
+    /// (it answers by closing the connection).
+    watch_tasks: HashMap<String, JoinHandle<()>>,
     session_task: Option<JoinHandle<()>>,
 }
 
@@ -312,7 +324,7 @@ impl Coordinator {
             stop,
             process_stop,
             fetchers: None,
-            watch_tasks: Vec::new(),
+            watch_tasks: HashMap::new(),
             session_task: None,
         }
     }
@@ -355,12 +367,11 @@ impl Coordinator {
             self.rebalance().await;
         }
         self.stop_fetchers().await;
-        for task in self.watch_tasks.drain(..) {
-            task.abort();
-        }
-        if let Some(task) = self.session_task.take() {
-            task.abort();
-        }
+        // Pending watches are ended by `Consumer::shutdown` after its last ZooKeeper writes.
+        let mut leftover = self.shared.leftover_tasks();
+        leftover.extend(self.watch_tasks.drain().map(|(_, task)| task));
+        leftover.extend(self.session_task.take());
+        drop(leftover);
         self.shared.stop_streams.send_replace(true);
     }
 
@@ -403,6 +414,10 @@ impl Coordinator {
         }
         self.stop_fetchers().await;
         self.shared.checkpoints.lock().await.clear();
+        // Watches of the expired session are gone on the server side.
+        for (_, task) in self.watch_tasks.drain() {
+            task.abort();
+        }
         let backoff = self
             .shared
             .config
@@ -555,15 +570,14 @@ impl Coordinator {
 
         // Members and their subscriptions.
         let ids_path = layout::consumer_ids_path(&group);
-        let (member_ids, w) = zk.children_watch(&ids_path).await?;
-        watchers.push((ids_path.clone(), w));
-        let all_topics = if self.subscription.is_filter() {
-            let (topics, w) = zk.children_watch(layout::BROKER_TOPICS_PATH).await?;
-            watchers.push((layout::BROKER_TOPICS_PATH.to_string(), w));
-            topics
-        } else {
-            zk.children(layout::BROKER_TOPICS_PATH).await?
-        };
+        let member_ids = self.read_children(&ids_path, true, &mut watchers).await?;
+        let all_topics = self
+            .read_children(
+                layout::BROKER_TOPICS_PATH,
+                self.subscription.is_filter(),
+                &mut watchers,
+            )
+            .await?;
         let exclude_internal = self.shared.config.exclude_internal_topics;
         let mut members: BTreeMap<ConsumerId, BTreeMap<String, u32>> = BTreeMap::new();
         for id in member_ids {
@@ -597,16 +611,28 @@ impl Coordinator {
         let mut partitions_per_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
         for topic in my_counts.keys() {
             let path = layout::topic_path(topic);
-            match zk.get_data_watch(&path).await? {
-                Some((data, w)) => {
+            let data = if self.watching(&path) || watchers.iter().any(|(p, _)| *p == path) {
+                zk.get_data(&path).await?
+            } else {
+                zk.get_data_watch(&path).await?.map(|(data, w)| {
                     watchers.push((path.clone(), w));
-                    let assignment = TopicReplicaAssignment::parse(&path, &data)?;
-                    partitions_per_topic.insert(topic.clone(), assignment.partition_ids());
-                }
+                    data
+                })
+            };
+            match data {
+                Some(data) => match TopicReplicaAssignment::parse(&path, &data) {
+                    Ok(assignment) => {
+                        partitions_per_topic.insert(topic.clone(), assignment.partition_ids());
+                    }
+                    // Like Java: an unreadable topic node means no partitions to assign.
+                    Err(e) => {
+                        tracing::error!(error = %e, "unreadable topic node: its partitions are not consumed")
+                    }
+                },
                 None => {
                     tracing::warn!(topic = %topic, "subscribed topic does not exist (yet)");
-                    let (_, w) = zk.children_watch(layout::BROKER_TOPICS_PATH).await?;
-                    watchers.push((layout::BROKER_TOPICS_PATH.to_string(), w));
+                    self.read_children(layout::BROKER_TOPICS_PATH, true, &mut watchers)
+                        .await?;
                 }
             }
         }
@@ -724,16 +750,33 @@ impl Coordinator {
         }
     }
 
+    /// Children of `path`, setting a watch when `watch` is asked and none is pending yet.
+    async fn read_children(
+        &self,
+        path: &str,
+        watch: bool,
+        watchers: &mut Vec<(String, OneshotWatcher)>,
+    ) -> Result<Vec<String>, ZkError> {
+        if !watch || self.watching(path) || watchers.iter().any(|(p, _)| p == path) {
+            return self.shared.zk.children(path).await;
+        }
+        let (children, w) = self.shared.zk.children_watch(path).await?;
+        watchers.push((path.to_string(), w));
+        Ok(children)
+    }
+
     async fn read_brokers(
         &self,
         watchers: &mut Vec<(String, OneshotWatcher)>,
     ) -> Result<Vec<BrokerInfo>, RebalanceError> {
         let zk = &self.shared.zk;
-        let (ids, w) = zk.children_watch(layout::BROKER_IDS_PATH).await?;
+        let mut ids = zk.children(layout::BROKER_IDS_PATH).await?;
         // Like Java, broker changes matter only while there is none: the fetchers follow
         // leadership changes themselves, without a group rebalance.
         if ids.is_empty() {
-            watchers.push((layout::BROKER_IDS_PATH.to_string(), w));
+            ids = self
+                .read_children(layout::BROKER_IDS_PATH, true, watchers)
+                .await?;
         }
         let mut brokers = Vec::new();
         for id in ids {
@@ -750,20 +793,29 @@ impl Coordinator {
         Ok(brokers)
     }
 
-    /// Replaces the watch tasks: each fired node watch queues a trigger.
+    /// Whether a watch on `path` is still pending (set earlier and not fired yet).
+    fn watching(&self, path: &str) -> bool {
+        self.watch_tasks
+            .get(path)
+            .is_some_and(|task| !task.is_finished())
+    }
+
+    /// Adds watch tasks for new watchers: each fired node watch queues a trigger.
     fn install_watches(&mut self, watchers: Vec<(String, OneshotWatcher)>) {
-        for task in self.watch_tasks.drain(..) {
-            task.abort();
-        }
+        self.watch_tasks.retain(|_, task| !task.is_finished());
         for (path, watcher) in watchers {
             let tx = self.trigger_tx.clone();
-            self.watch_tasks.push(tokio::spawn(async move {
-                let event = watcher.changed().await;
-                if is_node_event(event.event_type) {
-                    tracing::debug!(path = %path, event = ?event.event_type, "watch fired");
-                    let _ = tx.send(Trigger::Changed(path));
-                }
-            }));
+            let key = path.clone();
+            self.watch_tasks.insert(
+                key,
+                tokio::spawn(async move {
+                    let event = watcher.changed().await;
+                    if is_node_event(event.event_type) {
+                        tracing::debug!(path = %path, event = ?event.event_type, "watch fired");
+                        let _ = tx.send(Trigger::Changed(path));
+                    }
+                }),
+            );
         }
     }
 }
