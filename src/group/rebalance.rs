@@ -412,7 +412,9 @@ impl Coordinator {
         for info in self.shared.replace_owned(Vec::new()) {
             info.revoke();
         }
+        tracing::debug!("session recovery: stopping fetchers");
         self.stop_fetchers().await;
+        tracing::debug!("session recovery: fetchers stopped");
         self.shared.checkpoints.lock().await.clear();
         // Watches of the expired session are gone on the server side.
         for (_, task) in self.watch_tasks.drain() {
@@ -428,6 +430,7 @@ impl Coordinator {
                 return false;
             }
             let sent = Instant::now();
+            tracing::debug!("session recovery: opening a new session");
             let result = match self.shared.zk.renew().await {
                 Ok(()) => self.shared.register(&self.subscription).await,
                 Err(e) => Err(e),
@@ -847,8 +850,16 @@ pub(crate) async fn probe_session(
             Err(e) if e.is_session_expired() => {
                 shared.liveness.mark_expired();
                 let _ = trigger_tx.send(Trigger::SessionExpired);
+                // The coordinator is renewing the session: do not spin on the dead one.
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
             }
-            Err(e) => tracing::debug!(error = %e, "session probe failed; will retry"),
+            Err(e) => {
+                tracing::debug!(error = %e, "session probe failed; will retry");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
 }

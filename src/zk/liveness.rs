@@ -63,7 +63,6 @@ impl Liveness {
     /// Marks the session as expired: nothing may be delivered until a new session is confirmed.
     pub fn mark_expired(&self) {
         self.expired.store(true, Ordering::Release);
-        self.probe_wanted.notify_one();
     }
 
     /// Whether a message may be delivered right now.

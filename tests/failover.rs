@@ -1,0 +1,102 @@
+//! Broker failures under a running consumer: a leader killed and restarted, leadership moved back
+//! by preferred-replica election, a corrupt message set — nothing lost, nothing repeated.
+//! One test per concern, run one at a time (they disturb the shared brokers).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::*;
+use zkconsumer::{Consumer, StreamError};
+
+/// Broker control disturbs every test of this binary: take turns.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_kill_restart_and_preferred_election_lose_nothing() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let cluster = testkit::cluster();
+    if let Some(reason) = cluster.control_skip_reason() {
+        println!("skipped: {reason}");
+        return;
+    }
+    let topic = topic("failover", 3, 3);
+    let group = cluster.unique("failover-group");
+    let consumer = connect(&group).await;
+    let seen = Collector::default();
+    let mut streams = consumer
+        .create_message_streams(BTreeMap::from([(topic.clone(), 2)]))
+        .await
+        .unwrap();
+    seen.spawn(streams.remove(&topic).unwrap());
+    let mut total = produce(&topic, 3, 20, "before");
+    wait_until("first batch", LIMIT, || seen.len() >= total).await;
+
+    let victim = cluster.leader(&topic, 0).expect("leader of partition 0");
+    cluster.kill_broker(victim);
+    total += produce(&topic, 3, 20, "during");
+    wait_until("messages produced while a broker is down", LIMIT, || {
+        seen.len() >= total
+    })
+    .await;
+
+    cluster.start_broker(victim);
+    cluster.elect_preferred_leaders();
+    total += produce(&topic, 3, 20, "after");
+    wait_until("messages after restart and leader move", LIMIT, || {
+        seen.len() >= total
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = seen.snapshot();
+    assert_no_duplicates(&all);
+    assert_eq!(all.len(), total, "every message exactly once");
+    consumer.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn corrupt_message_set_is_reported_not_delivered() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let cluster = testkit::cluster();
+    let broker = cluster.proxied_broker();
+    let topic = cluster.unique("corrupt-set");
+    broker.create_topic(&topic, 1);
+    broker.produce_values(&topic, 0, &["fine-1", "fine-2"]);
+    let group = cluster.unique("corrupt-set-group");
+    let config = config(&group)
+        .set("zookeeper.connect", &broker.zk_connect)
+        .build()
+        .unwrap();
+    let consumer = Consumer::connect(config).await.unwrap();
+    let mut streams = consumer
+        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
+        .await
+        .unwrap();
+    let mut stream = streams.remove(&topic).unwrap().pop().unwrap();
+    for expected in ["fine-1", "fine-2"] {
+        let m = tokio::time::timeout(LIMIT, stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.value, expected.as_bytes());
+    }
+    // Every answer carrying the next message is corrupted from now on.
+    broker
+        .proxy
+        .corrupt_answers_containing(b"poisoned-message", 1000);
+    broker.produce_values(&topic, 0, &["poisoned-message"]);
+    let err = tokio::time::timeout(LIMIT, stream.next())
+        .await
+        .expect("an error, not a stall")
+        .expect("stream open")
+        .expect_err("corrupt data must not be delivered");
+    assert!(matches!(err, StreamError::Fetch(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&topic) && text.contains("offset 2"), "{text}");
+    consumer.shutdown().await.unwrap();
+}
