@@ -5,20 +5,20 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+
 use std::time::Duration;
 
 use common::*;
 use zkconsumer::{Consumer, StreamError};
 
 /// Broker control disturbs every test of this binary: take turns.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const LIMIT: Duration = Duration::from_secs(120);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn leader_kill_restart_and_preferred_election_lose_nothing() {
-    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = SERIAL.lock().await;
     let cluster = testkit::cluster();
     if let Some(reason) = cluster.control_skip_reason() {
         println!("skipped: {reason}");
@@ -60,7 +60,7 @@ async fn leader_kill_restart_and_preferred_election_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn corrupt_message_set_is_reported_not_delivered() {
-    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = SERIAL.lock().await;
     let cluster = testkit::cluster();
     let broker = cluster.proxied_broker();
     let topic = cluster.unique("corrupt-set");
