@@ -35,6 +35,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod config;
 pub mod consumer;
 pub mod fetch;

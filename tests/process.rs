@@ -405,3 +405,51 @@ async fn shares_a_group_with_the_java_high_level_consumer() {
     let _ = java.kill();
     let _ = java.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_endpoint_reports_consumption_and_lag() {
+    let topic = topic("metrics", 2, 1);
+    let group = testkit::cluster().unique("metrics-group");
+    let total = produce(&topic, 2, 30, "m");
+    let port = testkit::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let member = Member::start(&group, &topic, 1, &["--metrics-addr", &addr]);
+    wait_until("all consumed", LIMIT, || member.count() >= total).await;
+    let scrape = || -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).expect("metrics endpoint");
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    };
+    // Lag = log end (from the last fetch answer) minus processed offset, per owned partition:
+    // 0 once everything was printed.
+    let mut text = scrape();
+    for _ in 0..100 {
+        if text.contains("partition=\"0\"} 0") && text.contains("partition=\"1\"} 0") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        text = scrape();
+    }
+    assert!(text.starts_with("HTTP/1.0 200 OK"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "zkconsumer_messages_consumed_total{{group=\"{group}\"}} {total}"
+        )),
+        "{text}"
+    );
+    for p in 0..2 {
+        assert!(
+            text.contains(&format!(
+                "zkconsumer_partition_lag{{group=\"{group}\",topic=\"{topic}\",partition=\"{p}\"}} 0"
+            )),
+            "{text}"
+        );
+    }
+    assert!(text.contains(&format!(
+        "zkconsumer_rebalances_total{{group=\"{group}\"}} 1"
+    )));
+    assert!(text.contains("zkconsumer_commit_failures_total"));
+}

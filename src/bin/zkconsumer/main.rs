@@ -4,6 +4,7 @@
 //! Exit codes: 0 done (max messages, signal, idle timeout), 1 runtime failure (ZooKeeper,
 //! Kafka, a partition that cannot progress), 2 bad usage or configuration.
 
+mod admin;
 mod consume;
 
 use std::process::ExitCode;
@@ -22,6 +23,12 @@ struct Cli {
 enum Command {
     /// Consume as a member of a group (flags as Kafka's console consumer names them).
     Consume(consume::ConsumeArgs),
+    /// Inspect and move a group's committed offsets in ZooKeeper.
+    #[command(subcommand)]
+    Offsets(admin::OffsetsCommand),
+    /// List, describe and delete consumer groups.
+    #[command(subcommand)]
+    Groups(admin::GroupsCommand),
 }
 
 /// Errors that end the process, split by exit code.
@@ -56,6 +63,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Consume(args) => consume::run(args).await,
+            Command::Offsets(command) => admin::offsets(command).await,
+            Command::Groups(command) => admin::groups(command).await,
         }
     });
     // Do not wait for blocked fetcher threads or timers: everything was committed and released.
