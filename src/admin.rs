@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use kafka::client::{FetchOffset, KafkaClient};
 
+use crate::offsets::kafka_store::{KafkaOffsetError, KafkaOffsetStore};
 use crate::partition::TopicPartition;
 use crate::zk::layout::{self, BrokerInfo};
 use crate::zk::session::{ZkError, ZkSession, ZkSettings};
@@ -52,6 +53,41 @@ pub enum AdminError {
     /// The group does not exist.
     #[error("group {0} does not exist")]
     NoSuchGroup(String),
+    /// Kafka-stored offsets failed.
+    #[error(transparent)]
+    Kafka(#[from] KafkaOffsetError),
+    /// No topic to work on.
+    #[error("group {0} has no offsets in ZooKeeper to tell its topics: name them with --topic")]
+    NoTopics(String),
+}
+
+/// One partition compared between the two offset stores.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoreComparison {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset in ZooKeeper (`None`: none).
+    pub zookeeper: Option<i64>,
+    /// Offset in Kafka (`None`: none).
+    pub kafka: Option<i64>,
+}
+
+impl StoreComparison {
+    /// Whether both stores hold the same position.
+    pub fn agrees(&self) -> bool {
+        self.zookeeper == self.kafka
+    }
+}
+
+/// Which way `migrate` copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrateDirection {
+    /// ZooKeeper offsets are written to Kafka storage.
+    ToKafka,
+    /// Kafka-stored offsets are written to ZooKeeper.
+    ToZookeeper,
 }
 
 /// One partition as the offset checker shows it.
@@ -390,6 +426,90 @@ impl Admin {
             }
         }
         Ok(plan)
+    }
+
+    async fn all_partitions(
+        &self,
+        group: &str,
+        topics: &[String],
+    ) -> Result<Vec<TopicPartition>, AdminError> {
+        let topics = if topics.is_empty() {
+            self.group_topics(group).await?
+        } else {
+            topics.to_vec()
+        };
+        if topics.is_empty() {
+            return Err(AdminError::NoTopics(group.to_string()));
+        }
+        let mut out = Vec::new();
+        for topic in topics {
+            for p in self.partitions(&topic).await? {
+                out.push(TopicPartition::new(&topic, p));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Both stores' offsets of every partition of the group's topics (or `topics`).
+    pub async fn compare_stores(
+        &self,
+        group: &str,
+        topics: &[String],
+    ) -> Result<Vec<StoreComparison>, AdminError> {
+        let partitions = self.all_partitions(group, topics).await?;
+        let zk = self.committed(group, topics).await?;
+        let kafka = KafkaOffsetStore::new(self.zk.clone(), group, "zkconsumer-admin")
+            .fetch_many(&partitions)
+            .await?;
+        Ok(partitions
+            .into_iter()
+            .map(|tp| StoreComparison {
+                zookeeper: zk.get(&tp).copied(),
+                kafka: kafka.get(&tp).copied().flatten(),
+                topic: tp.topic,
+                partition: tp.partition,
+            })
+            .collect())
+    }
+
+    /// Copies a group's positions from one store to the other; refuses while the group has live
+    /// members unless `force`. Returns what was copied (partitions without a source offset are
+    /// left alone).
+    pub async fn migrate(
+        &self,
+        group: &str,
+        topics: &[String],
+        direction: MigrateDirection,
+        force: bool,
+    ) -> Result<Vec<(TopicPartition, i64)>, AdminError> {
+        self.refuse_if_active(group, force).await?;
+        let rows = self.compare_stores(group, topics).await?;
+        let copy: Vec<(TopicPartition, i64)> = rows
+            .iter()
+            .filter_map(|r| {
+                let source = match direction {
+                    MigrateDirection::ToKafka => r.zookeeper,
+                    MigrateDirection::ToZookeeper => r.kafka,
+                };
+                source.map(|o| (TopicPartition::new(&r.topic, r.partition), o))
+            })
+            .collect();
+        match direction {
+            MigrateDirection::ToKafka => {
+                KafkaOffsetStore::new(self.zk.clone(), group, "zkconsumer-admin")
+                    .commit_many(&copy)
+                    .await?;
+            }
+            MigrateDirection::ToZookeeper => {
+                for (tp, offset) in &copy {
+                    let path = layout::offset_path(group, &tp.topic, tp.partition);
+                    self.zk
+                        .write_persistent(&path, layout::format_offset(*offset).as_bytes())
+                        .await?;
+                }
+            }
+        }
+        Ok(copy)
     }
 
     /// Deletes a group (or only its offsets of one topic); refuses while it has live members.

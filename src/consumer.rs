@@ -18,7 +18,7 @@ use crate::group::rebalance::{
     self, Coordinator, RebalanceListener, Shared, StreamRouting, Subscription, Trigger,
 };
 use crate::metrics::{Metrics, PartitionLag};
-use crate::offsets::ZkOffsetStore;
+use crate::offsets::{GroupOffsets, OffsetStoreError};
 use crate::partition::TopicPartition;
 use crate::stream::{HoldCount, MessageStream};
 use crate::zk::layout;
@@ -28,9 +28,12 @@ use crate::zk::session::{ZkError, ZkSession, ZkSettings};
 /// Errors of the consumer API.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumerError {
-    /// ZooKeeper failed (connect, registration, commit).
+    /// ZooKeeper failed (connect, registration).
     #[error(transparent)]
     Zk(#[from] ZkError),
+    /// Committing offsets failed.
+    #[error(transparent)]
+    Offsets(#[from] OffsetStoreError),
     /// Streams can be created once per consumer, as with the Java connector.
     #[error("message streams were already created for consumer {0}")]
     StreamsAlreadyCreated(String),
@@ -92,7 +95,7 @@ impl Consumer {
         .await?;
         let consumer_id = ConsumerId::for_config(&config.group_id, config.consumer_id.as_deref());
         tracing::info!(consumer = %consumer_id, group = %config.group_id, "connected to ZooKeeper");
-        let offsets = ZkOffsetStore::new(zk.clone(), &config.group_id);
+        let offsets = GroupOffsets::for_config(zk.clone(), &config);
         let liveness = Arc::new(Liveness::new(config.zookeeper_session_timeout));
         let shared = Arc::new(Shared {
             consumer_id,

@@ -1,9 +1,16 @@
 //! Offset stores: where a group's positions live.
 //!
 //! [`ZkOffsetStore`] reads and writes `/consumers/<group>/offsets/<topic>/<partition>` exactly as
-//! the Java consumer does: the *next* offset to consume as decimal ASCII. Deciding *what* to
-//! commit (processed positions, unchanged offsets skipped) is the coordinator's job, not this
-//! module's.
+//! the Java consumer does: the *next* offset to consume as decimal ASCII.
+//! [`kafka_store::KafkaOffsetStore`] keeps them in the brokers (`offsets.storage=kafka`), and
+//! [`GroupOffsets`] applies the Java semantics of `offsets.storage` and `dual.commit.enabled`.
+//! Deciding *what* to commit (processed positions, unchanged offsets skipped) is the
+//! coordinator's job, not this module's.
+
+pub mod kafka_store;
+
+use crate::config::{ConsumerConfig, OffsetsStorage};
+use kafka_store::{KafkaOffsetError, KafkaOffsetStore};
 
 use crate::partition::TopicPartition;
 use crate::zk::layout;
@@ -41,5 +48,73 @@ impl ZkOffsetStore {
         self.zk
             .write_persistent(&path, layout::format_offset(offset).as_bytes())
             .await
+    }
+}
+
+/// Errors of a group's offset storage.
+#[derive(Debug, thiserror::Error)]
+pub enum OffsetStoreError {
+    /// ZooKeeper storage failed, or holds an unreadable offset.
+    #[error(transparent)]
+    Zk(#[from] ZkError),
+    /// Kafka storage failed.
+    #[error(transparent)]
+    Kafka(#[from] KafkaOffsetError),
+}
+
+/// The offset storage of a consumer, per `offsets.storage` and `dual.commit.enabled` (spec §6):
+/// with Kafka storage, commits go to Kafka (and ZooKeeper too when dual commit is on); reads take
+/// the Kafka offset, or the larger of the two when dual commit is on — the official migration
+/// path from ZooKeeper to Kafka storage.
+#[derive(Debug, Clone)]
+pub struct GroupOffsets {
+    zk: ZkOffsetStore,
+    kafka: Option<KafkaOffsetStore>,
+    dual: bool,
+}
+
+impl GroupOffsets {
+    /// The storage a configuration asks for.
+    pub fn for_config(zk: ZkSession, config: &ConsumerConfig) -> Self {
+        let kafka = (config.offsets_storage == OffsetsStorage::Kafka)
+            .then(|| KafkaOffsetStore::new(zk.clone(), &config.group_id, &config.client_id));
+        GroupOffsets {
+            zk: ZkOffsetStore::new(zk, &config.group_id),
+            kafka,
+            dual: config.dual_commit_enabled,
+        }
+    }
+
+    /// The committed offset of a partition (`None`: none). A corrupt ZooKeeper offset is an
+    /// error naming the node ([`ZkError::Layout`]).
+    pub async fn fetch(&self, tp: &TopicPartition) -> Result<Option<i64>, OffsetStoreError> {
+        match &self.kafka {
+            None => Ok(self.zk.fetch(tp).await?),
+            Some(kafka) => {
+                let from_kafka = kafka.fetch(tp).await?;
+                if !self.dual {
+                    return Ok(from_kafka);
+                }
+                let from_zk = self.zk.fetch(tp).await?;
+                Ok(from_kafka.max(from_zk))
+            }
+        }
+    }
+
+    /// Writes the next offsets to consume.
+    pub async fn commit_many(
+        &self,
+        offsets: &[(TopicPartition, i64)],
+    ) -> Result<(), OffsetStoreError> {
+        if let Some(kafka) = &self.kafka {
+            kafka.commit_many(offsets).await?;
+            if !self.dual {
+                return Ok(());
+            }
+        }
+        for (tp, offset) in offsets {
+            self.zk.commit(tp, *offset).await?;
+        }
+        Ok(())
     }
 }

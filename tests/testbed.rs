@@ -160,5 +160,17 @@ fn a_broker_kill_moves_leadership_and_testkit_observes_it() {
     assert_ne!(after, before);
     cluster.start_broker(before);
     cluster.produce_values(&topic, 0, &values("after", 3));
-    assert_eq!(cluster.log_end_offsets(&topic)[&0], 3);
+    // Right after a restart a broker's metadata may lag: poll the leader's answer.
+    let start = Instant::now();
+    loop {
+        let end = cluster.log_end_offsets(&topic).get(&0).copied();
+        if end == Some(3) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "log end of {topic}-0 is {end:?}, expected 3"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

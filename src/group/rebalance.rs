@@ -22,7 +22,7 @@ use crate::group::assign::{self, AssignError};
 use crate::group::filter::TopicFilter;
 use crate::group::identity::{ConsumerId, ThreadId};
 use crate::metrics::Metrics;
-use crate::offsets::ZkOffsetStore;
+use crate::offsets::{GroupOffsets, OffsetStoreError};
 use crate::partition::{PartitionTopicInfo, TopicPartition, INVALID_OFFSET};
 use crate::zk::layout::{self, BrokerInfo, Registration, TopicReplicaAssignment};
 use crate::zk::liveness::Liveness;
@@ -37,6 +37,9 @@ pub enum RebalanceError {
     /// A node holds data that cannot be understood.
     #[error(transparent)]
     Layout(#[from] layout::LayoutError),
+    /// The offset storage failed.
+    #[error(transparent)]
+    Offsets(#[from] OffsetStoreError),
     /// The assignment could not be computed (e.g. roundrobin preconditions).
     #[error(transparent)]
     Assign(#[from] AssignError),
@@ -117,7 +120,7 @@ pub(crate) struct Shared {
     pub config: ConsumerConfig,
     pub consumer_id: ConsumerId,
     pub zk: ZkSession,
-    pub offsets: ZkOffsetStore,
+    pub offsets: GroupOffsets,
     pub liveness: Arc<Liveness>,
     /// `true` ends every stream of this consumer.
     pub stop_streams: watch::Sender<bool>,
@@ -169,7 +172,10 @@ impl Shared {
 
     /// Writes the processed offset of each given partition whose value changed since it was
     /// last written or read. Returns how many offsets were written.
-    pub(crate) async fn commit(&self, infos: &[Arc<PartitionTopicInfo>]) -> Result<usize, ZkError> {
+    pub(crate) async fn commit(
+        &self,
+        infos: &[Arc<PartitionTopicInfo>],
+    ) -> Result<usize, OffsetStoreError> {
         let started = Instant::now();
         let result = self.commit_changed(infos).await;
         self.metrics
@@ -177,31 +183,32 @@ impl Shared {
         result
     }
 
-    async fn commit_changed(&self, infos: &[Arc<PartitionTopicInfo>]) -> Result<usize, ZkError> {
+    async fn commit_changed(
+        &self,
+        infos: &[Arc<PartitionTopicInfo>],
+    ) -> Result<usize, OffsetStoreError> {
         let mut checkpoints = self.checkpoints.lock().await;
-        let mut written = 0;
-        for info in infos {
-            let offset = info.consumed_offset();
-            if offset < 0 {
-                continue;
-            }
-            let tp = info.topic_partition();
-            if checkpoints.get(&tp) == Some(&offset) {
-                continue;
-            }
-            self.offsets.commit(&tp, offset).await?;
-            tracing::debug!(partition = %tp, offset, "committed offset");
-            checkpoints.insert(tp, offset);
-            written += 1;
+        let changed: Vec<(TopicPartition, i64)> = infos
+            .iter()
+            .map(|info| (info.topic_partition(), info.consumed_offset()))
+            .filter(|(tp, offset)| *offset >= 0 && checkpoints.get(tp) != Some(offset))
+            .collect();
+        if changed.is_empty() {
+            return Ok(0);
         }
-        Ok(written)
+        self.offsets.commit_many(&changed).await?;
+        for (tp, offset) in &changed {
+            tracing::debug!(partition = %tp, offset, "committed offset");
+            checkpoints.insert(tp.clone(), *offset);
+        }
+        Ok(changed.len())
     }
 
     /// Commits with up to `offsets.commit.max.retries` retries (shutdown and manual commits).
     pub(crate) async fn commit_with_retries(
         &self,
         infos: &[Arc<PartitionTopicInfo>],
-    ) -> Result<usize, ZkError> {
+    ) -> Result<usize, OffsetStoreError> {
         let mut attempt = 0;
         loop {
             match self.commit(infos).await {
@@ -659,7 +666,7 @@ impl Coordinator {
                 Ok(offset) => {
                     offsets.insert(tp.clone(), offset);
                 }
-                Err(ZkError::Layout(e)) => {
+                Err(OffsetStoreError::Zk(ZkError::Layout(e))) => {
                     tracing::error!(partition = %tp, error = %e, "unusable committed offset; partition not consumed");
                     unusable.insert(tp.clone(), e.to_string());
                 }

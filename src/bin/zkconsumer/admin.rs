@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use zkconsumer::admin::{self, Admin, ResetTo};
+use zkconsumer::admin::{self, Admin, MigrateDirection, ResetTo};
 
 use crate::CliError;
 
@@ -338,5 +338,86 @@ pub async fn groups(command: GroupsCommand) -> Result<(), CliError> {
             );
             Ok(())
         }
+    }
+}
+
+/// `zkconsumer migrate …`.
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Copy the group's ZooKeeper offsets into Kafka storage (OffsetCommit v1).
+    ToKafka(MigrateArgs),
+    /// Copy the group's Kafka-stored offsets into ZooKeeper.
+    ToZookeeper(MigrateArgs),
+    /// Compare both stores partition by partition; exit 1 on any drift.
+    Verify(MigrateArgs),
+}
+
+/// Arguments of the migrate subcommands.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    conn: Connection,
+    /// The group.
+    #[arg(long)]
+    group: String,
+    /// Only these topics (repeatable; default: the group's topics in ZooKeeper).
+    #[arg(long = "topic")]
+    topics: Vec<String>,
+    /// Copy even while the group has live members.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Runs a `migrate` subcommand.
+pub async fn migrate(command: MigrateCommand) -> Result<(), CliError> {
+    let (args, direction) = match command {
+        MigrateCommand::ToKafka(a) => (a, Some(MigrateDirection::ToKafka)),
+        MigrateCommand::ToZookeeper(a) => (a, Some(MigrateDirection::ToZookeeper)),
+        MigrateCommand::Verify(a) => (a, None),
+    };
+    let admin = args.conn.admin().await?;
+    if let Some(direction) = direction {
+        let copied = admin
+            .migrate(&args.group, &args.topics, direction, args.force)
+            .await
+            .map_err(runtime)?;
+        for (tp, offset) in &copied {
+            println!("{} {} {}: {}", args.group, tp.topic, tp.partition, offset);
+        }
+        eprintln!("copied {} offsets", copied.len());
+        return Ok(());
+    }
+    let rows = admin
+        .compare_stores(&args.group, &args.topics)
+        .await
+        .map_err(runtime)?;
+    let drift: Vec<_> = rows.iter().filter(|r| !r.agrees()).collect();
+    if args.conn.json {
+        print_json(
+            &serde_json::json!({"group": args.group, "partitions": rows, "drift": drift.len()}),
+        )?;
+    } else {
+        let show = |o: Option<i64>| o.map_or("none".to_string(), |v| v.to_string());
+        for r in &rows {
+            println!(
+                "{} {} {}: zookeeper {} kafka {}{}",
+                args.group,
+                r.topic,
+                r.partition,
+                show(r.zookeeper),
+                show(r.kafka),
+                if r.agrees() { "" } else { "  DRIFT" }
+            );
+        }
+        println!("{} partitions, {} drifting", rows.len(), drift.len());
+    }
+    if drift.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Runtime(format!(
+            "{} of {} partitions differ between ZooKeeper and Kafka",
+            drift.len(),
+            rows.len()
+        )))
     }
 }

@@ -29,6 +29,9 @@ enum Command {
     /// List, describe and delete consumer groups.
     #[command(subcommand)]
     Groups(admin::GroupsCommand),
+    /// Move a group's positions between ZooKeeper and Kafka-stored offsets, and verify them.
+    #[command(subcommand)]
+    Migrate(admin::MigrateCommand),
 }
 
 /// Errors that end the process, split by exit code.
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
             Command::Consume(args) => consume::run(args).await,
             Command::Offsets(command) => admin::offsets(command).await,
             Command::Groups(command) => admin::groups(command).await,
+            Command::Migrate(command) => admin::migrate(command).await,
         }
     });
     // Do not wait for blocked fetcher threads or timers: everything was committed and released.

@@ -1,0 +1,168 @@
+//! Kafka-stored offsets (`offsets.storage=kafka`, Kafka 0.8.2+): the group coordinator found
+//! with a ConsumerMetadata (GroupCoordinator) request, OffsetCommit v1 and OffsetFetch v1, as
+//! the Java consumer uses them. The `kafka` crate is blocking, so every call runs on the
+//! blocking pool with a fresh client; broker addresses are read from ZooKeeper each time, so
+//! the store follows broker changes.
+
+use std::collections::BTreeMap;
+
+use kafka::client::{CommitOffset, FetchGroupOffset, GroupOffsetStorage, KafkaClient};
+
+use crate::partition::TopicPartition;
+use crate::zk::layout::{self, BrokerInfo};
+use crate::zk::session::{ZkError, ZkSession};
+
+/// Errors of the Kafka offset store; each names the group.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaOffsetError {
+    /// Broker addresses could not be read.
+    #[error(transparent)]
+    Zk(#[from] ZkError),
+    /// A broker request failed.
+    #[error("Kafka-stored offsets of group {group} ({operation}) failed via brokers {brokers}: {message}")]
+    Request {
+        /// The group.
+        group: String,
+        /// `commit` or `fetch`.
+        operation: &'static str,
+        /// Brokers tried.
+        brokers: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// Offsets of one group kept by the brokers.
+#[derive(Debug, Clone)]
+pub struct KafkaOffsetStore {
+    zk: ZkSession,
+    group: String,
+    client_id: String,
+}
+
+impl KafkaOffsetStore {
+    /// A store for `group`; brokers are found through `zk`.
+    pub fn new(zk: ZkSession, group: &str, client_id: &str) -> Self {
+        KafkaOffsetStore {
+            zk,
+            group: group.to_string(),
+            client_id: client_id.to_string(),
+        }
+    }
+
+    async fn brokers(&self) -> Result<Vec<String>, KafkaOffsetError> {
+        let mut out = Vec::new();
+        for id in self.zk.children(layout::BROKER_IDS_PATH).await? {
+            let Ok(numeric) = id.parse::<i32>() else {
+                continue;
+            };
+            let path = layout::broker_path(numeric);
+            if let Some(data) = self.zk.get_data(&path).await? {
+                out.push(
+                    BrokerInfo::parse(numeric, &path, &data)
+                        .map_err(ZkError::from)?
+                        .address(),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    async fn with_client<T, F>(
+        &self,
+        operation: &'static str,
+        topics: Vec<String>,
+        f: F,
+    ) -> Result<T, KafkaOffsetError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut KafkaClient, &str) -> kafka::Result<T> + Send + 'static,
+    {
+        let brokers = self.brokers().await?;
+        let joined = brokers.join(",");
+        let group = self.group.clone();
+        let client_id = self.client_id.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut client = KafkaClient::new(brokers);
+            client.set_client_id(client_id);
+            client.set_group_offset_storage(Some(GroupOffsetStorage::Kafka));
+            client.load_metadata(&topics)?;
+            f(&mut client, &group)
+        })
+        .await;
+        let message = match result {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        Err(KafkaOffsetError::Request {
+            group: self.group.clone(),
+            operation,
+            brokers: joined,
+            message,
+        })
+    }
+
+    /// Committed offsets of the given partitions (`None`: none committed).
+    pub async fn fetch_many(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<i64>>, KafkaOffsetError> {
+        if partitions.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let wanted = partitions.to_vec();
+        let mut topics: Vec<String> = wanted.iter().map(|tp| tp.topic.clone()).collect();
+        topics.sort();
+        topics.dedup();
+        self.with_client("fetch", topics, move |client, group| {
+            let requests: Vec<FetchGroupOffset<'_>> = wanted
+                .iter()
+                .map(|tp| FetchGroupOffset::new(&tp.topic, tp.partition))
+                .collect();
+            let answer = client.fetch_group_offsets(group, &requests)?;
+            let mut out = BTreeMap::new();
+            for tp in &wanted {
+                let offset = answer
+                    .get(&tp.topic)
+                    .and_then(|ps| ps.iter().find(|p| p.partition == tp.partition))
+                    .map(|p| p.offset)
+                    .filter(|&o| o >= 0);
+                out.insert(tp.clone(), offset);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The committed offset of one partition.
+    pub async fn fetch(&self, tp: &TopicPartition) -> Result<Option<i64>, KafkaOffsetError> {
+        Ok(self
+            .fetch_many(std::slice::from_ref(tp))
+            .await?
+            .remove(tp)
+            .flatten())
+    }
+
+    /// Commits offsets (the next offset to consume) for the given partitions.
+    pub async fn commit_many(
+        &self,
+        offsets: &[(TopicPartition, i64)],
+    ) -> Result<(), KafkaOffsetError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let offsets = offsets.to_vec();
+        let mut topics: Vec<String> = offsets.iter().map(|(tp, _)| tp.topic.clone()).collect();
+        topics.sort();
+        topics.dedup();
+        self.with_client("commit", topics, move |client, group| {
+            let commits: Vec<CommitOffset<'_>> = offsets
+                .iter()
+                .map(|(tp, o)| CommitOffset::new(&tp.topic, tp.partition, *o))
+                .collect();
+            client.commit_offsets(group, &commits)
+        })
+        .await
+    }
+}
