@@ -1,0 +1,129 @@
+//! The migration bridge: ZooKeeper offsets copied to Kafka storage, a consumer with
+//! `offsets.storage=kafka` resuming exactly there, and `migrate verify` catching drift.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::*;
+
+fn tool(args: &[&str]) -> Output {
+    let cluster = testkit::cluster();
+    let version = version_string(cluster.zk_server_version());
+    Command::new(env!("CARGO_BIN_EXE_zkconsumer"))
+        .args(args)
+        .args([
+            "--zookeeper",
+            &cluster.zk_connect(),
+            "--zookeeper-version",
+            &version,
+        ])
+        .output()
+        .expect("run zkconsumer")
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn to_kafka_then_a_kafka_storage_consumer_resumes_exactly_and_verify_sees_drift() {
+    let topic = topic("migrate", 2, 1);
+    let group = testkit::cluster().unique("migrate-group");
+    produce(&topic, 2, 10, "m");
+    let zk = zk().await;
+    for (p, o) in [(0, 4), (1, 6)] {
+        zk.write_persistent(
+            &format!("/consumers/{group}/offsets/{topic}/{p}"),
+            o.to_string().as_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+
+    let before = tool(&["migrate", "verify", "--group", &group]);
+    assert_eq!(before.status.code(), Some(1), "{}", text(&before));
+    assert!(text(&before).contains("DRIFT"), "{}", text(&before));
+
+    let copy = tool(&["migrate", "to-kafka", "--group", &group]);
+    assert!(copy.status.success(), "{}", text(&copy));
+    let verify = tool(&["migrate", "verify", "--group", &group, "--json"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(report["drift"], 0, "{report}");
+
+    // A consumer on Kafka storage only resumes from the migrated positions.
+    let consumer = zkconsumer::Consumer::connect(
+        config(&group)
+            .set("offsets.storage", "kafka")
+            .set("dual.commit.enabled", "false")
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let seen = Collector::default();
+    let mut streams = consumer
+        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
+        .await
+        .unwrap();
+    let tasks = seen.spawn(streams.remove(&topic).unwrap());
+    wait_until(
+        "the rest of both partitions",
+        Duration::from_secs(60),
+        || seen.len() >= 10,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    consumer.shutdown().await.unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let got: BTreeSet<(i32, i64)> = seen
+        .snapshot()
+        .iter()
+        .map(|s| (s.partition, s.offset))
+        .collect();
+    let expected: BTreeSet<(i32, i64)> = (4..10)
+        .map(|o| (0, o))
+        .chain((6..10).map(|o| (1, o)))
+        .collect();
+    assert_eq!(got, expected, "nothing lost, nothing repeated");
+    assert_eq!(seen.len(), 10);
+
+    // The consumer committed to Kafka only: ZooKeeper still has the old positions, and verify
+    // reports exactly those partitions as drifting.
+    let after = tool(&["migrate", "verify", "--group", &group, "--json"]);
+    assert_eq!(after.status.code(), Some(1), "{}", text(&after));
+    let report: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_eq!(report["drift"], 2, "{report}");
+    for row in report["partitions"].as_array().unwrap() {
+        assert_eq!(row["kafka"], 10, "{row}");
+    }
+    // Back to ZooKeeper: the stores agree again.
+    let back = tool(&["migrate", "to-zookeeper", "--group", &group]);
+    assert!(back.status.success(), "{}", text(&back));
+    assert_eq!(
+        committed(&zk, &group, &topic).await,
+        BTreeMap::from([(0, 10), (1, 10)])
+    );
+    let verify = tool(&["migrate", "verify", "--group", &group]);
+    assert!(verify.status.success(), "{}", text(&verify));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_refuses_an_active_group() {
+    let topic = topic("migrate-active", 1, 1);
+    let group = testkit::cluster().unique("migrate-active-group");
+    let consumer = connect(&group).await;
+    let _streams = consumer
+        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
+        .await
+        .unwrap();
+    let out = tool(&["migrate", "to-kafka", "--group", &group, "--topic", &topic]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("live members"), "{}", text(&out));
+    consumer.shutdown().await.unwrap();
+}
