@@ -553,7 +553,9 @@ impl Cluster {
         Some(leader)
     }
 
-    /// Produces keyed messages to one partition (acks from the leader), with a compression.
+    /// Produces keyed messages to one partition, with a compression. Acknowledged by every
+    /// in-sync replica, so the high watermark — the log end consumers and offset requests
+    /// see — covers them soon after (with acks from the leader only it lags behind replication).
     pub fn produce(
         &self,
         topic: &str,
@@ -572,7 +574,7 @@ impl Cluster {
             // A fresh producer each time: a failed one may hold a dead connection or stale
             // leaders.
             let mut producer = Producer::from_hosts(self.brokers())
-                .with_required_acks(RequiredAcks::One)
+                .with_required_acks(RequiredAcks::All)
                 .with_ack_timeout(Duration::from_secs(10))
                 .with_compression(compression)
                 .create();
@@ -869,7 +871,7 @@ impl ProxiedBroker {
     /// Produces values to one partition through the proxy.
     pub fn produce_values(&self, topic: &str, partition: i32, values: &[&str]) {
         let mut producer = Producer::from_hosts(vec![self.address()])
-            .with_required_acks(RequiredAcks::One)
+            .with_required_acks(RequiredAcks::All)
             .create()
             .expect("producer");
         for v in values {
