@@ -232,21 +232,11 @@ impl Admin {
 
     /// Addresses of the live brokers.
     pub async fn brokers(&self) -> Result<Vec<String>, AdminError> {
-        let mut out = Vec::new();
-        for id in self.zk.children(layout::BROKER_IDS_PATH).await? {
-            let Ok(numeric) = id.parse::<i32>() else {
-                continue;
-            };
-            let path = layout::broker_path(numeric);
-            if let Some(data) = self.zk.get_data(&path).await? {
-                out.push(
-                    BrokerInfo::parse(numeric, &path, &data)
-                        .map_err(ZkError::from)?
-                        .address(),
-                );
-            }
-        }
-        Ok(out)
+        Ok(crate::zk::live_brokers(&self.zk)
+            .await?
+            .iter()
+            .map(BrokerInfo::address)
+            .collect())
     }
 
     /// Earliest or latest offsets of a topic's partitions, from the leaders.

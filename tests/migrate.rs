@@ -4,25 +4,10 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use common::*;
-
-fn tool(args: &[&str]) -> Output {
-    let cluster = testkit::cluster();
-    let version = version_string(cluster.zk_server_version());
-    Command::new(env!("CARGO_BIN_EXE_zkconsumer"))
-        .args(args)
-        .args([
-            "--zookeeper",
-            &cluster.zk_connect(),
-            "--zookeeper-version",
-            &version,
-        ])
-        .output()
-        .expect("run zkconsumer")
-}
 
 fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)

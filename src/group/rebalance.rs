@@ -779,25 +779,16 @@ impl Coordinator {
         &self,
         watchers: &mut Vec<(String, OneshotWatcher)>,
     ) -> Result<Vec<BrokerInfo>, RebalanceError> {
-        let zk = &self.shared.zk;
-        let mut ids = zk.children(layout::BROKER_IDS_PATH).await?;
+        let brokers = crate::zk::live_brokers(&self.shared.zk).await?;
         // Like Java, broker changes matter only while there is none: the fetchers follow
         // leadership changes themselves, without a group rebalance.
-        if ids.is_empty() {
-            ids = self
+        if brokers.is_empty() {
+            let ids = self
                 .read_children(layout::BROKER_IDS_PATH, true, watchers)
                 .await?;
-        }
-        let mut brokers = Vec::new();
-        for id in ids {
-            let path = format!("{}/{id}", layout::BROKER_IDS_PATH);
-            let Ok(numeric) = id.parse::<i32>() else {
-                tracing::warn!(path = %path, "ignoring broker node with a non-numeric id");
-                continue;
-            };
-            match zk.get_data(&path).await? {
-                Some(data) => brokers.push(BrokerInfo::parse(numeric, &path, &data)?),
-                None => continue,
+            // One registered between the two reads: the watch would not tell us.
+            if !ids.is_empty() {
+                return Ok(crate::zk::live_brokers(&self.shared.zk).await?);
             }
         }
         Ok(brokers)

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use kafka::client::{CommitOffset, FetchGroupOffset, GroupOffsetStorage, KafkaClient};
 
 use crate::partition::TopicPartition;
-use crate::zk::layout::{self, BrokerInfo};
+use crate::zk::layout::BrokerInfo;
 use crate::zk::session::{ZkError, ZkSession};
 
 /// Errors of the Kafka offset store; each names the group.
@@ -51,21 +51,11 @@ impl KafkaOffsetStore {
     }
 
     async fn brokers(&self) -> Result<Vec<String>, KafkaOffsetError> {
-        let mut out = Vec::new();
-        for id in self.zk.children(layout::BROKER_IDS_PATH).await? {
-            let Ok(numeric) = id.parse::<i32>() else {
-                continue;
-            };
-            let path = layout::broker_path(numeric);
-            if let Some(data) = self.zk.get_data(&path).await? {
-                out.push(
-                    BrokerInfo::parse(numeric, &path, &data)
-                        .map_err(ZkError::from)?
-                        .address(),
-                );
-            }
-        }
-        Ok(out)
+        Ok(crate::zk::live_brokers(&self.zk)
+            .await?
+            .iter()
+            .map(BrokerInfo::address)
+            .collect())
     }
 
     async fn with_client<T, F>(

@@ -193,3 +193,19 @@ pub fn topic(prefix: &str, partitions: i32, replication: i32) -> String {
     cluster.create_topic(&name, partitions, replication);
     name
 }
+
+/// Runs a `zkconsumer` subcommand against the cluster's ZooKeeper.
+pub fn tool(args: &[&str]) -> std::process::Output {
+    let cluster = testkit::cluster();
+    let version = version_string(cluster.zk_server_version());
+    std::process::Command::new(env!("CARGO_BIN_EXE_zkconsumer"))
+        .args(args)
+        .args([
+            "--zookeeper",
+            &cluster.zk_connect(),
+            "--zookeeper-version",
+            &version,
+        ])
+        .output()
+        .expect("run zkconsumer")
+}
