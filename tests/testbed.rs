@@ -8,12 +8,21 @@ use std::time::{Duration, Instant};
 use kafka::client::{FetchPartition, KafkaClient};
 use kafka::error::{Error as KafkaError, KafkaCode};
 
+/// The broker-kill test disturbs every other test of this binary (a produce retried after a
+/// leader change may be written twice): take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn values(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i}")).collect()
 }
 
 #[test]
 fn a_topic_created_through_testkit_is_seen_by_kcat_and_the_java_console_consumer() {
+    let _turn = turn();
     let cluster = testkit::cluster();
     let topic = cluster.unique("seen");
     cluster.create_topic(&topic, 2, 2);
@@ -86,6 +95,7 @@ fn a_topic_created_through_testkit_is_seen_by_kcat_and_the_java_console_consumer
 
 #[test]
 fn shrunk_retention_makes_offset_zero_out_of_range() {
+    let _turn = turn();
     let cluster = testkit::cluster();
     let topic = cluster.unique("retention");
     cluster.create_topic(&topic, 1, 1);
@@ -109,6 +119,7 @@ fn shrunk_retention_makes_offset_zero_out_of_range() {
 
 #[test]
 fn proxy_corruption_reaches_the_kafka_crate_as_a_crc_error() {
+    let _turn = turn();
     let cluster = testkit::cluster();
     let broker = cluster.proxied_broker();
     let topic = cluster.unique("crc");
@@ -135,6 +146,7 @@ fn proxy_corruption_reaches_the_kafka_crate_as_a_crc_error() {
 
 #[test]
 fn a_broker_kill_moves_leadership_and_testkit_observes_it() {
+    let _turn = turn();
     let cluster = testkit::cluster();
     if let Some(reason) = cluster.control_skip_reason() {
         println!("skipped: {reason}");
