@@ -452,4 +452,21 @@ async fn metrics_endpoint_reports_consumption_and_lag() {
         "zkconsumer_rebalances_total{{group=\"{group}\"}} 1"
     )));
     assert!(text.contains("zkconsumer_commit_failures_total"));
+    // The offset checker agrees once the processed offsets are committed (auto-commit 100 ms).
+    let mut lags = Vec::new();
+    for _ in 0..100 {
+        let out = tool(&["offsets", "check", "--group", &group, "--json"]);
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        lags = rows
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r["lag"].as_i64())
+            .collect();
+        if lags == [Some(0), Some(0)] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(lags, [Some(0), Some(0)], "offsets check lag per partition");
 }
