@@ -338,8 +338,27 @@ fn sleep_unless_stopped(stop: &Stop, total: Duration) {
 
 struct Owned {
     target: FetchTarget,
+    /// Consecutive answers with a corrupt message at the fetch offset.
     crc_failures: u32,
+    /// Consecutive answers with no complete message although the high watermark is past the
+    /// fetch offset. One such answer is a benign race (a 0.9 broker reads the high watermark
+    /// after the log, so messages appended meanwhile are counted but not sent); several in a
+    /// row mean the next message does not fit in `fetch.message.max.bytes`.
+    empty_answers: u32,
 }
+
+impl Owned {
+    fn new(target: FetchTarget) -> Self {
+        Owned {
+            target,
+            crc_failures: 0,
+            empty_answers: 0,
+        }
+    }
+}
+
+/// Consecutive empty answers below the high watermark that mean "message too large".
+const EMPTY_ANSWERS_FOR_TOO_LARGE: u32 = 3;
 
 struct Fetcher {
     config: FetchConfig,
@@ -372,10 +391,7 @@ impl Fetcher {
             loop {
                 match self.adds.try_recv() {
                     Ok(target) => {
-                        self.partitions.push(Owned {
-                            target,
-                            crc_failures: 0,
-                        });
+                        self.partitions.push(Owned::new(target));
                         added = true;
                     }
                     Err(std_mpsc::TryRecvError::Empty) => break,
@@ -391,10 +407,7 @@ impl Fetcher {
             if self.partitions.is_empty() {
                 match self.adds.recv_timeout(Duration::from_millis(100)) {
                     Ok(target) => {
-                        self.partitions.push(Owned {
-                            target,
-                            crc_failures: 0,
-                        });
+                        self.partitions.push(Owned::new(target));
                         self.needs_metadata = true;
                     }
                     Err(std_mpsc::RecvTimeoutError::Timeout) => {}
@@ -627,6 +640,11 @@ impl Fetcher {
         let Some(last) = batch.last().map(|m| m.offset) else {
             if high_watermark > requested && !messages.iter().any(|m| m.offset >= requested) {
                 if messages.is_empty() {
+                    owned.empty_answers += 1;
+                    if owned.empty_answers < EMPTY_ANSWERS_FOR_TOO_LARGE {
+                        tracing::debug!(partition = %info.topic_partition(), offset = requested, high_watermark, "no complete message below the high watermark; fetching again");
+                        return Next::Keep;
+                    }
                     let error = FetchError::MessageTooLarge {
                         topic: info.topic.to_string(),
                         partition: info.partition,
@@ -644,6 +662,7 @@ impl Fetcher {
             }
             return Next::Keep;
         };
+        owned.empty_answers = 0;
         info.mark_fetched(last + 1);
         if self.send(
             index,
