@@ -403,3 +403,129 @@ async fn corrupt_offset_node_is_a_clear_error_naming_the_path() {
     consumer.shutdown().await.unwrap();
     assert_eq!(zk.get_data(&path).await.unwrap().unwrap(), b"not-a-number");
 }
+
+/// Records what a rebalance listener is told, in order.
+#[derive(Default)]
+struct Recorder {
+    events: std::sync::Mutex<Vec<(&'static str, BTreeSet<i32>)>>,
+}
+
+impl zkconsumer::RebalanceListener for Recorder {
+    fn before_releasing_partitions(&self, owned: &BTreeMap<String, BTreeSet<i32>>) {
+        let all = owned.values().flatten().copied().collect();
+        self.events.lock().unwrap().push(("release", all));
+    }
+
+    fn before_starting_fetchers(
+        &self,
+        consumer_id: &str,
+        assignment: &BTreeMap<String, BTreeMap<i32, String>>,
+    ) {
+        let mine = assignment
+            .values()
+            .flatten()
+            .filter(|(_, owner)| owner.starts_with(&format!("{consumer_id}-")))
+            .map(|(p, _)| *p)
+            .collect();
+        self.events.lock().unwrap().push(("start", mine));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rebalance_listener_hears_each_release_and_assignment_and_idle_streams_time_out() {
+    let topic = topic("listen", 4, 1);
+    let group = testkit::cluster().unique("listen-group");
+    let first = connect(&group).await;
+    let recorder = std::sync::Arc::new(Recorder::default());
+    first.set_rebalance_listener(recorder.clone());
+    let seen = Collector::default();
+    seen.spawn(
+        first
+            .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
+            .await
+            .unwrap()
+            .remove(&topic)
+            .unwrap(),
+    );
+    wait_until("first assignment heard", LIMIT, || {
+        !recorder.events.lock().unwrap().is_empty()
+    })
+    .await;
+    let all: BTreeSet<i32> = (0..4).collect();
+    assert_eq!(recorder.events.lock().unwrap()[0], ("start", all.clone()));
+
+    // A second member with consumer.timeout.ms: its idle stream reports the timeout and
+    // stays usable.
+    let second = zkconsumer::Consumer::connect(
+        config(&group)
+            .set("consumer.timeout.ms", 300)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut idle = second
+        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
+        .await
+        .unwrap()
+        .remove(&topic)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let timed_out = tokio::time::timeout(LIMIT, idle.next())
+        .await
+        .expect("consumer.timeout.ms ends the wait")
+        .expect("stream open");
+    assert!(
+        matches!(timed_out, Err(StreamError::Timeout(after)) if after == Duration::from_millis(300)),
+        "{timed_out:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    wait_until("first member settles on half", LIMIT, || {
+        first.owned_partitions().len() == 2
+    })
+    .await;
+    // The listener saw: all four, released all four, then (after any retries) its half;
+    // every release names exactly what the assignment before it gave.
+    let events = recorder.events.lock().unwrap().clone();
+    let mut held = BTreeSet::new();
+    for (kind, partitions) in &events {
+        match *kind {
+            "start" => held = partitions.clone(),
+            _ => {
+                assert_eq!(partitions, &held, "release of what was held: {events:?}");
+                held.clear();
+            }
+        }
+    }
+    assert!(events.contains(&("release", all)), "{events:?}");
+    let mine: BTreeSet<i32> = first
+        .owned_partitions()
+        .keys()
+        .map(|tp| tp.partition)
+        .collect();
+    assert_eq!(events.last().unwrap(), &("start", mine), "{events:?}");
+
+    // After the timeout the stream still delivers what arrives on its partitions.
+    produce(&topic, 4, 5, "t");
+    let next = tokio::time::timeout(LIMIT, async {
+        loop {
+            match idle.next().await {
+                Some(Err(StreamError::Timeout(_))) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("a message after the timeout")
+    .expect("stream open")
+    .expect("a message");
+    assert!(second
+        .owned_partitions()
+        .keys()
+        .any(|tp| tp.partition == next.partition));
+    second.shutdown().await.unwrap();
+    first.shutdown().await.unwrap();
+}

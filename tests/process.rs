@@ -23,6 +23,16 @@ struct Member {
 
 impl Member {
     fn start(group: &str, topic: &str, threads: u32, extra: &[&str]) -> Member {
+        Member::start_subscribed(group, &["--topic", topic], threads, extra)
+    }
+
+    /// A member whose subscription is given as CLI flags (`--topic T` or `--whitelist R`).
+    fn start_subscribed(
+        group: &str,
+        subscription: &[&str],
+        threads: u32,
+        extra: &[&str],
+    ) -> Member {
         let cluster = testkit::cluster();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkconsumer"));
         cmd.args([
@@ -32,14 +42,8 @@ impl Member {
             "--group",
             group,
         ])
-        .args([
-            "--topic",
-            topic,
-            "--threads",
-            &threads.to_string(),
-            "--format",
-            "json",
-        ])
+        .args(subscription)
+        .args(["--threads", &threads.to_string(), "--format", "json"])
         .args([
             "--property",
             &format!(
@@ -469,4 +473,107 @@ async fn metrics_endpoint_reports_consumption_and_lag() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(lags, [Some(0), Some(0)], "offsets check lag per partition");
+}
+
+/// (topic, partition, owner thread) for every owned partition of `topics`.
+async fn owners_of(
+    zk: &zkconsumer::zk::session::ZkSession,
+    group: &str,
+    topics: &[String],
+) -> Vec<(String, i32, String)> {
+    let mut all = Vec::new();
+    for t in topics {
+        for (p, owner) in owners(zk, group, t).await {
+            all.push((t.clone(), p, owner));
+        }
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shares_a_roundrobin_whitelist_group_with_the_java_high_level_consumer() {
+    let cluster = testkit::cluster();
+    if let Some(reason) = cluster.control_skip_reason() {
+        println!("skipped: {reason}");
+        return;
+    }
+    let base = cluster.unique("rr");
+    let topics = [format!("{base}-a"), format!("{base}-b")];
+    for t in &topics {
+        cluster.create_topic(t, 3, 1);
+    }
+    let whitelist = format!("{base}-.*");
+    let group = cluster.unique("rr-group");
+    let java_props = std::env::temp_dir().join(format!("{group}.properties"));
+    std::fs::write(
+        &java_props,
+        format!(
+            "group.id={group}\nzookeeper.connect={}\nauto.offset.reset=smallest\nauto.commit.interval.ms=100\nzookeeper.session.timeout.ms={SESSION_MS}\npartition.assignment.strategy=roundrobin\n",
+            cluster.zk_connect()
+        ),
+    )
+    .unwrap();
+    let mut java = cluster.spawn_kafka_class(
+        "kafka.tools.ConsoleConsumer",
+        &[
+            "--zookeeper",
+            &cluster.zk_connect(),
+            "--whitelist",
+            &whitelist,
+            "--consumer.config",
+            java_props.to_str().unwrap(),
+        ],
+    );
+    let zk = zk().await;
+    wait_until_async("java member owns both topics", LIMIT, || async {
+        owners_of(&zk, &group, &topics).await.len() == 6
+    })
+    .await;
+    let rust = Member::start_subscribed(
+        &group,
+        &["--whitelist", &whitelist],
+        1,
+        &[
+            "--property",
+            "consumer.id=rust-member",
+            "--property",
+            "partition.assignment.strategy=roundrobin",
+        ],
+    );
+    let rust_thread = format!("{group}_rust-member-0");
+    // The claims only settle if both members computed the same roundrobin map.
+    wait_until_async("roundrobin split between java and rust", LIMIT, || async {
+        let o = owners_of(&zk, &group, &topics).await;
+        o.len() == 6
+            && o.iter()
+                .filter(|(_, _, owner)| *owner == rust_thread)
+                .count()
+                == 3
+    })
+    .await;
+    assert_eq!(registered_members(&group).await.len(), 2);
+    let mine: BTreeSet<(String, i32)> = owners_of(&zk, &group, &topics)
+        .await
+        .into_iter()
+        .filter(|(_, _, owner)| *owner == rust_thread)
+        .map(|(t, p, _)| (t, p))
+        .collect();
+    let mut total = 0;
+    for t in &topics {
+        total += produce(t, 3, 10, "rr");
+    }
+    wait_until("rust consumes its share", LIMIT, || {
+        rust.count() >= total / 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got: BTreeSet<(String, i32)> = rust
+        .seen()
+        .iter()
+        .map(|s| (s.topic.clone(), s.partition))
+        .collect();
+    assert_eq!(got, mine, "rust reads exactly the partitions it owns");
+    assert_eq!(rust.count(), total / 2);
+    let _ = java.kill();
+    let _ = java.wait();
 }

@@ -184,6 +184,31 @@ pub fn member_topic_source_order(
     }
 }
 
+/// The subscription order a zkconsumer member uses to break roundrobin hash ties, given every
+/// member's own order (from [`member_topic_source_order`]). A Java member breaks ties by its own
+/// order; zkconsumer writes static subscriptions sorted, so an order that is not sorted comes
+/// from another client: the one most members share is used (ties: the smallest consumer id's),
+/// so Rust members agree with the Java members of a mixed group. When every order is sorted the
+/// sorted order is used. Every zkconsumer member computes the same answer from the same state.
+pub fn group_tie_order(orders: &BTreeMap<ConsumerId, Vec<String>>) -> Option<Vec<String>> {
+    let mut votes: Vec<(&Vec<String>, usize)> = Vec::new();
+    for order in orders.values() {
+        if order.windows(2).all(|w| w[0] <= w[1]) {
+            continue;
+        }
+        match votes.iter_mut().find(|(o, _)| *o == order) {
+            Some((_, n)) => *n += 1,
+            None => votes.push((order, 1)),
+        }
+    }
+    // `orders` iterates in consumer-id order, so the first of equally common orders wins.
+    let best = votes.iter().map(|(_, n)| *n).max()?;
+    votes
+        .into_iter()
+        .find(|(_, n)| *n == best)
+        .map(|(o, _)| o.clone())
+}
+
 fn range(
     partitions_per_topic: &BTreeMap<String, Vec<i32>>,
     consumers_per_topic: &BTreeMap<String, Vec<ThreadId>>,
@@ -397,6 +422,36 @@ pub fn owned_by(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn order_of(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn tie_order_prefers_the_unsorted_order_most_members_share() {
+        let mut orders = BTreeMap::new();
+        orders.insert(ConsumerId::parse("a-rust"), order_of(&["t1", "t2", "t3"]));
+        orders.insert(ConsumerId::parse("b-java"), order_of(&["t3", "t1", "t2"]));
+        orders.insert(ConsumerId::parse("c-java"), order_of(&["t3", "t1", "t2"]));
+        orders.insert(ConsumerId::parse("d-java"), order_of(&["t2", "t1", "t3"]));
+        orders.insert(ConsumerId::parse("e-rust"), order_of(&["t1", "t2", "t3"]));
+        assert_eq!(
+            group_tie_order(&orders),
+            Some(order_of(&["t3", "t1", "t2"]))
+        );
+    }
+
+    #[test]
+    fn tie_order_equal_votes_go_to_the_smallest_consumer_id_and_sorted_means_none() {
+        let mut orders = BTreeMap::new();
+        orders.insert(ConsumerId::parse("b"), order_of(&["y", "x"]));
+        orders.insert(ConsumerId::parse("a"), order_of(&["z", "x"]));
+        assert_eq!(group_tie_order(&orders), Some(order_of(&["z", "x"])));
+        let mut sorted = BTreeMap::new();
+        sorted.insert(ConsumerId::parse("a"), order_of(&["x", "y"]));
+        sorted.insert(ConsumerId::parse("b"), order_of(&["x", "y"]));
+        assert_eq!(group_tie_order(&sorted), None);
+    }
     use proptest::prelude::*;
 
     fn threads(names: &[&str]) -> Vec<ThreadId> {

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use zookeeper_client::{OneshotWatcher, SessionState};
 
-use crate::config::ConsumerConfig;
+use crate::config::{AssignmentStrategy, ConsumerConfig};
 use crate::fetch::{ChunkSender, FetchConfig, FetchError, FetchTarget, FetcherManager, StreamItem};
 use crate::group::assign::{self, AssignError};
 use crate::group::filter::TopicFilter;
@@ -88,7 +88,8 @@ impl Subscription {
 /// flush its state before partitions go and learn what it got.
 pub trait RebalanceListener: Send + Sync {
     /// Called after delivery of the owned partitions stopped and their processed offsets were
-    /// committed (when auto-commit is on), before ownership is released.
+    /// committed (when auto-commit is on), before ownership is released. Unlike Java, not
+    /// called when the member owned nothing (Java passes an empty map).
     fn before_releasing_partitions(&self, owned: &BTreeMap<String, BTreeSet<i32>>) {
         let _ = owned;
     }
@@ -590,17 +591,33 @@ impl Coordinator {
             .await?;
         let exclude_internal = self.shared.config.exclude_internal_topics;
         let mut members: BTreeMap<ConsumerId, BTreeMap<String, u32>> = BTreeMap::new();
+        let round_robin =
+            self.shared.config.partition_assignment_strategy == AssignmentStrategy::RoundRobin;
+        let mut source_orders: BTreeMap<ConsumerId, Vec<String>> = BTreeMap::new();
         for id in member_ids {
             let path = format!("{ids_path}/{id}");
             let Some(data) = zk.get_data(&path).await? else {
                 continue; // left meanwhile
             };
-            let counts = Registration::parse(&path, &data)
-                .map_err(|e| e.to_string())
-                .and_then(|reg| {
-                    assign::member_topic_counts(&reg, &all_topics, exclude_internal)
-                        .map_err(|e| e.to_string())
-                });
+            let registration = Registration::parse(&path, &data).map_err(|e| e.to_string());
+            if round_robin {
+                if let Some(order) = registration.as_ref().ok().and_then(|reg| {
+                    let document_order = layout::subscription_document_order(&path, &data).ok()?;
+                    assign::member_topic_source_order(
+                        reg,
+                        &document_order,
+                        &all_topics,
+                        exclude_internal,
+                    )
+                    .ok()
+                }) {
+                    source_orders.insert(ConsumerId::parse(&id), order);
+                }
+            }
+            let counts = registration.and_then(|reg| {
+                assign::member_topic_counts(&reg, &all_topics, exclude_internal)
+                    .map_err(|e| e.to_string())
+            });
             match counts {
                 Ok(counts) => {
                     members.insert(ConsumerId::parse(&id), counts);
@@ -649,10 +666,14 @@ impl Coordinator {
         self.install_watches(watchers);
 
         let consumers_per_topic = assign::consumers_per_topic(&members);
-        let global = assign::assign(
+        // Roundrobin breaks hash ties by subscription order: agree with the group's Java members.
+        let tie_order = assign::group_tie_order(&source_orders)
+            .unwrap_or_else(|| partitions_per_topic.keys().cloned().collect());
+        let global = assign::assign_with_topic_order(
             self.shared.config.partition_assignment_strategy,
             &partitions_per_topic,
             &consumers_per_topic,
+            &tie_order,
         )?;
         let mine = assign::owned_by(&global, &me);
 
