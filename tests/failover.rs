@@ -1,5 +1,6 @@
 //! Broker failures under a running consumer: a leader killed and restarted, leadership moved back
-//! by preferred-replica election, a corrupt message set — nothing lost, nothing repeated.
+//! by preferred-replica election, a corrupt message set, a connection that goes silent —
+//! nothing lost, nothing repeated, no hang.
 //! One test per concern, run one at a time (they disturb the shared brokers).
 
 mod common;
@@ -105,4 +106,61 @@ async fn corrupt_message_set_is_reported_not_delivered() {
     let text = err.to_string();
     assert!(text.contains(&topic) && text.contains("offset 2"), "{text}");
     consumer.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_broker_connection_times_out_and_a_stalled_broker_does_not_block_shutdown() {
+    let _turn = SERIAL.lock().await;
+    let cluster = testkit::cluster();
+    let broker = cluster.proxied_broker();
+    let topic = cluster.unique("silent");
+    broker.create_topic(&topic, 2);
+    let batch = |tag: &str| -> Vec<String> { (0..10).map(|i| format!("{tag}-{i}")).collect() };
+    for p in 0..2 {
+        broker.produce_values(&topic, p, &batch("before"));
+    }
+    let group = cluster.unique("silent-group");
+    let config = config(&group)
+        .set("zookeeper.connect", &broker.zk_connect)
+        .set("socket.timeout.ms", 1500)
+        .build()
+        .unwrap();
+    let consumer = Consumer::connect(config).await.unwrap();
+    let seen = Collector::default();
+    seen.spawn(
+        consumer
+            .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
+            .await
+            .unwrap()
+            .remove(&topic)
+            .unwrap(),
+    );
+    wait_until("first batch", LIMIT, || seen.len() >= 20).await;
+
+    // The fetcher's connection goes silent mid-fetch (its long poll never answers). Only
+    // socket.timeout.ms gets it out (the kafka crate's own timeout is 120 s): a fresh
+    // connection then reads what was produced meanwhile.
+    broker.proxy.blackhole_open_connections();
+    for p in 0..2 {
+        broker.produce_values(&topic, p, &batch("after"));
+    }
+    wait_until(
+        "messages after the connection went silent (well before 120 s)",
+        Duration::from_secs(45),
+        || seen.len() >= 40,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = seen.snapshot();
+    assert_no_duplicates(&all);
+    assert_eq!(all.len(), 40, "every message exactly once");
+
+    // The whole broker stops answering: shutdown still completes promptly.
+    broker.proxy.stall();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::timeout(Duration::from_secs(20), consumer.shutdown())
+        .await
+        .expect("shutdown is not held up by a stalled broker")
+        .unwrap();
+    broker.proxy.resume();
 }

@@ -24,6 +24,9 @@ use crate::config::{ConsumerConfig, OffsetReset};
 pub use crate::partition::Message;
 use crate::partition::PartitionTopicInfo;
 
+mod timed;
+use timed::{CallError, TimedClient};
+
 /// What a fetcher puts into a stream's queue.
 #[derive(Debug)]
 pub enum StreamItem {
@@ -193,6 +196,7 @@ struct Worker {
 struct Manager {
     config: FetchConfig,
     brokers: Vec<String>,
+    client: TimedClient,
     stop: Arc<Stop>,
     returned_tx: std_mpsc::Sender<FetchTarget>,
     returned: std_mpsc::Receiver<FetchTarget>,
@@ -203,6 +207,7 @@ impl Manager {
     fn new(config: FetchConfig, brokers: Vec<String>, stop: Arc<Stop>) -> Self {
         let (returned_tx, returned) = std_mpsc::channel();
         Manager {
+            client: TimedClient::new(&config, &brokers, "leaders"),
             config,
             brokers,
             stop,
@@ -244,25 +249,33 @@ impl Manager {
 
     /// Hands every target whose leader is known to that leader's fetcher; returns the rest.
     fn place(&mut self, targets: Vec<FetchTarget>) -> Vec<FetchTarget> {
-        let mut client = new_client(&self.config, &self.brokers);
         let topics: Vec<String> = {
             let mut t: Vec<String> = targets.iter().map(|t| t.info.topic.to_string()).collect();
             t.sort();
             t.dedup();
             t
         };
-        if let Err(e) = client.load_metadata(&topics) {
-            tracing::warn!(error = %e, brokers = ?self.brokers, "cannot load topic metadata; retrying");
-            return targets;
-        }
+        let leaders = match self.client.call(&self.stop, move |client| {
+            client
+                .load_metadata(&topics)
+                .map(|()| leaders_of(client, &topics))
+        }) {
+            Ok(Ok(leaders)) => leaders,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, brokers = ?self.brokers, "cannot load topic metadata; retrying");
+                self.client.abandon();
+                return targets;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, brokers = ?self.brokers, "cannot load topic metadata; retrying");
+                return targets;
+            }
+        };
         let mut left = Vec::new();
         for target in targets {
-            let leader = client
-                .topics()
-                .partitions(&target.info.topic)
-                .and_then(|ps| ps.partition(target.info.partition))
-                .and_then(|p| p.leader())
-                .map(|b| b.host().to_string());
+            let leader = leaders
+                .get(&(target.info.topic.to_string(), target.info.partition))
+                .cloned();
             let Some(leader) = leader else {
                 tracing::warn!(topic = %target.info.topic, partition = target.info.partition, "no leader available; retrying");
                 left.push(target);
@@ -294,8 +307,7 @@ impl Manager {
         let (adds, receiver) = std_mpsc::channel();
         let fetcher = Fetcher {
             config: self.config.clone(),
-            client: new_client(&self.config, &self.brokers),
-            brokers: self.brokers.clone(),
+            client: TimedClient::new(&self.config, &self.brokers, &format!("{leader}-{slot}")),
             leader: leader.to_string(),
             partitions: Vec::new(),
             adds: receiver,
@@ -312,6 +324,23 @@ impl Manager {
             .ok()?;
         Some(Worker { adds, handle })
     }
+}
+
+/// Leader host per (topic, partition) of `topics`, from the client's loaded metadata.
+fn leaders_of(client: &KafkaClient, topics: &[String]) -> HashMap<(String, i32), String> {
+    let mut leaders = HashMap::new();
+    let metadata = client.topics();
+    for topic in topics {
+        let Some(partitions) = metadata.partitions(topic) else {
+            continue;
+        };
+        for partition in partitions.iter() {
+            if let Some(leader) = partition.leader() {
+                leaders.insert((topic.clone(), partition.id()), leader.host().to_string());
+            }
+        }
+    }
+    leaders
 }
 
 fn new_client(config: &FetchConfig, brokers: &[String]) -> KafkaClient {
@@ -362,8 +391,7 @@ const EMPTY_ANSWERS_FOR_TOO_LARGE: u32 = 3;
 
 struct Fetcher {
     config: FetchConfig,
-    client: KafkaClient,
-    brokers: Vec<String>,
+    client: TimedClient,
     leader: String,
     partitions: Vec<Owned>,
     adds: std_mpsc::Receiver<FetchTarget>,
@@ -441,14 +469,18 @@ impl Fetcher {
             .collect();
         topics.sort();
         topics.dedup();
-        match self.client.load_metadata(&topics) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(broker = %self.leader, error = %e, "metadata refresh failed; returning partitions for leader lookup");
-                self.return_all();
-                false
-            }
-        }
+        let outcome = self
+            .client
+            .call(&self.stop, move |client| client.load_metadata(&topics));
+        let error = match outcome {
+            Ok(Ok(())) => return true,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(broker = %self.leader, error = %error, "metadata refresh failed; returning partitions for leader lookup");
+        self.client.abandon();
+        self.return_all();
+        false
     }
 
     /// Resolves INVALID positions with an Offset request per `auto.offset.reset`.
@@ -469,7 +501,14 @@ impl Fetcher {
             OffsetReset::Smallest => FetchOffset::Earliest,
             OffsetReset::Largest => FetchOffset::Latest,
         };
-        match self.client.fetch_offsets(&topics, which) {
+        let answer = self
+            .client
+            .call(&self.stop, move |client| {
+                client.fetch_offsets(&topics, which)
+            })
+            .map_err(|e| e.to_string())
+            .and_then(|answer| answer.map_err(|e| e.to_string()));
+        match answer {
             Ok(answer) => {
                 for &i in &unresolved {
                     let info = &self.partitions[i].target.info;
@@ -509,43 +548,35 @@ impl Fetcher {
 
     /// Fetches the partitions at `indices` once and records what to do with each.
     fn fetch_some(&mut self, indices: &[usize]) {
-        let requests: Vec<FetchPartition<'_>> = indices
+        let requests: Vec<(Arc<str>, i32, i64)> = indices
             .iter()
-            .map(|&i| &self.partitions[i])
-            .filter(|p| p.target.info.fetch_offset() >= 0)
-            .map(|p| {
-                FetchPartition::new(
-                    &p.target.info.topic,
-                    p.target.info.partition,
-                    p.target.info.fetch_offset(),
-                )
-                .with_max_bytes(self.config.fetch_message_max_bytes)
-            })
+            .map(|&i| &self.partitions[i].target.info)
+            .filter(|info| info.fetch_offset() >= 0)
+            .map(|info| (info.topic.clone(), info.partition, info.fetch_offset()))
             .collect();
         if requests.is_empty() {
-            for &i in indices {
-                let info = &self.partitions[i].target.info;
-                self.outcome
-                    .insert((info.topic.clone(), info.partition), Next::Keep);
-            }
+            self.record(indices, || Next::Keep);
             sleep_unless_stopped(&self.stop, self.config.refresh_leader_backoff);
             return;
         }
-        let responses = match self.client.fetch_messages(&requests) {
-            Ok(r) => r,
-            Err(KafkaError::Kafka(KafkaCode::CorruptMessage)) if indices.len() > 1 => {
+        let max_bytes = self.config.fetch_message_max_bytes;
+        let answer = self.client.call(&self.stop, move |client| {
+            let requests: Vec<FetchPartition<'_>> = requests
+                .iter()
+                .map(|(topic, partition, offset)| {
+                    FetchPartition::new(topic, *partition, *offset).with_max_bytes(max_bytes)
+                })
+                .collect();
+            client.fetch_messages(&requests)
+        });
+        let responses = match answer {
+            Ok(Ok(r)) => r,
+            Ok(Err(KafkaError::Kafka(KafkaCode::CorruptMessage))) if indices.len() > 1 => {
                 tracing::warn!(broker = %self.leader, "corrupt message set in a fetch answer; isolating the partition");
-                drop(requests);
                 self.isolate = true;
-                for &i in indices {
-                    let info = &self.partitions[i].target.info;
-                    self.outcome
-                        .insert((info.topic.clone(), info.partition), Next::Keep);
-                }
-                return;
+                return self.record(indices, || Next::Keep);
             }
-            Err(KafkaError::Kafka(KafkaCode::CorruptMessage)) => {
-                drop(requests);
+            Ok(Err(KafkaError::Kafka(KafkaCode::CorruptMessage))) => {
                 let next =
                     self.handle_error(indices[0], &KafkaError::Kafka(KafkaCode::CorruptMessage));
                 let info = &self.partitions[indices[0]].target.info;
@@ -553,21 +584,11 @@ impl Fetcher {
                     .insert((info.topic.clone(), info.partition), next);
                 return;
             }
-            Err(e) => {
-                tracing::warn!(broker = %self.leader, error = %e, "fetch failed; looking leaders up again");
-                drop(requests);
-                // The connection may be dead: start over with a fresh client.
-                self.client = new_client(&self.config, &self.brokers);
-                self.needs_metadata = true;
-                for &i in indices {
-                    let info = &self.partitions[i].target.info;
-                    self.outcome
-                        .insert((info.topic.clone(), info.partition), Next::Return);
-                }
-                return;
-            }
+            // Stopping: nothing more is delivered; keep the partitions where they are.
+            Err(CallError::Stopped) => return self.record(indices, || Next::Keep),
+            Ok(Err(e)) => return self.fetch_failed(indices, &e),
+            Err(e) => return self.fetch_failed(indices, &e),
         };
-        drop(requests);
         for response in &responses {
             for topic in response.topics() {
                 for partition in topic.partitions() {
@@ -588,6 +609,23 @@ impl Fetcher {
                         .insert((info.topic.clone(), info.partition), next);
                 }
             }
+        }
+    }
+
+    /// A fetch without an answer (socket error, timeout): the connection may be dead, so start
+    /// over with a fresh client, and send the partitions back for a leader lookup.
+    fn fetch_failed(&mut self, indices: &[usize], error: &dyn std::fmt::Display) {
+        tracing::warn!(broker = %self.leader, error = %error, "fetch failed; looking leaders up again");
+        self.client.abandon();
+        self.record(indices, || Next::Return);
+    }
+
+    /// Records the same outcome for every partition at `indices`.
+    fn record(&mut self, indices: &[usize], next: impl Fn() -> Next) {
+        for &i in indices {
+            let info = &self.partitions[i].target.info;
+            self.outcome
+                .insert((info.topic.clone(), info.partition), next());
         }
     }
 

@@ -604,9 +604,11 @@ impl Cluster {
     }
 
     /// Produces plain, unkeyed values to one partition.
-    pub fn produce_values(&self, topic: &str, partition: i32, values: &[String]) {
-        let messages: Vec<(Option<&[u8]>, &[u8])> =
-            values.iter().map(|v| (None, v.as_bytes())).collect();
+    pub fn produce_values<S: AsRef<str>>(&self, topic: &str, partition: i32, values: &[S]) {
+        let messages: Vec<(Option<&[u8]>, &[u8])> = values
+            .iter()
+            .map(|v| (None, v.as_ref().as_bytes()))
+            .collect();
         for chunk in messages.chunks(1000) {
             self.produce(topic, partition, chunk, Compression::NONE);
         }
@@ -869,14 +871,14 @@ impl ProxiedBroker {
     }
 
     /// Produces values to one partition through the proxy.
-    pub fn produce_values(&self, topic: &str, partition: i32, values: &[&str]) {
+    pub fn produce_values<S: AsRef<str>>(&self, topic: &str, partition: i32, values: &[S]) {
         let mut producer = Producer::from_hosts(vec![self.address()])
             .with_required_acks(RequiredAcks::All)
             .create()
             .expect("producer");
         for v in values {
             producer
-                .send(&Record::from_value(topic, v.as_bytes()).with_partition(partition))
+                .send(&Record::from_value(topic, v.as_ref().as_bytes()).with_partition(partition))
                 .expect("produce through proxy");
         }
     }

@@ -1,6 +1,7 @@
 //! A TCP fault proxy: sits between a client and one server (a broker or ZooKeeper) and makes
 //! faults on demand that no healthy server produces — latency, stalls, cut connections,
-//! refused connections, and corrupted bytes in server answers.
+//! refused connections, dropped bytes (a connection gone silent for good) and corrupted bytes
+//! in server answers.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -18,6 +19,10 @@ struct Faults {
     corrupted: AtomicU64,
     connections: Mutex<Vec<TcpStream>>,
     closed: AtomicBool,
+    /// Connections are numbered from 0 as they are accepted.
+    accepted: AtomicU64,
+    /// Connections numbered below this drop every byte (both directions) and stay open.
+    blackholed_below: AtomicU64,
 }
 
 /// A running proxy; dropped, it stops accepting and cuts its connections.
@@ -60,8 +65,15 @@ impl FaultProxy {
                     conns.extend(client.try_clone().ok());
                     conns.extend(server.try_clone().ok());
                 }
-                pump(client.try_clone(), server.try_clone(), f.clone(), false);
-                pump(Ok(server), Ok(client), f.clone(), true);
+                let number = f.accepted.fetch_add(1, Ordering::AcqRel);
+                pump(
+                    client.try_clone(),
+                    server.try_clone(),
+                    f.clone(),
+                    number,
+                    false,
+                );
+                pump(Ok(server), Ok(client), f.clone(), number, true);
             }
         });
         FaultProxy { address, faults }
@@ -94,6 +106,16 @@ impl FaultProxy {
     /// Forwards again after [`stall`](Self::stall).
     pub fn resume(&self) {
         self.faults.stalled.store(false, Ordering::Release);
+    }
+
+    /// Every connection open now silently drops all bytes from now on, in both directions,
+    /// and stays open (the peer sees a socket that never answers: only its own timeout gets
+    /// it out). Connections opened later forward normally.
+    pub fn blackhole_open_connections(&self) {
+        let accepted = self.faults.accepted.load(Ordering::Acquire);
+        self.faults
+            .blackholed_below
+            .store(accepted, Ordering::Release);
     }
 
     /// Closes every open connection at once.
@@ -143,6 +165,7 @@ fn pump(
     from: std::io::Result<TcpStream>,
     to: std::io::Result<TcpStream>,
     faults: Arc<Faults>,
+    number: u64,
     from_server: bool,
 ) {
     let (Ok(mut from), Ok(mut to)) = (from, to) else {
@@ -157,6 +180,9 @@ fn pump(
             };
             while faults.stalled.load(Ordering::Acquire) && !faults.closed.load(Ordering::Acquire) {
                 std::thread::sleep(Duration::from_millis(10));
+            }
+            if number < faults.blackholed_below.load(Ordering::Acquire) {
+                continue;
             }
             let latency = faults.latency_ms.load(Ordering::Acquire);
             if latency > 0 {
