@@ -1,5 +1,6 @@
 //! Coordinated consumption against the test bed's real ZooKeeper and Kafka brokers: splitting,
-//! joining, leaving, restarting, new topics and partitions, offsets, golden ZooKeeper JSON.
+//! joining, leaving, restarting, new topics and partitions, offsets, golden ZooKeeper JSON, a
+//! member cut off from ZooKeeper past its session.
 
 mod common;
 
@@ -528,4 +529,137 @@ async fn rebalance_listener_hears_each_release_and_assignment_and_idle_streams_t
         .any(|tp| tp.partition == next.partition));
     second.shutdown().await.unwrap();
     first.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_cut_off_from_zookeeper_past_its_session_delivers_nothing_more_and_rejoins() {
+    let cluster = testkit::cluster();
+    let topic = topic("cutoff", 2, 1);
+    let group = cluster.unique("cutoff-group");
+    // Member A reaches ZooKeeper only through the proxy; B directly. Both reach Kafka.
+    let proxy = testkit::FaultProxy::start(&cluster.zk_hosts());
+    let chroot = cluster.zk_connect()[cluster.zk_hosts().len()..].to_string();
+    let a = zkconsumer::Consumer::connect(
+        config(&group)
+            .set("zookeeper.connect", format!("{}{chroot}", proxy.address()))
+            .set("consumer.id", "a")
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let b = zkconsumer::Consumer::connect(config(&group).set("consumer.id", "b").build().unwrap())
+        .await
+        .unwrap();
+    let (seen_a, seen_b) = (Collector::default(), Collector::default());
+    for (consumer, seen) in [(&a, &seen_a), (&b, &seen_b)] {
+        seen.spawn(
+            consumer
+                .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
+                .await
+                .unwrap()
+                .remove(&topic)
+                .unwrap(),
+        );
+    }
+    let zk = zk().await;
+    wait_until_owned_by(&zk, &group, &topic, &["a-0", "b-0"]).await;
+    produce(&topic, 2, 10, "one");
+    wait_until("first batch", LIMIT, || seen_a.len() + seen_b.len() >= 20).await;
+    let a_partition = *seen_a
+        .partitions()
+        .iter()
+        .next()
+        .expect("a got a partition");
+    wait_until_committed(&zk, &group, &topic, 10).await;
+
+    // A is cut off. The server expires its session; B takes A's partition over.
+    proxy.stall();
+    wait_until_owned_by(&zk, &group, &topic, &["b-0", "b-0"]).await;
+    let a_before = seen_a.len();
+    produce(&topic, 2, 10, "two");
+    wait_until(
+        "B delivers the second batch of both partitions",
+        LIMIT,
+        || {
+            seen_b
+                .snapshot()
+                .iter()
+                .filter(|s| s.value.starts_with("two"))
+                .count()
+                >= 20
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // A's fetcher still reaches Kafka, but A cannot know its session survived: it holds back
+    // (the Java consumer would deliver these a second time).
+    assert_eq!(seen_a.len(), a_before, "a cut-off member delivered more");
+    assert!(seen_a
+        .snapshot()
+        .iter()
+        .all(|s| s.partition == a_partition && s.value.starts_with("one")));
+
+    // Reconnected, A learns its session expired, registers again and the group splits again.
+    proxy.resume();
+    wait_until_owned_by(&zk, &group, &topic, &["a-0", "b-0"]).await;
+    produce(&topic, 2, 10, "three");
+    wait_until("third batch", LIMIT, || seen_a.len() + seen_b.len() >= 60).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all: Vec<Seen> = seen_a
+        .snapshot()
+        .into_iter()
+        .chain(seen_b.snapshot())
+        .collect();
+    assert_no_duplicates(&all);
+    assert_eq!(all.len(), 60, "every message exactly once");
+    assert!(seen_a
+        .snapshot()
+        .iter()
+        .any(|s| s.value.starts_with("three")));
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+/// Waits until the owner threads of the topic's partitions, as `<group>_<id>-<n>` suffixes in
+/// any order, are `threads`.
+async fn wait_until_owned_by(
+    zk: &zkconsumer::zk::session::ZkSession,
+    group: &str,
+    topic: &str,
+    threads: &[&str],
+) {
+    let mut wanted: Vec<String> = threads.iter().map(|t| format!("{group}_{t}")).collect();
+    wanted.sort();
+    let start = std::time::Instant::now();
+    loop {
+        let mut owners: Vec<String> = owners(zk, group, topic).await.into_values().collect();
+        owners.sort();
+        if owners == wanted {
+            return;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "owners of {topic} are {owners:?}, not {wanted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until every partition of the topic has `offset` committed.
+async fn wait_until_committed(
+    zk: &zkconsumer::zk::session::ZkSession,
+    group: &str,
+    topic: &str,
+    offset: i64,
+) {
+    let start = std::time::Instant::now();
+    loop {
+        let c = committed(zk, group, topic).await;
+        if !c.is_empty() && c.values().all(|o| *o == offset) {
+            return;
+        }
+        assert!(start.elapsed() < LIMIT, "committed offsets stay {c:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
