@@ -112,3 +112,82 @@ async fn migrate_refuses_an_active_group() {
     assert!(text(&out).contains("live members"), "{}", text(&out));
     consumer.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_stored_offsets_are_the_java_consumers_both_ways() {
+    let cluster = testkit::cluster();
+    if let Some(reason) = cluster.control_skip_reason() {
+        println!("skipped: {reason}");
+        return;
+    }
+    let topic = topic("java-store", 2, 1);
+    let group = cluster.unique("java-store-group");
+    produce(&topic, 2, 10, "j");
+    let zk = zk().await;
+    for (p, o) in [(0, 4), (1, 6)] {
+        zk.write_persistent(
+            &format!("/consumers/{group}/offsets/{topic}/{p}"),
+            o.to_string().as_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+    let copy = tool(&["migrate", "to-kafka", "--group", &group]);
+    assert!(copy.status.success(), "{}", text(&copy));
+
+    // Kafka's own old consumer on Kafka storage starts where we wrote, reads the rest and
+    // commits its own positions to Kafka when it exits.
+    let props = std::env::temp_dir().join(format!("{group}.properties"));
+    std::fs::write(
+        &props,
+        format!(
+            "group.id={group}\nzookeeper.connect={}\noffsets.storage=kafka\ndual.commit.enabled=false\nconsumer.timeout.ms=15000\nauto.offset.reset=smallest\n",
+            cluster.zk_connect()
+        ),
+    )
+    .unwrap();
+    let java = cluster.run_kafka_class(
+        "kafka.tools.ConsoleConsumer",
+        &[
+            "--zookeeper",
+            &cluster.zk_connect(),
+            "--topic",
+            &topic,
+            "--consumer.config",
+            props.to_str().unwrap(),
+            "--max-messages",
+            "10",
+        ],
+    );
+    let printed: BTreeSet<String> = String::from_utf8_lossy(&java.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let expected: BTreeSet<String> = (4..10)
+        .map(|i| format!("j-0-{i}"))
+        .chain((6..10).map(|i| format!("j-1-{i}")))
+        .collect();
+    assert_eq!(
+        printed,
+        expected,
+        "the Java consumer resumes from our Kafka-stored offsets; stderr:\n{}",
+        String::from_utf8_lossy(&java.stderr)
+    );
+
+    // We read what Java committed: Kafka storage at the log end, ZooKeeper untouched.
+    let verify = tool(&["migrate", "verify", "--group", &group, "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    let kafka: BTreeMap<i64, i64> = report["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["partition"].as_i64().unwrap(),
+                row["kafka"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(kafka, BTreeMap::from([(0, 10), (1, 10)]), "{report}");
+    assert_eq!(report["drift"], 2, "{report}");
+}
