@@ -11,10 +11,15 @@ use std::time::Duration;
 
 use kafka::client::{FetchOffset, KafkaClient};
 
+use crate::fetch::call_detached;
 use crate::offsets::kafka_store::{KafkaOffsetError, KafkaOffsetStore};
 use crate::partition::TopicPartition;
 use crate::zk::layout::{self, BrokerInfo};
 use crate::zk::session::{ZkError, ZkSession, ZkSettings};
+
+/// How long the tools wait for a broker's answer (the Java consumer's `socket.timeout.ms`
+/// default); a silent broker then gives a clear error instead of a hang.
+pub const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Errors of the operator tools.
 #[derive(Debug, thiserror::Error)]
@@ -248,7 +253,7 @@ impl Admin {
         let brokers = self.brokers().await?;
         let topic_name = topic.to_string();
         let joined = brokers.join(",");
-        let result = tokio::task::spawn_blocking(move || {
+        let result = call_detached(BROKER_TIMEOUT, move || {
             let mut client = KafkaClient::new(brokers);
             client
                 .load_metadata(&[&topic_name])
@@ -440,6 +445,10 @@ impl Admin {
         Ok(out)
     }
 
+    fn kafka_store(&self, group: &str) -> KafkaOffsetStore {
+        KafkaOffsetStore::new(self.zk.clone(), group, "zkconsumer-admin", BROKER_TIMEOUT)
+    }
+
     /// Both stores' offsets of every partition of the group's topics (or `topics`).
     pub async fn compare_stores(
         &self,
@@ -448,7 +457,7 @@ impl Admin {
     ) -> Result<Vec<StoreComparison>, AdminError> {
         let partitions = self.all_partitions(group, topics).await?;
         let zk = self.committed(group, topics).await?;
-        let kafka = KafkaOffsetStore::new(self.zk.clone(), group, "zkconsumer-admin")
+        let kafka = self.kafka_store(group)
             .fetch_many(&partitions)
             .await?;
         Ok(partitions
@@ -486,7 +495,7 @@ impl Admin {
             .collect();
         match direction {
             MigrateDirection::ToKafka => {
-                KafkaOffsetStore::new(self.zk.clone(), group, "zkconsumer-admin")
+                self.kafka_store(group)
                     .commit_many(&copy)
                     .await?;
             }

@@ -77,7 +77,12 @@ impl GroupOffsets {
     /// The storage a configuration asks for.
     pub fn for_config(zk: ZkSession, config: &ConsumerConfig) -> Self {
         let kafka = (config.offsets_storage == OffsetsStorage::Kafka)
-            .then(|| KafkaOffsetStore::new(zk.clone(), &config.group_id, &config.client_id));
+            .then(|| KafkaOffsetStore::new(
+                    zk.clone(),
+                    &config.group_id,
+                    &config.client_id,
+                    config.offsets_channel_socket_timeout,
+                ));
         GroupOffsets {
             zk: ZkOffsetStore::new(zk, &config.group_id),
             kafka,

@@ -25,6 +25,7 @@ pub use crate::partition::Message;
 use crate::partition::PartitionTopicInfo;
 
 mod timed;
+pub(crate) use timed::call_detached;
 use timed::{CallError, TimedClient};
 
 /// What a fetcher puts into a stream's queue.

@@ -4,6 +4,9 @@
 //! finishes its blocked socket call on its own, drops the answer and exits; the next call
 //! starts a fresh client (fresh connections).
 //!
+//! [`call_detached`] does the same for one-off async callers (offset storage, tools): the call
+//! runs on a detached thread, so neither a timeout nor process exit waits for a stuck socket.
+//!
 //! This module owns only the client and its thread; it never retries and keeps no partition
 //! state.
 
@@ -21,9 +24,9 @@ const STOP_CHECK: Duration = Duration::from_millis(25);
 
 /// Why a call has no answer.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum CallError {
-    /// No answer within `socket.timeout.ms`.
-    #[error("no answer within socket.timeout.ms ({} ms)", .0.as_millis())]
+pub(crate) enum CallError {
+    /// No answer within the timeout.
+    #[error("no answer within {} ms", .0.as_millis())]
     TimedOut(Duration),
     /// The fetch layer is stopping.
     #[error("stopping")]
@@ -112,5 +115,26 @@ impl TimedClient {
             self.jobs = Some(jobs);
         }
         self.jobs.as_ref()
+    }
+}
+
+/// Runs one blocking `kafka` crate job on a detached thread and waits at most `timeout` for
+/// it. On a timeout the thread is left to finish its socket call on its own.
+pub(crate) async fn call_detached<T, F>(timeout: Duration, f: F) -> Result<T, CallError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (answer_tx, answer) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("zkc-kafka-call".into())
+        .spawn(move || {
+            let _ = answer_tx.send(f());
+        })
+        .map_err(|_| CallError::Gone)?;
+    match tokio::time::timeout(timeout, answer).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) => Err(CallError::Gone),
+        Err(_) => Err(CallError::TimedOut(timeout)),
     }
 }

@@ -5,9 +5,11 @@
 //! the store follows broker changes.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use kafka::client::{CommitOffset, FetchGroupOffset, GroupOffsetStorage, KafkaClient};
 
+use crate::fetch::call_detached;
 use crate::partition::TopicPartition;
 use crate::zk::layout::BrokerInfo;
 use crate::zk::session::{ZkError, ZkSession};
@@ -38,15 +40,18 @@ pub struct KafkaOffsetStore {
     zk: ZkSession,
     group: String,
     client_id: String,
+    timeout: Duration,
 }
 
 impl KafkaOffsetStore {
-    /// A store for `group`; brokers are found through `zk`.
-    pub fn new(zk: ZkSession, group: &str, client_id: &str) -> Self {
+    /// A store for `group`; brokers are found through `zk`. A request without an answer
+    /// within `timeout` (`offsets.channel.socket.timeout.ms`) fails.
+    pub fn new(zk: ZkSession, group: &str, client_id: &str, timeout: Duration) -> Self {
         KafkaOffsetStore {
             zk,
             group: group.to_string(),
             client_id: client_id.to_string(),
+            timeout,
         }
     }
 
@@ -72,7 +77,7 @@ impl KafkaOffsetStore {
         let joined = brokers.join(",");
         let group = self.group.clone();
         let client_id = self.client_id.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        let result = call_detached(self.timeout, move || {
             let mut client = KafkaClient::new(brokers);
             client.set_client_id(client_id);
             client.set_group_offset_storage(Some(GroupOffsetStorage::Kafka));
