@@ -457,9 +457,7 @@ impl Admin {
     ) -> Result<Vec<StoreComparison>, AdminError> {
         let partitions = self.all_partitions(group, topics).await?;
         let zk = self.committed(group, topics).await?;
-        let kafka = self.kafka_store(group)
-            .fetch_many(&partitions)
-            .await?;
+        let kafka = self.kafka_store(group).fetch_many(&partitions).await?;
         Ok(partitions
             .into_iter()
             .map(|tp| StoreComparison {
@@ -495,9 +493,7 @@ impl Admin {
             .collect();
         match direction {
             MigrateDirection::ToKafka => {
-                self.kafka_store(group)
-                    .commit_many(&copy)
-                    .await?;
+                self.kafka_store(group).commit_many(&copy).await?;
             }
             MigrateDirection::ToZookeeper => {
                 for (tp, offset) in &copy {

@@ -76,13 +76,14 @@ pub struct GroupOffsets {
 impl GroupOffsets {
     /// The storage a configuration asks for.
     pub fn for_config(zk: ZkSession, config: &ConsumerConfig) -> Self {
-        let kafka = (config.offsets_storage == OffsetsStorage::Kafka)
-            .then(|| KafkaOffsetStore::new(
-                    zk.clone(),
-                    &config.group_id,
-                    &config.client_id,
-                    config.offsets_channel_socket_timeout,
-                ));
+        let kafka = (config.offsets_storage == OffsetsStorage::Kafka).then(|| {
+            KafkaOffsetStore::new(
+                zk.clone(),
+                &config.group_id,
+                &config.client_id,
+                config.offsets_channel_socket_timeout,
+            )
+        });
         GroupOffsets {
             zk: ZkOffsetStore::new(zk, &config.group_id),
             kafka,

@@ -663,3 +663,73 @@ async fn wait_until_committed(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_zookeeper_connection_loss_within_the_session_keeps_ownership_and_loses_nothing() {
+    init_logs();
+    let cluster = testkit::cluster();
+    let topic = topic("connloss", 2, 1);
+    let group = cluster.unique("connloss-group");
+    let proxy = testkit::FaultProxy::start(&cluster.zk_hosts());
+    let chroot = cluster.zk_connect()[cluster.zk_hosts().len()..].to_string();
+    let consumer = zkconsumer::Consumer::connect(
+        config(&group)
+            .set("zookeeper.connect", format!("{}{chroot}", proxy.address()))
+            .set("consumer.id", "c")
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let seen = Collector::default();
+    seen.spawn(
+        consumer
+            .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
+            .await
+            .unwrap()
+            .remove(&topic)
+            .unwrap(),
+    );
+    let zk = zk().await;
+    wait_until_owned_by(&zk, &group, &topic, &["c-0", "c-0"]).await;
+    produce(&topic, 2, 10, "one");
+    wait_until("first batch", LIMIT, || seen.len() >= 20).await;
+    let registration = format!("/consumers/{group}/ids/{group}_c");
+    let session_of_registration = || async {
+        let (_, stat) = zk
+            .client()
+            .get_data(&registration)
+            .await
+            .expect("registered");
+        stat.ephemeral_owner
+    };
+    let before = session_of_registration().await;
+
+    // Connections cut and refused for a second: well inside the 4 s session.
+    proxy.refuse(true);
+    proxy.cut_all();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    produce(&topic, 2, 10, "two");
+    proxy.refuse(false);
+    wait_until("second batch after reconnecting", LIMIT, || {
+        seen.len() >= 40
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Same session: the registration node is the same one, ownership never moved.
+    assert_eq!(
+        session_of_registration().await,
+        before,
+        "registration re-created by another session"
+    );
+    let owners = owners(&zk, &group, &topic).await;
+    assert!(
+        owners.values().all(|o| o == &format!("{group}_c-0")),
+        "{owners:?}"
+    );
+    let all = seen.snapshot();
+    assert_no_duplicates(&all);
+    assert_eq!(all.len(), 40, "every message exactly once");
+    consumer.shutdown().await.unwrap();
+}
