@@ -126,15 +126,7 @@ async fn a_silent_broker_connection_times_out_and_a_stalled_broker_does_not_bloc
         .build()
         .unwrap();
     let consumer = Consumer::connect(config).await.unwrap();
-    let seen = Collector::default();
-    seen.spawn(
-        consumer
-            .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-            .await
-            .unwrap()
-            .remove(&topic)
-            .unwrap(),
-    );
+    let seen = collect_streams(&consumer, &topic, 1).await;
     wait_until("first batch", LIMIT, || seen.len() >= 20).await;
 
     // The fetcher's connection goes silent mid-fetch (its long poll never answers). Only

@@ -439,15 +439,7 @@ async fn rebalance_listener_hears_each_release_and_assignment_and_idle_streams_t
     let first = connect(&group).await;
     let recorder = std::sync::Arc::new(Recorder::default());
     first.set_rebalance_listener(recorder.clone());
-    let seen = Collector::default();
-    seen.spawn(
-        first
-            .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-            .await
-            .unwrap()
-            .remove(&topic)
-            .unwrap(),
-    );
+    let _seen = collect_streams(&first, &topic, 1).await;
     wait_until("first assignment heard", LIMIT, || {
         !recorder.events.lock().unwrap().is_empty()
     })
@@ -538,30 +530,12 @@ async fn a_member_cut_off_from_zookeeper_past_its_session_delivers_nothing_more_
     let group = cluster.unique("cutoff-group");
     // Member A reaches ZooKeeper only through the proxy; B directly. Both reach Kafka.
     let proxy = testkit::FaultProxy::start(&cluster.zk_hosts());
-    let chroot = cluster.zk_connect()[cluster.zk_hosts().len()..].to_string();
-    let a = zkconsumer::Consumer::connect(
-        config(&group)
-            .set("zookeeper.connect", format!("{}{chroot}", proxy.address()))
-            .set("consumer.id", "a")
-            .build()
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    let a = connect_through(&proxy, &group, "a").await;
     let b = zkconsumer::Consumer::connect(config(&group).set("consumer.id", "b").build().unwrap())
         .await
         .unwrap();
-    let (seen_a, seen_b) = (Collector::default(), Collector::default());
-    for (consumer, seen) in [(&a, &seen_a), (&b, &seen_b)] {
-        seen.spawn(
-            consumer
-                .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-                .await
-                .unwrap()
-                .remove(&topic)
-                .unwrap(),
-        );
-    }
+    let seen_a = collect_streams(&a, &topic, 1).await;
+    let seen_b = collect_streams(&b, &topic, 1).await;
     let zk = zk().await;
     wait_until_owned_by(&zk, &group, &topic, &["a-0", "b-0"]).await;
     produce(&topic, 2, 10, "one");
@@ -666,30 +640,12 @@ async fn wait_until_committed(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_zookeeper_connection_loss_within_the_session_keeps_ownership_and_loses_nothing() {
-    init_logs();
     let cluster = testkit::cluster();
     let topic = topic("connloss", 2, 1);
     let group = cluster.unique("connloss-group");
     let proxy = testkit::FaultProxy::start(&cluster.zk_hosts());
-    let chroot = cluster.zk_connect()[cluster.zk_hosts().len()..].to_string();
-    let consumer = zkconsumer::Consumer::connect(
-        config(&group)
-            .set("zookeeper.connect", format!("{}{chroot}", proxy.address()))
-            .set("consumer.id", "c")
-            .build()
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-    let seen = Collector::default();
-    seen.spawn(
-        consumer
-            .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-            .await
-            .unwrap()
-            .remove(&topic)
-            .unwrap(),
-    );
+    let consumer = connect_through(&proxy, &group, "c").await;
+    let seen = collect_streams(&consumer, &topic, 1).await;
     let zk = zk().await;
     wait_until_owned_by(&zk, &group, &topic, &["c-0", "c-0"]).await;
     produce(&topic, 2, 10, "one");

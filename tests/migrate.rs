@@ -18,15 +18,7 @@ async fn to_kafka_then_a_kafka_storage_consumer_resumes_exactly_and_verify_sees_
     let topic = topic("migrate", 2, 1);
     let group = testkit::cluster().unique("migrate-group");
     produce(&topic, 2, 10, "m");
-    let zk = zk().await;
-    for (p, o) in [(0, 4), (1, 6)] {
-        zk.write_persistent(
-            &format!("/consumers/{group}/offsets/{topic}/{p}"),
-            o.to_string().as_bytes(),
-        )
-        .await
-        .unwrap();
-    }
+    set_offsets(&group, &topic, &[(0, 4), (1, 6)]).await;
 
     let before = tool(&["migrate", "verify", "--group", &group]);
     assert_eq!(before.status.code(), Some(1), "{}", text(&before));
@@ -91,7 +83,7 @@ async fn to_kafka_then_a_kafka_storage_consumer_resumes_exactly_and_verify_sees_
     let back = tool(&["migrate", "to-zookeeper", "--group", &group]);
     assert!(back.status.success(), "{}", text(&back));
     assert_eq!(
-        committed(&zk, &group, &topic).await,
+        committed(&zk().await, &group, &topic).await,
         BTreeMap::from([(0, 10), (1, 10)])
     );
     let verify = tool(&["migrate", "verify", "--group", &group]);
@@ -123,29 +115,16 @@ async fn kafka_stored_offsets_are_the_java_consumers_both_ways() {
     let topic = topic("java-store", 2, 1);
     let group = cluster.unique("java-store-group");
     produce(&topic, 2, 10, "j");
-    let zk = zk().await;
-    for (p, o) in [(0, 4), (1, 6)] {
-        zk.write_persistent(
-            &format!("/consumers/{group}/offsets/{topic}/{p}"),
-            o.to_string().as_bytes(),
-        )
-        .await
-        .unwrap();
-    }
+    set_offsets(&group, &topic, &[(0, 4), (1, 6)]).await;
     let copy = tool(&["migrate", "to-kafka", "--group", &group]);
     assert!(copy.status.success(), "{}", text(&copy));
 
     // Kafka's own old consumer on Kafka storage starts where we wrote, reads the rest and
     // commits its own positions to Kafka when it exits.
-    let props = std::env::temp_dir().join(format!("{group}.properties"));
-    std::fs::write(
-        &props,
-        format!(
-            "group.id={group}\nzookeeper.connect={}\noffsets.storage=kafka\ndual.commit.enabled=false\nconsumer.timeout.ms=15000\nauto.offset.reset=smallest\n",
-            cluster.zk_connect()
-        ),
-    )
-    .unwrap();
+    let props = java_consumer_properties(
+        &group,
+        "offsets.storage=kafka\ndual.commit.enabled=false\nconsumer.timeout.ms=15000\nauto.offset.reset=smallest\n",
+    );
     let java = cluster.run_kafka_class(
         "kafka.tools.ConsoleConsumer",
         &[

@@ -19,6 +19,8 @@ struct Member {
     child: Child,
     lines: Arc<Mutex<Vec<serde_json::Value>>>,
     stderr: Arc<Mutex<String>>,
+    /// Readers of stdout and stderr: done once the process exited and they read to the end.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Member {
@@ -69,7 +71,7 @@ impl Member {
         let stderr = Arc::new(Mutex::new(String::new()));
         let out = child.stdout.take().unwrap();
         let sink = lines.clone();
-        std::thread::spawn(move || {
+        let stdout_reader = std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
                 let value: serde_json::Value = serde_json::from_str(&line).expect("json line");
@@ -78,7 +80,7 @@ impl Member {
         });
         let err = child.stderr.take().unwrap();
         let sink = stderr.clone();
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             for line in BufReader::new(err).lines() {
                 let Ok(line) = line else { break };
                 let mut s = sink.lock().unwrap();
@@ -90,6 +92,7 @@ impl Member {
             child,
             lines,
             stderr,
+            readers: vec![stdout_reader, stderr_reader],
         }
     }
 
@@ -123,7 +126,12 @@ impl Member {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return (status, start.elapsed());
+                let elapsed = start.elapsed();
+                // Everything the process wrote is collected before anyone looks at it.
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join();
+                }
+                return (status, elapsed);
             }
             if start.elapsed() > limit {
                 let _ = self.child.kill();
@@ -342,26 +350,7 @@ async fn shares_a_group_with_the_java_high_level_consumer() {
     let topic = topic("interop", 6, 1);
     let group = cluster.unique("interop-group");
     // Kafka's own old consumer in the group (range assignment, like ours).
-    let java_props = std::env::temp_dir().join(format!("{group}.properties"));
-    std::fs::write(
-        &java_props,
-        format!(
-            "group.id={group}\nzookeeper.connect={}\nauto.offset.reset=smallest\nauto.commit.interval.ms=100\nzookeeper.session.timeout.ms={SESSION_MS}\n",
-            cluster.zk_connect()
-        ),
-    )
-    .unwrap();
-    let mut java = cluster.spawn_kafka_class(
-        "kafka.tools.ConsoleConsumer",
-        &[
-            "--zookeeper",
-            &cluster.zk_connect(),
-            "--topic",
-            &topic,
-            "--consumer.config",
-            java_props.to_str().unwrap(),
-        ],
-    );
+    let mut java = spawn_java_member(&group, &["--topic", &topic], "");
     let zk = zk().await;
     wait_until_async("java member registered and owning", LIMIT, || async {
         owners(&zk, &group, &topic).await.len() == 6
@@ -475,6 +464,26 @@ async fn metrics_endpoint_reports_consumption_and_lag() {
     assert_eq!(lags, [Some(0), Some(0)], "offsets check lag per partition");
 }
 
+/// Kafka's own old consumer (the console consumer) as a member of `group`, subscribed with
+/// `subscription` flags, with the tests' session and commit settings plus `extra` properties.
+fn spawn_java_member(group: &str, subscription: &[&str], extra: &str) -> Child {
+    let cluster = testkit::cluster();
+    let props = java_consumer_properties(
+        group,
+        &format!(
+            "auto.offset.reset=smallest\nauto.commit.interval.ms=100\nzookeeper.session.timeout.ms={SESSION_MS}\n{extra}"
+        ),
+    );
+    let zk_connect = cluster.zk_connect();
+    let mut args = vec!["--zookeeper", zk_connect.as_str()];
+    args.extend_from_slice(subscription);
+    args.extend([
+        "--consumer.config",
+        props.to_str().expect("UTF-8 temp path"),
+    ]);
+    cluster.spawn_kafka_class("kafka.tools.ConsoleConsumer", &args)
+}
+
 /// (topic, partition, owner thread) for every owned partition of `topics`.
 async fn owners_of(
     zk: &zkconsumer::zk::session::ZkSession,
@@ -504,25 +513,10 @@ async fn shares_a_roundrobin_whitelist_group_with_the_java_high_level_consumer()
     }
     let whitelist = format!("{base}-.*");
     let group = cluster.unique("rr-group");
-    let java_props = std::env::temp_dir().join(format!("{group}.properties"));
-    std::fs::write(
-        &java_props,
-        format!(
-            "group.id={group}\nzookeeper.connect={}\nauto.offset.reset=smallest\nauto.commit.interval.ms=100\nzookeeper.session.timeout.ms={SESSION_MS}\npartition.assignment.strategy=roundrobin\n",
-            cluster.zk_connect()
-        ),
-    )
-    .unwrap();
-    let mut java = cluster.spawn_kafka_class(
-        "kafka.tools.ConsoleConsumer",
-        &[
-            "--zookeeper",
-            &cluster.zk_connect(),
-            "--whitelist",
-            &whitelist,
-            "--consumer.config",
-            java_props.to_str().unwrap(),
-        ],
+    let mut java = spawn_java_member(
+        &group,
+        &["--whitelist", &whitelist],
+        "partition.assignment.strategy=roundrobin\n",
     );
     let zk = zk().await;
     wait_until_async("java member owns both topics", LIMIT, || async {

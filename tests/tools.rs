@@ -17,18 +17,6 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-async fn set_offsets(group: &str, topic: &str, offsets: &[(i32, i64)]) {
-    let zk = zk().await;
-    for (p, o) in offsets {
-        zk.write_persistent(
-            &format!("/consumers/{group}/offsets/{topic}/{p}"),
-            o.to_string().as_bytes(),
-        )
-        .await
-        .unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_lag_as_produced_minus_committed() {
     let topic = topic("lag", 3, 1);

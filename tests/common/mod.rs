@@ -209,3 +209,62 @@ pub fn tool(args: &[&str]) -> std::process::Output {
         .output()
         .expect("run zkconsumer")
 }
+
+/// Writes committed offsets of a group's topic into ZooKeeper, as the Java consumer would.
+pub async fn set_offsets(group: &str, topic: &str, offsets: &[(i32, i64)]) {
+    let zk = zk().await;
+    for (p, o) in offsets {
+        zk.write_persistent(
+            &format!("/consumers/{group}/offsets/{topic}/{p}"),
+            o.to_string().as_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+/// Writes a `.properties` file for Kafka's own old consumer in `group` on the shared cluster,
+/// with `extra` lines (`key=value\n`…) after `group.id` and `zookeeper.connect`.
+pub fn java_consumer_properties(group: &str, extra: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("{group}.properties"));
+    std::fs::write(
+        &path,
+        format!(
+            "group.id={group}\nzookeeper.connect={}\n{extra}",
+            testkit::cluster().zk_connect()
+        ),
+    )
+    .expect("write the Java consumer's properties");
+    path
+}
+
+/// Creates `count` streams of `topic` on `consumer` and collects what they deliver.
+pub async fn collect_streams(consumer: &Consumer, topic: &str, count: u32) -> Collector {
+    let collector = Collector::default();
+    collector.spawn(
+        consumer
+            .create_message_streams(BTreeMap::from([(topic.to_string(), count)]))
+            .await
+            .expect("streams")
+            .remove(topic)
+            .expect("streams of the topic"),
+    );
+    collector
+}
+
+/// A consumer with `consumer.id` `id` in `group` that reaches the shared cluster's ZooKeeper
+/// only through `proxy` (a [`testkit::FaultProxy`] in front of the ZooKeeper server).
+pub async fn connect_through(proxy: &testkit::FaultProxy, group: &str, id: &str) -> Consumer {
+    init_logs();
+    let cluster = testkit::cluster();
+    let chroot = &cluster.zk_connect()[cluster.zk_hosts().len()..];
+    Consumer::connect(
+        config(group)
+            .set("zookeeper.connect", format!("{}{chroot}", proxy.address()))
+            .set("consumer.id", id)
+            .build()
+            .expect("valid config"),
+    )
+    .await
+    .expect("connect through the proxy")
+}
