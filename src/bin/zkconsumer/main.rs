@@ -43,7 +43,25 @@ pub enum CliError {
     Runtime(String),
 }
 
+/// glibc gives threads that allocate their own malloc arenas, and each arena keeps the fetch
+/// buffers freed into it: with a fetcher and a client thread per broker that was a third of the
+/// process's memory (1M messages from 3 brokers: 30-33 MB peak RSS with the default arenas,
+/// 21-22 MB with one, same speed). `MALLOC_ARENA_MAX` in the environment still decides.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only tunes the allocator; it runs before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
