@@ -1,6 +1,7 @@
 //! Broker failures under a running consumer: a leader killed and restarted, leadership moved back
 //! by preferred-replica election, a corrupt message set, a connection that goes silent —
-//! nothing lost, nothing repeated, no hang.
+//! nothing lost, nothing repeated, no hang. Also a blacklist, on the proxied broker whose own
+//! chroot holds only that test's topics.
 //! One test per concern, run one at a time (they disturb the shared brokers).
 
 mod common;
@@ -155,4 +156,51 @@ async fn a_silent_broker_connection_times_out_and_a_stalled_broker_does_not_bloc
         .expect("shutdown is not held up by a stalled broker")
         .unwrap();
     broker.proxy.resume();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blacklist_consumes_every_other_topic_including_one_created_later() {
+    // The proxied broker has a chroot of its own: the blacklist sees only this test's topics.
+    let _turn = SERIAL.lock().await;
+    let cluster = testkit::cluster();
+    let broker = cluster.proxied_broker();
+    for topic in ["keep.a", "skip.b"] {
+        broker.create_topic(topic, 1);
+        broker.produce_values(topic, 0, &[format!("{topic}-1"), format!("{topic}-2")]);
+    }
+    let group = cluster.unique("blacklist-group");
+    let consumer = Consumer::connect(
+        config(&group)
+            .set("zookeeper.connect", &broker.zk_connect)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let seen = Collector::default();
+    seen.spawn(
+        consumer
+            .create_message_streams_by_filter(
+                zkconsumer::TopicFilter::blacklist("skip.*").unwrap(),
+                1,
+            )
+            .await
+            .unwrap(),
+    );
+    wait_until("the kept topic", LIMIT, || seen.len() >= 2).await;
+    broker.create_topic("keep.c", 1);
+    broker.produce_values("keep.c", 0, &["keep.c-1"]);
+    wait_until("a kept topic created later", LIMIT, || seen.len() >= 3).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let values: std::collections::BTreeSet<String> =
+        seen.snapshot().into_iter().map(|s| s.value).collect();
+    assert_eq!(
+        values,
+        ["keep.a-1", "keep.a-2", "keep.c-1"]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        "nothing of the blacklisted topic, everything else"
+    );
+    consumer.shutdown().await.unwrap();
 }
