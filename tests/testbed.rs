@@ -186,3 +186,38 @@ fn a_broker_kill_moves_leadership_and_testkit_observes_it() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn one_fetch_decodes_every_compressed_batch_of_the_answer() {
+    // The vendored kafka crate's patch: upstream returned after the first compressed wrapper
+    // message of an answer, so each fetch yielded a single producer batch.
+    let _turn = turn();
+    let cluster = testkit::cluster();
+    for compression in [testkit::Compression::GZIP, testkit::Compression::SNAPPY] {
+        let topic = cluster.unique("batches");
+        cluster.create_topic(&topic, 1, 1);
+        for batch in 0..3 {
+            let values = values(&format!("batch{batch}"), 4);
+            let messages: Vec<(Option<&[u8]>, &[u8])> =
+                values.iter().map(|v| (None, v.as_bytes())).collect();
+            cluster.produce(&topic, 0, &messages, compression);
+        }
+        let mut client = KafkaClient::new(cluster.brokers());
+        client.load_metadata(&[&topic]).unwrap();
+        // From offset 1: the part of the first batch below it is skipped, the rest all comes.
+        let answer = client
+            .fetch_messages(&[FetchPartition::new(&topic, 0, 1)])
+            .unwrap();
+        let got: Vec<(i64, String)> = answer
+            .iter()
+            .flat_map(|r| r.topics())
+            .flat_map(|t| t.partitions())
+            .flat_map(|p| p.data().unwrap().messages().iter())
+            .map(|m| (m.offset, String::from_utf8_lossy(m.value).into_owned()))
+            .collect();
+        let expected: Vec<(i64, String)> = (1..12)
+            .map(|o| (o, format!("batch{}-{}", o / 4, o % 4)))
+            .collect();
+        assert_eq!(got, expected, "{compression:?}");
+    }
+}
