@@ -29,12 +29,7 @@ async fn leader_kill_restart_and_preferred_election_lose_nothing() {
     let topic = topic("failover", 3, 3);
     let group = cluster.unique("failover-group");
     let consumer = connect(&group).await;
-    let seen = Collector::default();
-    let mut streams = consumer
-        .create_message_streams(BTreeMap::from([(topic.clone(), 2)]))
-        .await
-        .unwrap();
-    seen.spawn(streams.remove(&topic).unwrap());
+    let seen = collect_streams(&consumer, &topic, 2).await;
     let mut total = produce(&topic, 3, 20, "before");
     wait_until("first batch", LIMIT, || seen.len() >= total).await;
 

@@ -22,12 +22,7 @@ async fn two_and_three_members_split_partitions_without_overlap_or_gap() {
         let mut collectors = Vec::new();
         for _ in 0..members {
             let consumer = connect(&group).await;
-            let mut streams = consumer
-                .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-                .await
-                .expect("streams");
-            let collector = Collector::default();
-            collector.spawn(streams.remove(&topic).unwrap());
+            let collector = collect_streams(&consumer, &topic, 1).await;
             consumers.push(consumer);
             collectors.push(collector);
         }
@@ -81,12 +76,7 @@ async fn joining_member_triggers_rebalance_and_graceful_leave_hands_over_exactly
     let first = produce(&topic, 4, 25, "a");
 
     let a = connect(&group).await;
-    let a_seen = Collector::default();
-    let mut streams = a
-        .create_message_streams(BTreeMap::from([(topic.clone(), 2)]))
-        .await
-        .expect("streams");
-    let a_tasks = a_seen.spawn(streams.remove(&topic).unwrap());
+    let a_seen = collect_streams(&a, &topic, 2).await;
     wait_until("a consumes the first batch", LIMIT, || {
         a_seen.len() >= first
     })
@@ -94,12 +84,7 @@ async fn joining_member_triggers_rebalance_and_graceful_leave_hands_over_exactly
     assert_eq!(a.owned_partitions().len(), 4);
 
     let b = connect(&group).await;
-    let b_seen = Collector::default();
-    let mut streams = b
-        .create_message_streams(BTreeMap::from([(topic.clone(), 2)]))
-        .await
-        .expect("streams");
-    b_seen.spawn(streams.remove(&topic).unwrap());
+    let b_seen = collect_streams(&b, &topic, 2).await;
     wait_until("a rebalances down to two partitions", LIMIT, || {
         a.owned_partitions().len() == 2 && b.owned_partitions().len() == 2
     })
@@ -113,9 +98,7 @@ async fn joining_member_triggers_rebalance_and_graceful_leave_hands_over_exactly
 
     // A leaves gracefully: B takes everything over from A's committed offsets.
     a.shutdown().await.expect("a shutdown");
-    for task in a_tasks {
-        task.await.expect("a stream task");
-    }
+    a_seen.wait_ended().await;
     wait_until("b owns all partitions", LIMIT, || {
         b.owned_partitions().len() == 4
     })
@@ -144,18 +127,11 @@ async fn restart_resumes_from_committed_offsets_and_shutdown_cleans_zookeeper() 
     let zk = zk().await;
 
     let consumer = connect(&group).await;
-    let seen = Collector::default();
-    let mut streams = consumer
-        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-        .await
-        .unwrap();
-    let tasks = seen.spawn(streams.remove(&topic).unwrap());
+    let seen = collect_streams(&consumer, &topic, 1).await;
     wait_until("first batch", LIMIT, || seen.len() >= first).await;
     let id = consumer.consumer_id().to_string();
     consumer.shutdown().await.unwrap();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    seen.wait_ended().await;
     assert_eq!(
         committed(&zk, &group, &topic).await,
         BTreeMap::from([(0, 10), (1, 10), (2, 10)])
@@ -172,12 +148,7 @@ async fn restart_resumes_from_committed_offsets_and_shutdown_cleans_zookeeper() 
 
     let second = produce(&topic, 3, 5, "two");
     let consumer = connect(&group).await;
-    let again = Collector::default();
-    let mut streams = consumer
-        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-        .await
-        .unwrap();
-    again.spawn(streams.remove(&topic).unwrap());
+    let again = collect_streams(&consumer, &topic, 1).await;
     wait_until("second batch", LIMIT, || again.len() >= second).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let got = again.snapshot();
@@ -201,11 +172,7 @@ async fn registration_and_owner_nodes_match_the_java_format() {
     .await
     .unwrap();
     assert_eq!(consumer.consumer_id(), format!("{group}_golden-member"));
-    let mut streams = consumer
-        .create_message_streams(BTreeMap::from([(topic.clone(), 2)]))
-        .await
-        .unwrap();
-    let _tasks = Collector::default().spawn(streams.remove(&topic).unwrap());
+    let _seen = collect_streams(&consumer, &topic, 2).await;
     let zk = zk().await;
     let path = format!("/consumers/{group}/ids/{group}_golden-member");
     let data = String::from_utf8(zk.get_data(&path).await.unwrap().expect("registration")).unwrap();
@@ -293,12 +260,7 @@ async fn out_of_range_offsets_reset_per_policy() {
         )
         .await
         .unwrap();
-        let seen = Collector::default();
-        let mut streams = consumer
-            .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-            .await
-            .unwrap();
-        seen.spawn(streams.remove(&topic).unwrap());
+        let seen = collect_streams(&consumer, &topic, 1).await;
         if expect_old {
             wait_until("reset to smallest replays the log", LIMIT, || {
                 seen.len() >= 10

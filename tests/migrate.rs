@@ -41,12 +41,7 @@ async fn to_kafka_then_a_kafka_storage_consumer_resumes_exactly_and_verify_sees_
     )
     .await
     .unwrap();
-    let seen = Collector::default();
-    let mut streams = consumer
-        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-        .await
-        .unwrap();
-    let tasks = seen.spawn(streams.remove(&topic).unwrap());
+    let seen = collect_streams(&consumer, &topic, 1).await;
     wait_until(
         "the rest of both partitions",
         Duration::from_secs(60),
@@ -55,9 +50,7 @@ async fn to_kafka_then_a_kafka_storage_consumer_resumes_exactly_and_verify_sees_
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     consumer.shutdown().await.unwrap();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    seen.wait_ended().await;
     let got: BTreeSet<(i32, i64)> = seen
         .snapshot()
         .iter()

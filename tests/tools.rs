@@ -104,12 +104,7 @@ async fn reset_refuses_an_active_group_and_a_restarted_consumer_starts_where_tol
     let group = testkit::cluster().unique("reset-group");
     produce(&topic, 1, 20, "r");
     let consumer = connect(&group).await;
-    let seen = Collector::default();
-    let mut streams = consumer
-        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-        .await
-        .unwrap();
-    let tasks = seen.spawn(streams.remove(&topic).unwrap());
+    let seen = collect_streams(&consumer, &topic, 1).await;
     wait_until("consumed", Duration::from_secs(60), || seen.len() >= 20).await;
 
     let out = tool(&[
@@ -125,9 +120,7 @@ async fn reset_refuses_an_active_group_and_a_restarted_consumer_starts_where_tol
     assert!(stderr(&out).contains("live members"), "{}", stderr(&out));
 
     consumer.shutdown().await.unwrap();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    seen.wait_ended().await;
     let zk = zk().await;
     assert_eq!(committed(&zk, &group, &topic).await[&0], 20);
 
@@ -149,12 +142,7 @@ async fn reset_refuses_an_active_group_and_a_restarted_consumer_starts_where_tol
     assert_eq!(committed(&zk, &group, &topic).await[&0], 5);
 
     let consumer = connect(&group).await;
-    let again = Collector::default();
-    let mut streams = consumer
-        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-        .await
-        .unwrap();
-    again.spawn(streams.remove(&topic).unwrap());
+    let again = collect_streams(&consumer, &topic, 1).await;
     wait_until("replayed from 5", Duration::from_secs(60), || {
         again.len() >= 15
     })

@@ -62,29 +62,37 @@ pub async fn connect(group: &str) -> Consumer {
 #[derive(Clone, Default)]
 pub struct Collector {
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Collector {
-    pub fn spawn(&self, streams: Vec<MessageStream>) -> Vec<tokio::task::JoinHandle<()>> {
-        streams
-            .into_iter()
-            .map(|mut stream| {
-                let seen = self.seen.clone();
-                tokio::spawn(async move {
-                    while let Some(next) = stream.next().await {
-                        match next {
-                            Ok(m) => seen.lock().unwrap().push(Seen {
-                                topic: m.topic.to_string(),
-                                partition: m.partition,
-                                offset: m.offset,
-                                value: String::from_utf8_lossy(&m.value).into_owned(),
-                            }),
-                            Err(e) => panic!("stream error: {e}"),
-                        }
+    /// Collects from `streams` in tasks of their own; a stream error fails the test.
+    pub fn spawn(&self, streams: Vec<MessageStream>) {
+        let tasks = streams.into_iter().map(|mut stream| {
+            let seen = self.seen.clone();
+            tokio::spawn(async move {
+                while let Some(next) = stream.next().await {
+                    match next {
+                        Ok(m) => seen.lock().unwrap().push(Seen {
+                            topic: m.topic.to_string(),
+                            partition: m.partition,
+                            offset: m.offset,
+                            value: String::from_utf8_lossy(&m.value).into_owned(),
+                        }),
+                        Err(e) => panic!("stream error: {e}"),
                     }
-                })
+                }
             })
-            .collect()
+        });
+        self.tasks.lock().unwrap().extend(tasks);
+    }
+
+    /// Waits until every collected stream has ended (after a shutdown); fails on a stream error.
+    pub async fn wait_ended(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
+        for task in tasks {
+            task.await.expect("collector task");
+        }
     }
 
     pub fn len(&self) -> usize {
