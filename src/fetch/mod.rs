@@ -316,7 +316,6 @@ impl Manager {
             stop: self.stop.clone(),
             isolate: false,
             needs_metadata: true,
-            outcome: HashMap::new(),
         };
         let handle = std::thread::Builder::new()
             .name(format!("zkc-fetch-{leader}-{slot}"))
@@ -375,6 +374,8 @@ struct Owned {
     /// after the log, so messages appended meanwhile are counted but not sent); several in a
     /// row mean the next message does not fit in `fetch.message.max.bytes`.
     empty_answers: u32,
+    /// What the current fetch round decided for this partition (`None`: no answer named it).
+    next: Option<Next>,
 }
 
 impl Owned {
@@ -383,6 +384,7 @@ impl Owned {
             target,
             crc_failures: 0,
             empty_answers: 0,
+            next: None,
         }
     }
 }
@@ -400,10 +402,10 @@ struct Fetcher {
     stop: Arc<Stop>,
     isolate: bool,
     needs_metadata: bool,
-    outcome: HashMap<(Arc<str>, i32), Next>,
 }
 
 /// What to do with a partition after one fetch answer.
+#[derive(Debug, Clone, Copy)]
 enum Next {
     Keep,
     Return,
@@ -556,7 +558,7 @@ impl Fetcher {
             .map(|info| (info.topic.clone(), info.partition, info.fetch_offset()))
             .collect();
         if requests.is_empty() {
-            self.record(indices, || Next::Keep);
+            self.record(indices, Next::Keep);
             sleep_unless_stopped(&self.stop, self.config.refresh_leader_backoff);
             return;
         }
@@ -575,18 +577,15 @@ impl Fetcher {
             Ok(Err(KafkaError::Kafka(KafkaCode::CorruptMessage))) if indices.len() > 1 => {
                 tracing::warn!(broker = %self.leader, "corrupt message set in a fetch answer; isolating the partition");
                 self.isolate = true;
-                return self.record(indices, || Next::Keep);
+                return self.record(indices, Next::Keep);
             }
             Ok(Err(KafkaError::Kafka(KafkaCode::CorruptMessage))) => {
                 let next =
                     self.handle_error(indices[0], &KafkaError::Kafka(KafkaCode::CorruptMessage));
-                let info = &self.partitions[indices[0]].target.info;
-                self.outcome
-                    .insert((info.topic.clone(), info.partition), next);
-                return;
+                return self.record(&indices[..1], next);
             }
             // Stopping: nothing more is delivered; keep the partitions where they are.
-            Err(CallError::Stopped) => return self.record(indices, || Next::Keep),
+            Err(CallError::Stopped) => return self.record(indices, Next::Keep),
             Ok(Err(e)) => return self.fetch_failed(indices, &e),
             Err(e) => return self.fetch_failed(indices, &e),
         };
@@ -605,9 +604,7 @@ impl Fetcher {
                         }
                         Err(e) => self.handle_error(index, &e),
                     };
-                    let info = &self.partitions[index].target.info;
-                    self.outcome
-                        .insert((info.topic.clone(), info.partition), next);
+                    self.partitions[index].next = Some(next);
                 }
             }
         }
@@ -618,26 +615,22 @@ impl Fetcher {
     fn fetch_failed(&mut self, indices: &[usize], error: &dyn std::fmt::Display) {
         tracing::warn!(broker = %self.leader, error = %error, "fetch failed; looking leaders up again");
         self.client.abandon();
-        self.record(indices, || Next::Return);
+        self.record(indices, Next::Return);
     }
 
     /// Records the same outcome for every partition at `indices`.
-    fn record(&mut self, indices: &[usize], next: impl Fn() -> Next) {
+    fn record(&mut self, indices: &[usize], next: Next) {
         for &i in indices {
-            let info = &self.partitions[i].target.info;
-            self.outcome
-                .insert((info.topic.clone(), info.partition), next());
+            self.partitions[i].next = Some(next);
         }
     }
 
     /// Applies the recorded outcomes. Partitions the answers did not mention have no leader in
     /// our metadata: they go back for a leader lookup.
     fn settle(&mut self) {
-        let mut outcome = std::mem::take(&mut self.outcome);
         let mut kept = Vec::with_capacity(self.partitions.len());
-        for owned in self.partitions.drain(..) {
-            let key = (owned.target.info.topic.clone(), owned.target.info.partition);
-            match outcome.remove(&key) {
+        for mut owned in std::mem::take(&mut self.partitions) {
+            match owned.next.take() {
                 Some(Next::Keep) => kept.push(owned),
                 None if owned.target.info.fetch_offset() < 0 => kept.push(owned),
                 Some(Next::Drop) => {}
