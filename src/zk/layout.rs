@@ -67,9 +67,6 @@ fn invalid(path: &str, message: String) -> LayoutError {
 /// `\n` `\r` `\t` `\uXXXX`) is a literal backslash, and raw control characters are kept.
 /// Valid JSON is returned unchanged (borrowed).
 pub fn lenient_json(data: &[u8]) -> Cow<'_, [u8]> {
-    if !needs_repair(data) {
-        return Cow::Borrowed(data);
-    }
     let mut out = Vec::with_capacity(data.len() + 8);
     let mut in_string = false;
     let mut i = 0;
@@ -95,27 +92,12 @@ pub fn lenient_json(data: &[u8]) -> Cow<'_, [u8]> {
         }
         i += 1;
     }
-    Cow::Owned(out)
-}
-
-fn needs_repair(data: &[u8]) -> bool {
-    let mut in_string = false;
-    let mut i = 0;
-    while i < data.len() {
-        let b = data[i];
-        if in_string {
-            match b {
-                b'"' => in_string = false,
-                b'\\' if valid_escape(&data[i + 1..]) => i += 1,
-                b'\\' | 0x00..=0x1f => return true,
-                _ => {}
-            }
-        } else {
-            in_string = b == b'"';
-        }
-        i += 1;
+    // ZooKeeper nodes are small: one pass that always copies beats a second scanner.
+    if out == data {
+        Cow::Borrowed(data)
+    } else {
+        Cow::Owned(out)
     }
-    false
 }
 
 /// Whether the bytes after a backslash form an escape Kafka's reader decodes.
