@@ -61,16 +61,7 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
 #[derive(Debug, Subcommand)]
 pub enum OffsetsCommand {
     /// Committed offset, log end, lag and owner per partition (like ConsumerOffsetChecker).
-    Check {
-        #[command(flatten)]
-        conn: Connection,
-        /// The group.
-        #[arg(long)]
-        group: String,
-        /// Only these topics (repeatable; default: every topic of the group).
-        #[arg(long = "topic")]
-        topics: Vec<String>,
-    },
+    Check(GroupTopics),
     /// Print the group's offsets as `/consumers/G/offsets/T/P:OFFSET` lines (like ExportZkOffsets).
     Export {
         #[command(flatten)]
@@ -96,13 +87,7 @@ pub enum OffsetsCommand {
     /// Move a group's offsets; prints the plan, writes only with --execute.
     Reset {
         #[command(flatten)]
-        conn: Connection,
-        /// The group.
-        #[arg(long)]
-        group: String,
-        /// Only these topics (repeatable; default: every topic of the group).
-        #[arg(long = "topic")]
-        topics: Vec<String>,
+        target: GroupTopics,
         /// To the earliest offset in the log.
         #[arg(long, group = "target")]
         to_earliest: bool,
@@ -156,11 +141,11 @@ pub enum GroupsCommand {
 /// Runs an `offsets` subcommand.
 pub async fn offsets(command: OffsetsCommand) -> Result<(), CliError> {
     match command {
-        OffsetsCommand::Check {
+        OffsetsCommand::Check(GroupTopics {
             conn,
             group,
             topics,
-        } => {
+        }) => {
             let rows = conn
                 .admin()
                 .await?
@@ -239,9 +224,12 @@ pub async fn offsets(command: OffsetsCommand) -> Result<(), CliError> {
             Ok(())
         }
         OffsetsCommand::Reset {
-            conn,
-            group,
-            topics,
+            target:
+                GroupTopics {
+                    conn,
+                    group,
+                    topics,
+                },
             to_earliest,
             to_latest,
             to_offset,
@@ -352,17 +340,24 @@ pub enum MigrateCommand {
     Verify(MigrateArgs),
 }
 
-/// Arguments of the migrate subcommands.
+/// A group on a ZooKeeper, and optionally some of its topics.
 #[derive(Debug, Args)]
-pub struct MigrateArgs {
+pub struct GroupTopics {
     #[command(flatten)]
     conn: Connection,
     /// The group.
     #[arg(long)]
     group: String,
-    /// Only these topics (repeatable; default: the group's topics in ZooKeeper).
+    /// Only these topics (repeatable; default: every topic of the group).
     #[arg(long = "topic")]
     topics: Vec<String>,
+}
+
+/// Arguments of the migrate subcommands.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    target: GroupTopics,
     /// Copy even while the group has live members.
     #[arg(long)]
     force: bool,
@@ -375,33 +370,39 @@ pub async fn migrate(command: MigrateCommand) -> Result<(), CliError> {
         MigrateCommand::ToZookeeper(a) => (a, Some(MigrateDirection::ToZookeeper)),
         MigrateCommand::Verify(a) => (a, None),
     };
-    let admin = args.conn.admin().await?;
+    let MigrateArgs {
+        target: GroupTopics {
+            conn,
+            group,
+            topics,
+        },
+        force,
+    } = args;
+    let admin = conn.admin().await?;
     if let Some(direction) = direction {
         let copied = admin
-            .migrate(&args.group, &args.topics, direction, args.force)
+            .migrate(&group, &topics, direction, force)
             .await
             .map_err(runtime)?;
         for (tp, offset) in &copied {
-            println!("{} {} {}: {}", args.group, tp.topic, tp.partition, offset);
+            println!("{} {} {}: {}", group, tp.topic, tp.partition, offset);
         }
         eprintln!("copied {} offsets", copied.len());
         return Ok(());
     }
     let rows = admin
-        .compare_stores(&args.group, &args.topics)
+        .compare_stores(&group, &topics)
         .await
         .map_err(runtime)?;
     let drift: Vec<_> = rows.iter().filter(|r| !r.agrees()).collect();
-    if args.conn.json {
-        print_json(
-            &serde_json::json!({"group": args.group, "partitions": rows, "drift": drift.len()}),
-        )?;
+    if conn.json {
+        print_json(&serde_json::json!({"group": group, "partitions": rows, "drift": drift.len()}))?;
     } else {
         let show = |o: Option<i64>| o.map_or("none".to_string(), |v| v.to_string());
         for r in &rows {
             println!(
                 "{} {} {}: zookeeper {} kafka {}{}",
-                args.group,
+                group,
                 r.topic,
                 r.partition,
                 show(r.zookeeper),
