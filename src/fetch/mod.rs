@@ -261,14 +261,10 @@ impl Manager {
                 .load_metadata(&topics)
                 .map(|()| leaders_of(client, &topics))
         }) {
-            Ok(Ok(leaders)) => leaders,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, brokers = ?self.brokers, "cannot load topic metadata; retrying");
-                self.client.abandon();
-                return targets;
-            }
+            Ok(leaders) => leaders,
             Err(e) => {
                 tracing::warn!(error = %e, brokers = ?self.brokers, "cannot load topic metadata; retrying");
+                self.client.abandon();
                 return targets;
             }
         };
@@ -472,13 +468,11 @@ impl Fetcher {
             .collect();
         topics.sort();
         topics.dedup();
-        let outcome = self
+        let Err(error) = self
             .client
-            .call(&self.stop, move |client| client.load_metadata(&topics));
-        let error = match outcome {
-            Ok(Ok(())) => return true,
-            Ok(Err(e)) => e.to_string(),
-            Err(e) => e.to_string(),
+            .call(&self.stop, move |client| client.load_metadata(&topics))
+        else {
+            return true;
         };
         tracing::warn!(broker = %self.leader, error = %error, "metadata refresh failed; returning partitions for leader lookup");
         self.client.abandon();
@@ -504,13 +498,9 @@ impl Fetcher {
             OffsetReset::Smallest => FetchOffset::Earliest,
             OffsetReset::Largest => FetchOffset::Latest,
         };
-        let answer = self
-            .client
-            .call(&self.stop, move |client| {
-                client.fetch_offsets(&topics, which)
-            })
-            .map_err(|e| e.to_string())
-            .and_then(|answer| answer.map_err(|e| e.to_string()));
+        let answer = self.client.call(&self.stop, move |client| {
+            client.fetch_offsets(&topics, which)
+        });
         match answer {
             Ok(answer) => {
                 for &i in &unresolved {
@@ -573,20 +563,21 @@ impl Fetcher {
             client.fetch_messages(&requests)
         });
         let responses = match answer {
-            Ok(Ok(r)) => r,
-            Ok(Err(KafkaError::Kafka(KafkaCode::CorruptMessage))) if indices.len() > 1 => {
+            Ok(r) => r,
+            Err(CallError::Kafka(KafkaError::Kafka(KafkaCode::CorruptMessage)))
+                if indices.len() > 1 =>
+            {
                 tracing::warn!(broker = %self.leader, "corrupt message set in a fetch answer; isolating the partition");
                 self.isolate = true;
                 return self.record(indices, Next::Keep);
             }
-            Ok(Err(KafkaError::Kafka(KafkaCode::CorruptMessage))) => {
+            Err(CallError::Kafka(KafkaError::Kafka(KafkaCode::CorruptMessage))) => {
                 let next =
                     self.handle_error(indices[0], &KafkaError::Kafka(KafkaCode::CorruptMessage));
                 return self.record(&indices[..1], next);
             }
             // Stopping: nothing more is delivered; keep the partitions where they are.
             Err(CallError::Stopped) => return self.record(indices, Next::Keep),
-            Ok(Err(e)) => return self.fetch_failed(indices, &e),
             Err(e) => return self.fetch_failed(indices, &e),
         };
         for response in &responses {
@@ -612,7 +603,7 @@ impl Fetcher {
 
     /// A fetch without an answer (socket error, timeout): the connection may be dead, so start
     /// over with a fresh client, and send the partitions back for a leader lookup.
-    fn fetch_failed(&mut self, indices: &[usize], error: &dyn std::fmt::Display) {
+    fn fetch_failed(&mut self, indices: &[usize], error: &CallError) {
         tracing::warn!(broker = %self.leader, error = %error, "fetch failed; looking leaders up again");
         self.client.abandon();
         self.record(indices, Next::Return);

@@ -34,6 +34,9 @@ pub(crate) enum CallError {
     /// The client thread could not be started or died.
     #[error("the Kafka client thread is gone")]
     Gone,
+    /// The broker answered with an error, or the request failed in the client.
+    #[error(transparent)]
+    Kafka(#[from] kafka::Error),
 }
 
 /// A [`KafkaClient`] whose every call is bounded by `socket.timeout.ms` and by stop.
@@ -56,11 +59,12 @@ impl TimedClient {
     }
 
     /// Runs `f` on the client and waits for its answer, at most `socket.timeout.ms`, and not
-    /// past `stop`. On any error the client is abandoned (see the module docs).
+    /// past `stop`. Without an answer the client is abandoned (see the module docs); an error
+    /// answer leaves it to the caller.
     pub(super) fn call<R, F>(&mut self, stop: &Stop, f: F) -> Result<R, CallError>
     where
         R: Send + 'static,
-        F: FnOnce(&mut KafkaClient) -> R + Send + 'static,
+        F: FnOnce(&mut KafkaClient) -> kafka::Result<R> + Send + 'static,
     {
         let (answer_tx, answer) = std_mpsc::sync_channel(1);
         let job: Job = Box::new(move |client| {
@@ -84,7 +88,7 @@ impl TimedClient {
                 return Err(CallError::TimedOut(timeout));
             }
             match answer.recv_timeout(left.min(STOP_CHECK)) {
-                Ok(value) => return Ok(value),
+                Ok(value) => return value.map_err(CallError::Kafka),
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => {
                     self.abandon();
