@@ -288,6 +288,29 @@ impl Consumer {
         Ok(false)
     }
 
+    /// The topics of `topics` that do not exist in the cluster (no `/brokers/topics/<topic>`).
+    ///
+    /// Subscribing to a missing topic is allowed, as in Java (the member waits for it to be
+    /// created); callers that want to fail fast on a typo ask this first.
+    pub async fn missing_topics<'a>(
+        &self,
+        topics: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<String>, ConsumerError> {
+        let mut missing = Vec::new();
+        for topic in topics {
+            if self
+                .shared
+                .zk
+                .get_data(&layout::topic_path(topic))
+                .await?
+                .is_none()
+            {
+                missing.push(topic.to_string());
+            }
+        }
+        Ok(missing)
+    }
+
     /// Deletes every committed offset of the group (the console consumer's
     /// `--delete-consumer-offsets`). Call before creating streams.
     pub async fn delete_group_offsets(&self) -> Result<(), ConsumerError> {

@@ -93,6 +93,27 @@ pub enum FetchError {
     BadOffset(String),
 }
 
+impl FetchError {
+    /// The topic, partition and offset the error is about, when it names one.
+    pub fn position(&self) -> Option<(&str, i32, i64)> {
+        match self {
+            FetchError::MessageTooLarge {
+                topic,
+                partition,
+                offset,
+                ..
+            }
+            | FetchError::Corrupt {
+                topic,
+                partition,
+                offset,
+                ..
+            } => Some((topic, *partition, *offset)),
+            FetchError::BadOffset(_) => None,
+        }
+    }
+}
+
 /// Fetch settings (from the consumer config).
 #[derive(Debug, Clone)]
 pub struct FetchConfig {

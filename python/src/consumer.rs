@@ -1,0 +1,303 @@
+//! `Consumer`: the library's [`zkconsumer::Consumer`] for Python. Builds the configuration
+//! from keyword values and/or a `.properties` file, and forwards every call.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyInt, PyString};
+
+use zkconsumer::config::{parse_properties, read_properties_file, ConsumerConfigBuilder};
+use zkconsumer::TopicFilter;
+
+use crate::errors;
+use crate::listener::PyListener;
+use crate::runtime::{self, Birth};
+use crate::stream::{Slot, Stream};
+
+/// A member of a ZooKeeper-coordinated consumer group (Java's `ZookeeperConsumerConnector`).
+#[pyclass(module = "zkconsumer._native", name = "Consumer", frozen)]
+pub struct Consumer {
+    inner: Arc<zkconsumer::Consumer>,
+    slots: Mutex<Vec<Arc<Slot>>>,
+    birth: Birth,
+}
+
+/// A config value as the text the library parses: `str`, `int` or `bool`.
+fn config_value(key: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(b) = value.cast::<PyBool>() {
+        return Ok(if b.is_true() { "true" } else { "false" }.to_string());
+    }
+    if value.is_instance_of::<PyInt>() || value.is_instance_of::<PyString>() {
+        return Ok(value.str()?.to_string());
+    }
+    Err(errors::config_error(
+        value.py(),
+        format!(
+            "invalid value {} for {key}: expected str or int, not {}",
+            value.repr()?,
+            value.get_type().name()?
+        ),
+        Some(key),
+        Some(&value.str()?.to_string()),
+    ))
+}
+
+fn builder(
+    py: Python<'_>,
+    zookeeper_connect: Option<String>,
+    group_id: Option<String>,
+    config: Option<&Bound<'_, PyDict>>,
+    config_file: Option<PathBuf>,
+) -> PyResult<ConsumerConfigBuilder> {
+    let mut builder = ConsumerConfigBuilder::default();
+    if let Some(path) = config_file {
+        let text = read_properties_file(&path).map_err(|e| errors::from_config(py, &e))?;
+        let props = parse_properties(&text).map_err(|e| errors::from_config(py, &e))?;
+        builder = builder.set_all(props);
+    }
+    if let Some(config) = config {
+        for (key, value) in config.iter() {
+            let key: String = key
+                .extract()
+                .map_err(|_| PyTypeError::new_err("config keys must be str"))?;
+            let value = config_value(&key, &value)?;
+            builder = builder.set(&key, value);
+        }
+    }
+    if let Some(connect) = zookeeper_connect {
+        builder = builder.set("zookeeper.connect", connect);
+    }
+    if let Some(group) = group_id {
+        builder = builder.set("group.id", group);
+    }
+    Ok(builder)
+}
+
+impl Consumer {
+    fn keep(&self, streams: &[Arc<Slot>]) {
+        let mut slots = match self.slots.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        slots.extend(streams.iter().cloned());
+    }
+
+    fn check(&self, py: Python<'_>) -> PyResult<()> {
+        self.birth.check(py, "Consumer")
+    }
+
+    fn fail_on_missing(
+        &self,
+        py: Python<'_>,
+        topics: Vec<String>,
+        wait_for_topics: bool,
+    ) -> PyResult<()> {
+        if wait_for_topics {
+            return Ok(());
+        }
+        let inner = self.inner.clone();
+        let missing = runtime::run(py, async move {
+            inner
+                .missing_topics(topics.iter().map(String::as_str))
+                .await
+        })?
+        .map_err(|e| errors::from_consumer(py, &e))?;
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(errors::unknown_topics(py, missing))
+        }
+    }
+}
+
+#[pymethods]
+impl Consumer {
+    /// Connects to ZooKeeper. `config` holds Java consumer keys (values `str`, `int` or
+    /// `bool`); `config_file` a Java `.properties` file read first. The positional arguments
+    /// set `zookeeper.connect` and `group.id` and override both.
+    #[new]
+    #[pyo3(signature = (zookeeper_connect=None, group_id=None, *, config=None, config_file=None))]
+    fn new(
+        py: Python<'_>,
+        zookeeper_connect: Option<String>,
+        group_id: Option<String>,
+        config: Option<Bound<'_, PyDict>>,
+        config_file: Option<PathBuf>,
+    ) -> PyResult<Self> {
+        let config = builder(
+            py,
+            zookeeper_connect,
+            group_id,
+            config.as_ref(),
+            config_file,
+        )?
+        .build()
+        .map_err(|e| errors::from_config(py, &e))?;
+        let inner = runtime::run(py, zkconsumer::Consumer::connect(config))?
+            .map_err(|e| errors::from_consumer(py, &e))?;
+        Ok(Consumer {
+            inner: Arc::new(inner),
+            slots: Mutex::new(Vec::new()),
+            birth: Birth::now(),
+        })
+    }
+
+    /// Subscribes to topics with a number of streams each (Java's `createMessageStreams`);
+    /// returns `{topic: [Stream, ...]}`. Raises `UnknownTopicError` for a topic that does not
+    /// exist unless `wait_for_topics=True` (then the member waits for it, as Java does).
+    #[pyo3(signature = (topic_counts, *, wait_for_topics=false))]
+    fn streams(
+        &self,
+        py: Python<'_>,
+        topic_counts: BTreeMap<String, u32>,
+        wait_for_topics: bool,
+    ) -> PyResult<BTreeMap<String, Vec<Stream>>> {
+        self.check(py)?;
+        self.fail_on_missing(py, topic_counts.keys().cloned().collect(), wait_for_topics)?;
+        let inner = self.inner.clone();
+        let streams = runtime::run(py, async move {
+            inner.create_message_streams(topic_counts).await
+        })?
+        .map_err(|e| errors::from_consumer(py, &e))?;
+        let mut result = BTreeMap::new();
+        for (topic, streams) in streams {
+            let slots: Vec<Arc<Slot>> = streams.into_iter().map(Slot::new).collect();
+            self.keep(&slots);
+            result.insert(topic, slots.into_iter().map(Stream::new).collect());
+        }
+        Ok(result)
+    }
+
+    /// Subscribes to every topic matching `whitelist` (or not matching `blacklist`), Java
+    /// regex syntax with `,` for `|`, shared by `count` streams; returns the streams.
+    #[pyo3(signature = (*, whitelist=None, blacklist=None, count=1))]
+    fn streams_by_filter(
+        &self,
+        py: Python<'_>,
+        whitelist: Option<String>,
+        blacklist: Option<String>,
+        count: u32,
+    ) -> PyResult<Vec<Stream>> {
+        self.check(py)?;
+        let filter =
+            match (whitelist, blacklist) {
+                (Some(w), None) => TopicFilter::whitelist(&w)
+                    .map_err(|e| errors::from_filter(py, &e, "whitelist"))?,
+                (None, Some(b)) => TopicFilter::blacklist(&b)
+                    .map_err(|e| errors::from_filter(py, &e, "blacklist"))?,
+                _ => {
+                    return Err(errors::config_error(
+                        py,
+                        "give exactly one of whitelist= or blacklist=".into(),
+                        None,
+                        None,
+                    ))
+                }
+            };
+        let inner = self.inner.clone();
+        let streams = runtime::run(py, async move {
+            inner.create_message_streams_by_filter(filter, count).await
+        })?
+        .map_err(|e| errors::from_consumer(py, &e))?;
+        let slots: Vec<Arc<Slot>> = streams.into_iter().map(Slot::new).collect();
+        self.keep(&slots);
+        Ok(slots.into_iter().map(Stream::new).collect())
+    }
+
+    /// Commits the processed offset of every owned partition now.
+    fn commit(&self, py: Python<'_>) -> PyResult<()> {
+        self.check(py)?;
+        let inner = self.inner.clone();
+        runtime::run(py, async move { inner.commit_offsets().await })?
+            .map_err(|e| errors::from_consumer(py, &e))
+    }
+
+    /// Ends every stream, commits what was processed (with `auto.commit.enable`), and deletes
+    /// this member's owner and registration nodes. Idempotent; callable from any thread.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.check(py)?;
+        let slots = match self.slots.lock() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        for slot in &slots {
+            slot.end_if_held_by_current_thread();
+        }
+        let inner = self.inner.clone();
+        runtime::run(py, async move { inner.shutdown().await })?
+            .map_err(|e| errors::from_consumer(py, &e))
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    /// Calls `before_release(partitions)` before ownership is released (partitions:
+    /// `{topic: {partition, ...}}`) and `after_assign(consumer_id, assignment)` after a new
+    /// assignment was claimed (`{topic: {partition: thread_id}}` for the whole group).
+    #[pyo3(signature = (before_release=None, after_assign=None))]
+    fn set_rebalance_listener(
+        &self,
+        before_release: Option<Py<PyAny>>,
+        after_assign: Option<Py<PyAny>>,
+    ) {
+        self.inner.set_rebalance_listener(Arc::new(PyListener {
+            before_release,
+            after_assign,
+        }));
+    }
+
+    /// `{(topic, partition): processed_offset}` of the partitions owned now (-1: none yet).
+    fn owned_partitions(&self) -> BTreeMap<(String, i32), i64> {
+        self.inner
+            .owned_partitions()
+            .into_iter()
+            .map(|(tp, offset)| ((tp.topic, tp.partition), offset))
+            .collect()
+    }
+
+    /// `[{"topic", "partition", "lag"}]` for the owned partitions (`lag` None until fetched).
+    fn lags<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        self.inner
+            .lags()
+            .into_iter()
+            .map(|lag| {
+                let d = PyDict::new(py);
+                d.set_item("topic", lag.topic)?;
+                d.set_item("partition", lag.partition)?;
+                d.set_item("lag", lag.lag)?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// This consumer's metrics as Prometheus text.
+    fn metrics_text(&self) -> String {
+        self.inner.render_metrics()
+    }
+
+    /// This member's consumer id.
+    #[getter]
+    fn consumer_id(&self) -> &str {
+        self.inner.consumer_id()
+    }
+
+    /// The group.
+    #[getter]
+    fn group_id(&self) -> &str {
+        &self.inner.config().group_id
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<zkconsumer.Consumer {}>", self.inner.consumer_id())
+    }
+}

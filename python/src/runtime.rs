@@ -1,0 +1,97 @@
+//! The one tokio runtime of the process and how Python threads wait on it.
+//!
+//! Python threads never run the library's tasks themselves: work is spawned on this runtime and
+//! the calling thread waits with the GIL released, in slices of at most [`SLICE`], running
+//! Python's signal handlers between slices (so Ctrl-C and `signal.signal` handlers keep working
+//! while a call blocks). A runtime does not survive `fork()`: objects remember the process that
+//! made them and refuse to work in a child.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use tokio::runtime::Runtime;
+
+use crate::errors;
+
+/// The longest a blocked call goes without looking at Python's signals.
+pub const SLICE: Duration = Duration::from_millis(100);
+
+/// The runtime of this process (a new one in a forked child).
+pub fn runtime(py: Python<'_>) -> PyResult<Arc<Runtime>> {
+    static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
+    let mut slot = match RUNTIME.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let pid = std::process::id();
+    if let Some((owner, rt)) = slot.as_ref() {
+        if *owner == pid {
+            return Ok(rt.clone());
+        }
+        // A forked child: the parent's worker threads do not exist here. Leak the parent's
+        // runtime (dropping it would wait for threads that are gone) and make a new one.
+        if let Some((_, old)) = slot.take() {
+            std::mem::forget(old);
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("zkconsumer")
+        .build()
+        .map_err(|e| errors::error(py, format!("cannot start the zkconsumer runtime: {e}")))?;
+    let rt = Arc::new(rt);
+    *slot = Some((pid, rt.clone()));
+    Ok(rt)
+}
+
+/// The process an object was made in; methods of objects from a parent process fail clearly.
+#[derive(Debug, Clone, Copy)]
+pub struct Birth(u32);
+
+impl Birth {
+    pub fn now() -> Self {
+        Birth(std::process::id())
+    }
+
+    pub fn check(self, py: Python<'_>, what: &str) -> PyResult<()> {
+        if self.0 == std::process::id() {
+            Ok(())
+        } else {
+            Err(errors::error(
+                py,
+                format!(
+                "this {what} was created in process {} before fork(); it cannot be used in the \
+                 child process {}: create a new Consumer in the child",
+                self.0,
+                std::process::id()
+                ),
+            ))
+        }
+    }
+}
+
+/// Runs `future` on the runtime and waits for it with the GIL released, looking at Python's
+/// signals every [`SLICE`]. If a signal handler raises (e.g. `KeyboardInterrupt`), the
+/// exception is returned and the task goes on in the background.
+pub fn run<F>(py: Python<'_>, future: F) -> PyResult<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let rt = runtime(py)?;
+    let mut task = pin!(rt.spawn(future));
+    loop {
+        let done =
+            py.detach(|| rt.block_on(async { tokio::time::timeout(SLICE, task.as_mut()).await }));
+        match done {
+            Ok(Ok(output)) => return Ok(output),
+            Ok(Err(join)) => {
+                return Err(errors::error(py, format!("zkconsumer task failed: {join}")));
+            }
+            Err(_elapsed) => py.check_signals()?,
+        }
+    }
+}
