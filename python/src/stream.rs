@@ -236,7 +236,8 @@ impl Stream {
         &self.slot.thread_id
     }
 
-    /// Whether the stream has ended (consumer closed or shutdown requested).
+    /// Whether the stream was seen to end (consumer closed or shutdown requested): set once
+    /// iteration stopped or `poll()` returned `None` for that reason.
     #[getter]
     fn ended(&self, py: Python<'_>) -> bool {
         lock(py, &self.slot.state).ended

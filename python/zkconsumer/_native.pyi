@@ -34,7 +34,8 @@ class Stream:
     @property
     def thread_id(self) -> str: ...
     @property
-    def ended(self) -> bool: ...
+    def ended(self) -> bool:
+        """True once iteration stopped or poll() returned None because the stream ended."""
 
 class Consumer:
     """A member of a ZooKeeper-coordinated consumer group."""
