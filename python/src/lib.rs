@@ -28,9 +28,22 @@ fn shutdown_requested() -> bool {
     zkconsumer::shutdown::requested()
 }
 
+/// The library's log lines go to stderr: warnings and errors by default (an unknown config
+/// key, a failed commit), everything `RUST_LOG` asks for when set. An application that set up
+/// its own `tracing` subscriber keeps it.
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("zkconsumer=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// The native half of the `zkconsumer` package.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    init_logs();
     m.add_class::<consumer::Consumer>()?;
     m.add_class::<stream::Stream>()?;
     m.add_class::<stream::Message>()?;

@@ -33,3 +33,30 @@ def test_one_sigterm_stops_three_consumers_with_two_streams_each(cluster, group,
     assert cluster.offsets(group, topic) == {p: 100 for p in range(6)}
     assert cluster.members(group) == []
     assert cluster.children(f"/consumers/{group}/owners/{topic}") == []
+
+
+BLOCKED_WITHOUT_HANDLERS = r"""
+import sys, zkconsumer
+zk, group, topic, version = sys.argv[1:5]
+consumer = zkconsumer.Consumer(zk, group, config={"zookeeper.server.version": version})
+stream = consumer.streams({topic: 1})[topic][0]
+print("ready", flush=True)
+try:
+    next(stream)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+consumer.close()
+print("closed", flush=True)
+"""
+
+
+def test_without_our_handlers_ctrl_c_interrupts_a_blocked_next(cluster, group, processes):
+    topic = cluster.create_topic(1)
+    proc = processes([sys.executable, "-c", BLOCKED_WITHOUT_HANDLERS, cluster.zk_connect, group,
+                      topic, cluster.zk_version])
+    wait_until("the member to block in next()", lambda: "ready" in proc.output(), 30)
+    wait_until("its registration", lambda: cluster.members(group), 30)
+    proc.signal(signal.SIGINT)
+    assert proc.wait(10) == 0, proc.stderr()
+    assert proc.output()[-2:] == ["interrupted", "closed"]
+    assert cluster.members(group) == []
