@@ -6,6 +6,16 @@ from conftest import (SESSION_MS, java_console_consumer, kill9, parse_json_lines
                       range_assignment, wait_until)
 
 
+def produce_to_every_partition(cluster, topic, prefix):
+    """50 messages `<prefix>-<partition>-<i>` to each of the 6 partitions; returns the values."""
+    values = []
+    for p in range(6):
+        batch = [f"{prefix}-{p}-{i}" for i in range(50)]
+        cluster.produce(topic, p, batch)
+        values += batch
+    return values
+
+
 def test_python_rust_and_java_members_share_a_group(cluster, group, processes, zkconsumer_cli,
                                                     tmp_path):
     topic = cluster.create_topic(6)
@@ -31,11 +41,7 @@ def test_python_rust_and_java_members_share_a_group(cluster, group, processes, z
     owned_by_python = {p for p, t in cluster.owners(group, topic).items() if t.startswith(python_id)}
     assert len(owned_by_python) == 2
 
-    values = []
-    for p in range(6):
-        batch = [f"first-{p}-{i}" for i in range(50)]
-        cluster.produce(topic, p, batch)
-        values += batch
+    values = produce_to_every_partition(cluster, topic, "first")
 
     def delivered():
         got = ([l.split(" ", 2)[2] for l in py.output() if l[:1].isdigit()]
@@ -60,11 +66,7 @@ def test_python_rust_and_java_members_share_a_group(cluster, group, processes, z
         return owners == expected
 
     wait_until("the survivors to take the killed member's partitions", taken_over, 60)
-    second = []
-    for p in range(6):
-        batch = [f"second-{p}-{i}" for i in range(50)]
-        cluster.produce(topic, p, batch)
-        second += batch
+    second = produce_to_every_partition(cluster, topic, "second")
 
     def survivors_got():
         return ({m["value"] for m in parse_json_lines(cli.output())}
