@@ -34,6 +34,16 @@ pub enum StreamError {
     Timeout(Duration),
 }
 
+impl StreamError {
+    /// Whether the stream can go on past this error by skipping data: a message set that
+    /// cannot be decoded ([`FetchError::Undecodable`]). Taking the next item of the stream
+    /// skips it (its offsets become committable); an application that must not lose data
+    /// stops instead (Java's console consumer without `--skip-message-on-error`).
+    pub fn is_skippable(&self) -> bool {
+        matches!(self, StreamError::Fetch(FetchError::Undecodable { .. }))
+    }
+}
+
 type PartitionKey = (Arc<str>, i32);
 
 /// Marks messages as processed from anywhere (another task, after asynchronous work).
@@ -214,6 +224,21 @@ impl MessageStream {
                     }
                 }
                 Received::Item(StreamItem::Error(e)) => return Some(Err(StreamError::Fetch(e))),
+                Received::Item(StreamItem::Undecodable {
+                    info,
+                    error,
+                    resume_at,
+                }) => {
+                    if !info.is_current() {
+                        continue;
+                    }
+                    // Taking the next item skips the set, like taking the next message
+                    // declares the previous one processed.
+                    self.acker.track(&info);
+                    self.handed_out = Some((info, resume_at - 1));
+                    self.holding.hold();
+                    return Some(Err(StreamError::Fetch(error)));
+                }
                 Received::TimedOut(after) => return Some(Err(StreamError::Timeout(after))),
                 Received::Ended => return None,
             }
