@@ -43,6 +43,8 @@ pub enum StreamItem {
     Undecodable {
         /// The partition's state.
         info: Arc<PartitionTopicInfo>,
+        /// The partition's epoch when the set was fetched.
+        epoch: u64,
         /// What cannot be decoded, and why.
         error: FetchError,
         /// First offset after the undecodable set.
@@ -55,6 +57,9 @@ pub enum StreamItem {
 pub struct FetchedChunk {
     /// The partition's state (also tells whether it is still owned).
     pub info: Arc<PartitionTopicInfo>,
+    /// The partition's epoch when the messages were fetched (see
+    /// [`PartitionTopicInfo::epoch`]): after an offset reset they are not delivered.
+    pub epoch: u64,
     /// The messages.
     pub messages: Vec<Message>,
 }
@@ -705,6 +710,7 @@ impl Fetcher {
         if self.send(
             index,
             StreamItem::Chunk(FetchedChunk {
+                epoch: info.epoch(),
                 info,
                 messages: batch,
             }),
@@ -767,6 +773,7 @@ impl Fetcher {
         tracing::error!(%error, "undecodable message set");
         info.mark_fetched(resume_at);
         let item = StreamItem::Undecodable {
+            epoch: info.epoch(),
             info,
             error,
             resume_at,
