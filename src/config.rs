@@ -74,7 +74,8 @@ pub enum ConfigError {
     },
 }
 
-/// Every key zkconsumer understands: the Java consumer's, plus `zookeeper.server.version`.
+/// Every key zkconsumer understands: the Java consumer's, plus `zookeeper.server.version` and
+/// `auto.ack` (zkconsumer's own).
 pub fn known_keys() -> &'static [&'static str] {
     &[
         "zookeeper.connect",
@@ -86,6 +87,7 @@ pub fn known_keys() -> &'static [&'static str] {
         "zookeeper.sync.time.ms",
         "zookeeper.server.version",
         "auto.commit.enable",
+        "auto.ack",
         "auto.commit.interval.ms",
         "auto.offset.reset",
         "rebalance.max.retries",
@@ -158,6 +160,10 @@ pub struct ConsumerConfig {
     pub queued_max_message_chunks: usize,
     /// `consumer.timeout.ms` (-1: none).
     pub consumer_timeout: Option<Duration>,
+    /// `auto.ack` (true), zkconsumer's own key: taking the next message of a stream declares
+    /// the previous one processed. `false`: only `Acker::ack` / `MessageStream::ack` do, in
+    /// any order, and commits stop at the lowest unacknowledged offset of each partition.
+    pub auto_ack: bool,
     /// `exclude.internal.topics` (true).
     pub exclude_internal_topics: bool,
     /// `partition.assignment.strategy` (range).
@@ -492,6 +498,7 @@ impl ConsumerConfigBuilder {
                 "a positive integer",
             )?,
             consumer_timeout,
+            auto_ack: r.bool("auto.ack", true)?,
             exclude_internal_topics: r.bool("exclude.internal.topics", true)?,
             partition_assignment_strategy: r.choice(
                 "partition.assignment.strategy",

@@ -199,7 +199,8 @@ impl Consumer {
             self.shared.config.consumer_timeout,
             self.holding.clone(),
             self.shared.metrics.clone(),
-        );
+        )
+        .with_explicit_ack(!self.shared.config.auto_ack);
         (tx, stream)
     }
 

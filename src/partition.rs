@@ -6,10 +6,17 @@
 //! reads the consumed position. When ownership is released the info is *revoked*, so data
 //! still sitting in a stream's queue for it is dropped instead of delivered (no zombie
 //! deliveries after a rebalance). This module never does I/O.
+//!
+//! An `auto.offset.reset` starts a new *epoch*: data fetched before it (still queued, or held
+//! by the application) can no longer move the processed position, which belongs to the new
+//! range. With explicit acknowledgement (`auto.ack=false`) the processed position is the
+//! lowest offset handed out and not yet acknowledged (acknowledgements may come in any
+//! order), or the next offset after everything handed out when all are acknowledged.
 
+use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Sentinel for "no offset known" (the Java consumer's `InvalidOffset`).
 pub const INVALID_OFFSET: i64 = -1;
@@ -52,6 +59,19 @@ pub struct PartitionTopicInfo {
     fetched: AtomicI64,
     high_watermark: AtomicI64,
     revoked: AtomicBool,
+    /// Bumped by every reset; read without the lock by the stream's per-message check.
+    epoch: AtomicU64,
+    /// Updates of `consumed` and `epoch` happen under this lock, so a reset and a stale
+    /// acknowledgement cannot interleave.
+    progress: Mutex<Progress>,
+}
+
+#[derive(Debug)]
+struct Progress {
+    /// Next offset after the highest one handed out in this epoch.
+    handed_high: i64,
+    /// Explicit acknowledgement: offsets handed out and not yet acknowledged.
+    unfinished: BTreeSet<i64>,
 }
 
 impl PartitionTopicInfo {
@@ -66,7 +86,84 @@ impl PartitionTopicInfo {
             fetched: AtomicI64::new(offset),
             high_watermark: AtomicI64::new(INVALID_OFFSET),
             revoked: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
+            progress: Mutex::new(Progress {
+                handed_high: offset,
+                unfinished: BTreeSet::new(),
+            }),
         }
+    }
+
+    fn progress(&self) -> MutexGuard<'_, Progress> {
+        match self.progress.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The current epoch (bumped by every [`reset_offsets`](Self::reset_offsets)). Data
+    /// fetched in an older epoch must not be delivered or acknowledged.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Records that messages at `offsets` (ascending) fetched in `epoch` were handed to the
+    /// application; with `explicit`, each stays unfinished until [`ack_one`](Self::ack_one).
+    /// `false` (nothing recorded) when `epoch` is over: the messages must not be delivered.
+    pub fn hand_out(&self, epoch: u64, offsets: &[i64], explicit: bool) -> bool {
+        let mut p = self.progress();
+        if self.epoch() != epoch {
+            return false;
+        }
+        if let Some(&last) = offsets.last() {
+            p.handed_high = p.handed_high.max(last + 1);
+        }
+        if explicit {
+            p.unfinished.extend(offsets.iter().copied());
+        }
+        true
+    }
+
+    /// Records that the application finished with everything before `next_offset`, for data
+    /// of `epoch` (ignored when a reset ended that epoch). Never moves the position backwards.
+    pub fn mark_consumed_at(&self, epoch: u64, next_offset: i64) {
+        let _p = self.progress();
+        if self.epoch() == epoch {
+            self.consumed.fetch_max(next_offset, Ordering::AcqRel);
+        }
+    }
+
+    /// Cumulative acknowledgement through `offset` (the message at `offset` and every earlier
+    /// one). Ignored for an offset not handed out in the current epoch (a message from
+    /// before a reset).
+    pub fn ack_through(&self, offset: i64) {
+        let p = self.progress();
+        if offset < p.handed_high {
+            self.consumed.fetch_max(offset + 1, Ordering::AcqRel);
+        }
+    }
+
+    /// Explicit acknowledgement of the message at `offset` only. The processed position moves
+    /// to the lowest offset still unfinished (or past everything handed out). Ignored for an
+    /// offset not handed out in the current epoch, or already acknowledged.
+    pub fn ack_one(&self, offset: i64) {
+        let mut p = self.progress();
+        if p.unfinished.remove(&offset) {
+            let next = p.unfinished.first().copied().unwrap_or(p.handed_high);
+            self.consumed.fetch_max(next, Ordering::AcqRel);
+        }
+    }
+
+    /// Skips everything of `epoch` before `next_offset` (a message set the application chose
+    /// to skip): handed out and finished at once, without passing earlier unfinished offsets.
+    pub fn skip_to(&self, epoch: u64, next_offset: i64) {
+        let mut p = self.progress();
+        if self.epoch() != epoch {
+            return;
+        }
+        p.handed_high = p.handed_high.max(next_offset);
+        let next = p.unfinished.first().copied().unwrap_or(p.handed_high);
+        self.consumed.fetch_max(next, Ordering::AcqRel);
     }
 
     /// The topic-partition pair this state belongs to.
@@ -85,8 +182,10 @@ impl PartitionTopicInfo {
     }
 
     /// Records that the application has finished with every message before `next_offset`.
-    /// Never moves the position backwards.
+    /// Never moves the position backwards. (Unchecked: the stream and [`Acker`](crate::Acker)
+    /// use the epoch-checked [`mark_consumed_at`](Self::mark_consumed_at) and acks.)
     pub fn mark_consumed(&self, next_offset: i64) {
+        let _p = self.progress();
         self.consumed.fetch_max(next_offset, Ordering::AcqRel);
     }
 
@@ -97,7 +196,13 @@ impl PartitionTopicInfo {
 
     /// Moves both positions to `offset` after an `auto.offset.reset` (no committed offset, or
     /// the committed one is out of the log's range).
+    /// Starts a new epoch: what was fetched or handed out before can no longer move the
+    /// processed position.
     pub fn reset_offsets(&self, offset: i64) {
+        let mut p = self.progress();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        p.handed_high = offset;
+        p.unfinished.clear();
         self.fetched.store(offset, Ordering::Release);
         self.consumed.store(offset, Ordering::Release);
     }
@@ -157,6 +262,63 @@ mod tests {
         info.reset_offsets(3);
         assert_eq!(info.consumed_offset(), 3);
         assert_eq!(info.fetch_offset(), 3);
+    }
+
+    #[test]
+    fn data_from_before_a_reset_cannot_move_the_position() {
+        // processed up to 500, then the log was cut back: reset to 300
+        let info = PartitionTopicInfo::new("t", 0, 0, 480);
+        let old = info.epoch();
+        assert!(info.hand_out(old, &[480, 481], false));
+        info.mark_consumed_at(old, 481);
+        info.reset_offsets(300);
+        assert_eq!(info.consumed_offset(), 300);
+        // the message held across the reset is finished, and acknowledged from elsewhere
+        info.mark_consumed_at(old, 482);
+        info.ack_through(481);
+        assert_eq!(info.consumed_offset(), 300);
+        // a queued message of the old range is refused
+        assert!(!info.hand_out(old, &[482], false));
+        // the new range moves it
+        let new = info.epoch();
+        assert!(info.hand_out(new, &[300, 301], false));
+        info.mark_consumed_at(new, 301);
+        assert_eq!(info.consumed_offset(), 301);
+        info.ack_through(301);
+        assert_eq!(info.consumed_offset(), 302);
+        info.ack_through(400); // never handed out
+        assert_eq!(info.consumed_offset(), 302);
+    }
+
+    #[test]
+    fn explicit_acks_commit_the_contiguous_prefix() {
+        let info = PartitionTopicInfo::new("t", 0, 0, 10);
+        let e = info.epoch();
+        // a compacted partition: offsets 13 and 15 are gone
+        assert!(info.hand_out(e, &[10, 11, 12, 14, 16], true));
+        info.ack_one(11);
+        info.ack_one(14);
+        assert_eq!(info.consumed_offset(), 10, "10 is unfinished");
+        info.ack_one(10);
+        assert_eq!(info.consumed_offset(), 12);
+        info.ack_one(12);
+        assert_eq!(info.consumed_offset(), 16, "up to the unfinished 16");
+        info.ack_one(12); // twice: no effect
+        info.ack_one(99); // never handed out: no effect
+        assert_eq!(info.consumed_offset(), 16);
+        info.ack_one(16);
+        assert_eq!(info.consumed_offset(), 17);
+        // a skipped set does not pass an unfinished message
+        assert!(info.hand_out(e, &[17], true));
+        info.skip_to(e, 25);
+        assert_eq!(info.consumed_offset(), 17);
+        info.ack_one(17);
+        assert_eq!(info.consumed_offset(), 25);
+        // a reset forgets what was unfinished
+        assert!(info.hand_out(e, &[25, 26], true));
+        info.reset_offsets(40);
+        info.ack_one(25);
+        assert_eq!(info.consumed_offset(), 40);
     }
 
     #[test]

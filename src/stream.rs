@@ -3,7 +3,10 @@
 //! Each stream drains one bounded queue fed by the fetchers. A message counts as *processed*
 //! — and its offset becomes committable — when the application takes the next message from the
 //! same stream, or acknowledges it through an [`Acker`]. So a crash never loses a message that
-//! was handed out but not finished (the Java consumer commits on hand-out; spec §6).
+//! was handed out but not finished (the Java consumer commits on hand-out; spec §6). With
+//! explicit acknowledgement (`auto.ack=false`) only [`Acker::ack`] / [`MessageStream::ack`]
+//! mark a message processed, in any order; commits stop at the lowest unfinished offset of
+//! each partition.
 //!
 //! Before every hand-out the stream checks two things: the partition is still owned by this
 //! member in the current assignment (data of released partitions is dropped), and the ZooKeeper
@@ -34,20 +37,34 @@ pub enum StreamError {
     Timeout(Duration),
 }
 
+impl StreamError {
+    /// Whether the stream can go on past this error by skipping data: a message set that
+    /// cannot be decoded ([`FetchError::Undecodable`]). Taking the next item of the stream
+    /// skips it (its offsets become committable); an application that must not lose data
+    /// stops instead (Java's console consumer without `--skip-message-on-error`).
+    pub fn is_skippable(&self) -> bool {
+        matches!(self, StreamError::Fetch(FetchError::Undecodable { .. }))
+    }
+}
+
 type PartitionKey = (Arc<str>, i32);
 
 /// Marks messages as processed from anywhere (another task, after asynchronous work).
 ///
-/// Acknowledgement is cumulative per partition: acknowledging offset `n` declares every
-/// earlier message of that partition processed too.
+/// By default acknowledgement is cumulative per partition: acknowledging offset `n` declares
+/// every earlier message of that partition processed too. With `auto.ack=false` it declares
+/// `message` alone processed; the partition's committable position is its lowest offset
+/// handed out and not yet acknowledged.
 #[derive(Debug, Clone, Default)]
 pub struct Acker {
     partitions: Arc<Mutex<HashMap<PartitionKey, Arc<PartitionTopicInfo>>>>,
+    explicit: bool,
 }
 
 impl Acker {
-    /// Declares `message` (and every earlier message of its partition) processed. Has no effect
-    /// when the partition is no longer owned by this member.
+    /// Declares `message` processed (and, unless `auto.ack=false`, every earlier message of
+    /// its partition). Has no effect when the partition is no longer owned by this member, or
+    /// for a message handed out before an offset reset of its partition.
     pub fn ack(&self, message: &Message) {
         let key = (message.topic.clone(), message.partition);
         let guard = match self.partitions.lock() {
@@ -56,7 +73,11 @@ impl Acker {
         };
         if let Some(info) = guard.get(&key) {
             if info.is_current() {
-                info.mark_consumed(message.offset + 1);
+                if self.explicit {
+                    info.ack_one(message.offset);
+                } else {
+                    info.ack_through(message.offset);
+                }
             }
         }
     }
@@ -79,14 +100,33 @@ impl Acker {
 pub struct MessageStream {
     thread: String,
     queue: mpsc::Receiver<StreamItem>,
-    current: Option<(Arc<PartitionTopicInfo>, std::vec::IntoIter<Message>)>,
-    handed_out: Option<(Arc<PartitionTopicInfo>, i64)>,
+    current: Option<Current>,
+    handed_out: Option<HandedOut>,
+    explicit_ack: bool,
     liveness: Arc<Liveness>,
     stop: watch::Receiver<bool>,
     consumer_timeout: Option<Duration>,
     acker: Acker,
     holding: Arc<HoldCount>,
     metrics: Arc<Metrics>,
+}
+
+/// The chunk a stream is handing out.
+#[derive(Debug)]
+struct Current {
+    info: Arc<PartitionTopicInfo>,
+    epoch: u64,
+    messages: std::vec::IntoIter<Message>,
+}
+
+/// What taking the next item finishes: the messages handed out last (through offset
+/// `next - 1`), or an undecodable set the application skips by going on.
+#[derive(Debug)]
+struct HandedOut {
+    info: Arc<PartitionTopicInfo>,
+    epoch: u64,
+    next: i64,
+    skip: bool,
 }
 
 /// Counts streams whose application currently holds a message it has not finished with, so
@@ -127,7 +167,7 @@ impl HoldCount {
 
 impl Drop for MessageStream {
     fn drop(&mut self) {
-        if self.handed_out.take().is_some() {
+        if self.handed_out.take().is_some_and(|h| !h.skip) {
             self.holding.release();
         }
     }
@@ -148,6 +188,7 @@ impl MessageStream {
             queue,
             current: None,
             handed_out: None,
+            explicit_ack: false,
             liveness,
             stop,
             consumer_timeout,
@@ -155,6 +196,14 @@ impl MessageStream {
             holding,
             metrics,
         }
+    }
+
+    /// Explicit acknowledgement (`auto.ack=false`): taking the next message no longer
+    /// declares the previous one processed; only [`ack`](Self::ack) / [`Acker::ack`] do.
+    pub(crate) fn with_explicit_ack(mut self, explicit: bool) -> Self {
+        self.explicit_ack = explicit;
+        self.acker.explicit = explicit;
+        self
     }
 
     /// The consumer thread id this stream stands for (`<consumerId>-<n>`).
@@ -172,18 +221,14 @@ impl MessageStream {
         self.acker.ack(message);
     }
 
-    /// The next message. Taking it declares the previously returned message processed.
+    /// The next message. Taking it declares the previously returned message processed
+    /// (unless `auto.ack=false`), and skips a message set whose error was returned last.
     ///
     /// Returns `None` once the consumer shuts down (or the process received its shutdown
     /// signal): the stream has ended. `Some(Err(..))` reports a partition problem or a
     /// `consumer.timeout.ms` timeout; the stream may be polled again after it.
     pub async fn next(&mut self) -> Option<Result<Message, StreamError>> {
-        if let Some((info, offset)) = self.handed_out.take() {
-            if info.is_current() {
-                info.mark_consumed(offset + 1);
-            }
-            self.holding.release();
-        }
+        self.finish_handed_out();
         loop {
             if *self.stop.borrow() {
                 return None;
@@ -192,11 +237,23 @@ impl MessageStream {
                 if !self.liveness.may_deliver() && !self.wait_deliverable().await {
                     return None;
                 }
-                // Ownership may have been lost while we waited (session expired).
+                // Ownership may have been lost while we waited (session expired), or the
+                // partition's offsets reset (the chunk is from the old range).
                 match &self.current {
-                    Some((info, _)) if info.is_current() => {
-                        self.handed_out = Some((info.clone(), message.offset));
-                        self.holding.hold();
+                    Some(c)
+                        if c.info.is_current()
+                            && c.info
+                                .hand_out(c.epoch, &[message.offset], self.explicit_ack) =>
+                    {
+                        if !self.explicit_ack {
+                            self.handed_out = Some(HandedOut {
+                                info: c.info.clone(),
+                                epoch: c.epoch,
+                                next: message.offset + 1,
+                                skip: false,
+                            });
+                            self.holding.hold();
+                        }
                         self.metrics.record_delivered(1, message.value.len() as u64);
                         return Some(Ok(message));
                     }
@@ -208,12 +265,36 @@ impl MessageStream {
             }
             match self.receive().await {
                 Received::Item(StreamItem::Chunk(chunk)) => {
-                    if chunk.info.is_current() {
+                    if chunk.info.is_current() && chunk.epoch == chunk.info.epoch() {
                         self.acker.track(&chunk.info);
-                        self.current = Some((chunk.info, chunk.messages.into_iter()));
+                        self.current = Some(Current {
+                            info: chunk.info,
+                            epoch: chunk.epoch,
+                            messages: chunk.messages.into_iter(),
+                        });
                     }
                 }
                 Received::Item(StreamItem::Error(e)) => return Some(Err(StreamError::Fetch(e))),
+                Received::Item(StreamItem::Undecodable {
+                    info,
+                    epoch,
+                    error,
+                    resume_at,
+                }) => {
+                    if !info.is_current() || epoch != info.epoch() {
+                        continue;
+                    }
+                    // Taking the next item skips the set, like taking the next message
+                    // declares the previous one processed.
+                    self.acker.track(&info);
+                    self.handed_out = Some(HandedOut {
+                        info,
+                        epoch,
+                        next: resume_at,
+                        skip: true,
+                    });
+                    return Some(Err(StreamError::Fetch(error)));
+                }
                 Received::TimedOut(after) => return Some(Err(StreamError::Timeout(after))),
                 Received::Ended => return None,
             }
@@ -230,20 +311,27 @@ impl MessageStream {
             Err(e) => return Some(Err(e)),
         };
         let mut batch = Vec::with_capacity(max.clamp(1, 1024));
-        let mut last = first.offset;
         batch.push(first);
-        if let Some((info, messages)) = self.current.as_mut() {
+        if let Some(c) = self.current.as_mut() {
             let mut bytes = 0;
             while batch.len() < max {
-                let Some(message) = messages.next() else {
+                let Some(message) = c.messages.next() else {
                     break;
                 };
-                last = message.offset;
                 bytes += message.value.len() as u64;
                 batch.push(message);
             }
+            let offsets: Vec<i64> = batch[1..].iter().map(|m| m.offset).collect();
+            if !c.info.hand_out(c.epoch, &offsets, self.explicit_ack) {
+                // The partition's offsets were reset meanwhile: the rest is from the old range.
+                batch.truncate(1);
+                self.current = None;
+                return Some(Ok(batch));
+            }
             self.metrics.record_delivered(batch.len() as u64 - 1, bytes);
-            self.handed_out = Some((info.clone(), last));
+            if let (Some(h), Some(last)) = (self.handed_out.as_mut(), offsets.last()) {
+                h.next = last + 1;
+            }
         }
         Some(Ok(batch))
     }
@@ -255,13 +343,30 @@ impl MessageStream {
         futures::stream::unfold(self, |mut s| async move { s.next().await.map(|m| (m, s)) })
     }
 
+    /// Finishes what the previous call handed out (see [`HandedOut`]).
+    fn finish_handed_out(&mut self) {
+        let Some(h) = self.handed_out.take() else {
+            return;
+        };
+        if h.info.is_current() {
+            if h.skip {
+                h.info.skip_to(h.epoch, h.next);
+            } else {
+                h.info.mark_consumed_at(h.epoch, h.next);
+            }
+        }
+        if !h.skip {
+            self.holding.release();
+        }
+    }
+
     fn next_buffered(&mut self) -> Option<Message> {
-        let (info, messages) = self.current.as_mut()?;
-        if !info.is_current() {
+        let c = self.current.as_mut()?;
+        if !c.info.is_current() || c.epoch != c.info.epoch() {
             self.current = None;
             return None;
         }
-        let next = messages.next();
+        let next = c.messages.next();
         if next.is_none() {
             self.current = None;
         }
@@ -304,4 +409,154 @@ enum Received {
     Item(StreamItem),
     TimedOut(Duration),
     Ended,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::FetchedChunk;
+
+    fn stream(explicit: bool) -> (mpsc::Sender<StreamItem>, MessageStream, watch::Sender<bool>) {
+        let (tx, rx) = mpsc::channel(8);
+        let (stop_tx, stop) = watch::channel(false);
+        let stream = MessageStream::new(
+            "t-0".into(),
+            rx,
+            Arc::new(Liveness::new(Duration::from_secs(600))),
+            stop,
+            Some(Duration::from_millis(200)),
+            Arc::new(HoldCount::default()),
+            Arc::new(Metrics::default()),
+        )
+        .with_explicit_ack(explicit);
+        (tx, stream, stop_tx)
+    }
+
+    fn chunk(info: &Arc<PartitionTopicInfo>, offsets: &[i64]) -> StreamItem {
+        StreamItem::Chunk(FetchedChunk {
+            info: info.clone(),
+            epoch: info.epoch(),
+            messages: offsets
+                .iter()
+                .map(|&offset| Message {
+                    topic: info.topic.clone(),
+                    partition: info.partition,
+                    offset,
+                    key: None,
+                    value: format!("v{offset}").into_bytes(),
+                })
+                .collect(),
+        })
+    }
+
+    async fn next_offset(s: &mut MessageStream) -> i64 {
+        match s.next().await {
+            Some(Ok(m)) => m.offset,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_from_before_an_offset_reset_do_not_move_the_processed_position() {
+        let info = Arc::new(PartitionTopicInfo::new("t", 0, 0, 480));
+        let (tx, mut s, _stop) = stream(false);
+        tx.send(chunk(&info, &[480, 481, 482])).await.unwrap();
+        assert_eq!(next_offset(&mut s).await, 480);
+        // The log was cut back below the position: the fetcher resets to 300 and fetches
+        // the new range while 481 and 482 of the old one are still queued.
+        info.reset_offsets(300);
+        tx.send(chunk(&info, &[300, 301])).await.unwrap();
+        assert_eq!(
+            next_offset(&mut s).await,
+            300,
+            "the old range is not delivered"
+        );
+        assert_eq!(
+            info.consumed_offset(),
+            300,
+            "finishing 480 does not move it to 481"
+        );
+        assert_eq!(next_offset(&mut s).await, 301);
+        assert_eq!(info.consumed_offset(), 301);
+        s.ack(&Message {
+            topic: info.topic.clone(),
+            partition: 0,
+            offset: 481,
+            key: None,
+            value: Vec::new(),
+        });
+        assert_eq!(
+            info.consumed_offset(),
+            301,
+            "a late ack of the old range is ignored"
+        );
+    }
+
+    #[tokio::test]
+    async fn explicit_acks_in_any_order_commit_the_lowest_unfinished_offset() {
+        let info = Arc::new(PartitionTopicInfo::new("t", 0, 0, 0));
+        let (tx, mut s, _stop) = stream(true);
+        tx.send(chunk(&info, &[0, 1, 2, 3])).await.unwrap();
+        let mut taken = Vec::new();
+        for _ in 0..4 {
+            match s.next().await {
+                Some(Ok(m)) => taken.push(m),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            info.consumed_offset(),
+            0,
+            "taking messages acknowledges nothing"
+        );
+        let acker = s.acker();
+        acker.ack(&taken[2]);
+        acker.ack(&taken[1]);
+        assert_eq!(info.consumed_offset(), 0);
+        s.ack(&taken[0]);
+        assert_eq!(info.consumed_offset(), 3);
+        acker.ack(&taken[3]);
+        assert_eq!(info.consumed_offset(), 4);
+        // next_batch hands out without acknowledging either
+        tx.send(chunk(&info, &[4, 5, 6])).await.unwrap();
+        let batch = s.next_batch(10).await.unwrap().unwrap();
+        assert_eq!(batch.len(), 3);
+        assert!(matches!(s.next().await, Some(Err(StreamError::Timeout(_)))));
+        assert_eq!(info.consumed_offset(), 4);
+        acker.ack(&batch[0]);
+        assert_eq!(info.consumed_offset(), 5);
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_set_is_skipped_only_when_the_application_goes_on() {
+        let info = Arc::new(PartitionTopicInfo::new("t", 0, 0, 0));
+        let (tx, mut s, _stop) = stream(false);
+        tx.send(chunk(&info, &[0])).await.unwrap();
+        tx.send(StreamItem::Undecodable {
+            info: info.clone(),
+            epoch: info.epoch(),
+            error: FetchError::Undecodable {
+                topic: "t".into(),
+                partition: 0,
+                offset: 1,
+                last_offset: 5,
+                reason: "Unsupported compression format".into(),
+            },
+            resume_at: 6,
+        })
+        .await
+        .unwrap();
+        tx.send(chunk(&info, &[6])).await.unwrap();
+        assert_eq!(next_offset(&mut s).await, 0);
+        let e = s.next().await.unwrap().unwrap_err();
+        assert!(e.is_skippable());
+        assert_eq!(
+            e.to_string(),
+            "cannot decode the message set of t-0 at offset 1 (through offset 5): \
+             Unsupported compression format"
+        );
+        assert_eq!(info.consumed_offset(), 1, "not skipped yet");
+        assert_eq!(next_offset(&mut s).await, 6);
+        assert_eq!(info.consumed_offset(), 6, "skipped by going on");
+    }
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use kafka::client::fetch::DecodeError;
 use kafka::client::{FetchOffset, FetchPartition, KafkaClient};
 use kafka::error::{Error as KafkaError, KafkaCode};
 
@@ -35,6 +36,20 @@ pub enum StreamItem {
     Chunk(FetchedChunk),
     /// A partition cannot make progress; the stream hands the error to the application.
     Error(FetchError),
+    /// A message set of a partition cannot be decoded ([`FetchError::Undecodable`]). The
+    /// fetcher has moved past it; the stream hands the error to the application, and the
+    /// partition's processed position moves to `resume_at` only once the application takes
+    /// the next item of the stream (it chose to skip the set).
+    Undecodable {
+        /// The partition's state.
+        info: Arc<PartitionTopicInfo>,
+        /// The partition's epoch when the set was fetched.
+        epoch: u64,
+        /// What cannot be decoded, and why.
+        error: FetchError,
+        /// First offset after the undecodable set.
+        resume_at: i64,
+    },
 }
 
 /// A batch of messages of one partition.
@@ -42,6 +57,9 @@ pub enum StreamItem {
 pub struct FetchedChunk {
     /// The partition's state (also tells whether it is still owned).
     pub info: Arc<PartitionTopicInfo>,
+    /// The partition's epoch when the messages were fetched (see
+    /// [`PartitionTopicInfo::epoch`]): after an offset reset they are not delivered.
+    pub epoch: u64,
     /// The messages.
     pub messages: Vec<Message>,
 }
@@ -91,6 +109,24 @@ pub enum FetchError {
     /// The committed offset of a partition cannot be used (e.g. a corrupt offset node).
     #[error("{0}")]
     BadOffset(String),
+    /// A message set cannot be decoded: unknown compression codec, corrupt compressed payload,
+    /// or a decompressed set that does not parse. Only this partition is affected.
+    #[error(
+        "cannot decode the message set of {topic}-{partition} at offset {offset} \
+         (through offset {last_offset}): {reason}"
+    )]
+    Undecodable {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// First offset that could not be delivered (the fetch position).
+        offset: i64,
+        /// Last offset the undecodable set covers (a compressed wrapper's own offset).
+        last_offset: i64,
+        /// Why it cannot be decoded.
+        reason: String,
+    },
 }
 
 impl FetchError {
@@ -331,7 +367,6 @@ impl Manager {
             adds: receiver,
             returned: self.returned_tx.clone(),
             stop: self.stop.clone(),
-            isolate: false,
             needs_metadata: true,
         };
         let handle = std::thread::Builder::new()
@@ -417,7 +452,6 @@ struct Fetcher {
     adds: std_mpsc::Receiver<FetchTarget>,
     returned: std_mpsc::Sender<FetchTarget>,
     stop: Arc<Stop>,
-    isolate: bool,
     needs_metadata: bool,
 }
 
@@ -544,17 +578,6 @@ impl Fetcher {
     }
 
     fn fetch_once(&mut self) {
-        if self.isolate {
-            // A corrupt message set fails the whole answer: fetch partitions one at a time
-            // to find the one it belongs to.
-            self.isolate = false;
-            let all: Vec<usize> = (0..self.partitions.len()).collect();
-            for i in all {
-                self.fetch_some(&[i]);
-            }
-            self.settle();
-            return;
-        }
         let all: Vec<usize> = (0..self.partitions.len()).collect();
         self.fetch_some(&all);
         self.settle();
@@ -585,18 +608,6 @@ impl Fetcher {
         });
         let responses = match answer {
             Ok(r) => r,
-            Err(CallError::Kafka(KafkaError::Kafka(KafkaCode::CorruptMessage)))
-                if indices.len() > 1 =>
-            {
-                tracing::warn!(broker = %self.leader, "corrupt message set in a fetch answer; isolating the partition");
-                self.isolate = true;
-                return self.record(indices, Next::Keep);
-            }
-            Err(CallError::Kafka(KafkaError::Kafka(KafkaCode::CorruptMessage))) => {
-                let next =
-                    self.handle_error(indices[0], &KafkaError::Kafka(KafkaCode::CorruptMessage));
-                return self.record(&indices[..1], next);
-            }
             // Stopping: nothing more is delivered; keep the partitions where they are.
             Err(CallError::Stopped) => return self.record(indices, Next::Keep),
             Err(e) => return self.fetch_failed(indices, &e),
@@ -611,9 +622,12 @@ impl Fetcher {
                         continue;
                     };
                     let next = match partition.data() {
-                        Ok(data) => {
-                            self.deliver(index, data.messages(), data.highwatermark_offset())
-                        }
+                        Ok(data) => self.deliver(
+                            index,
+                            data.messages(),
+                            data.highwatermark_offset(),
+                            data.decode_error(),
+                        ),
                         Err(e) => self.handle_error(index, &e),
                     };
                     self.partitions[index].next = Some(next);
@@ -664,6 +678,7 @@ impl Fetcher {
         index: usize,
         messages: &[kafka::client::fetch::Message<'_>],
         high_watermark: i64,
+        decode_error: Option<&DecodeError>,
     ) -> Next {
         let owned = &mut self.partitions[index];
         let info = owned.target.info.clone();
@@ -680,8 +695,12 @@ impl Fetcher {
                 value: m.value.to_vec(),
             })
             .collect();
-        owned.crc_failures = 0;
         let Some(last) = batch.last().map(|m| m.offset) else {
+            // Nothing to deliver before a message that cannot be decoded: report it. (With
+            // messages before it, those are delivered first and the next fetch starts at it.)
+            if let Some(error) = decode_error.filter(|e| e.offset >= requested) {
+                return self.undecodable(index, requested, error);
+            }
             if high_watermark > requested && !messages.iter().any(|m| m.offset >= requested) {
                 if messages.is_empty() {
                     owned.empty_answers += 1;
@@ -707,10 +726,12 @@ impl Fetcher {
             return Next::Keep;
         };
         owned.empty_answers = 0;
+        owned.crc_failures = 0;
         info.mark_fetched(last + 1);
         if self.send(
             index,
             StreamItem::Chunk(FetchedChunk {
+                epoch: info.epoch(),
                 info,
                 messages: batch,
             }),
@@ -750,6 +771,38 @@ impl Fetcher {
                     });
                 }
             }
+        }
+    }
+
+    /// A message set at `requested` that cannot be decoded. A CRC mismatch may be damage in
+    /// transit: fetched again up to three times, then reported and the partition stopped. Any
+    /// other decoding failure is in the data itself: reported once, and fetching goes on after
+    /// the set (the application decides whether to skip it, see [`StreamItem::Undecodable`]).
+    fn undecodable(&mut self, index: usize, requested: i64, error: &DecodeError) -> Next {
+        if let KafkaError::Kafka(KafkaCode::CorruptMessage) = error.error {
+            return self.handle_error(index, &error.error);
+        }
+        let info = self.partitions[index].target.info.clone();
+        let resume_at = error.offset + 1;
+        let error = FetchError::Undecodable {
+            topic: info.topic.to_string(),
+            partition: info.partition,
+            offset: requested,
+            last_offset: error.offset,
+            reason: error.error.to_string(),
+        };
+        tracing::error!(%error, "undecodable message set");
+        info.mark_fetched(resume_at);
+        let item = StreamItem::Undecodable {
+            epoch: info.epoch(),
+            info,
+            error,
+            resume_at,
+        };
+        if self.send(index, item) {
+            Next::Keep
+        } else {
+            Next::Drop
         }
     }
 

@@ -22,6 +22,7 @@
 mod proxy;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -471,6 +472,67 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("cannot run {class}: {e}"))
     }
 
+    /// Runs a Kafka class to completion with `input` on its stdin (e.g. the console producer).
+    pub fn run_kafka_class_with_input(&self, class: &str, args: &[&str], input: &[u8]) -> Output {
+        let mut child = Command::new(kafka_runner())
+            .arg(class)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {class}: {e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(input)
+                .unwrap_or_else(|e| panic!("cannot write to {class}: {e}"));
+        }
+        child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("cannot run {class}: {e}"))
+    }
+
+    /// Produces `values` (one message per value, no newlines in them) to one partition with
+    /// kcat (librdkafka), compressed with `codec` (`lz4`, `gzip`, `snappy`, `none`), in the
+    /// message format 0.8/0.9 brokers take (lz4: the Kafka 0.8 framing). Acknowledged by
+    /// every in-sync replica.
+    pub fn produce_with_kcat<S: AsRef<str>>(
+        &self,
+        topic: &str,
+        partition: i32,
+        values: &[S],
+        codec: &str,
+    ) {
+        let mut input = String::new();
+        for v in values {
+            input.push_str(v.as_ref());
+            input.push('\n');
+        }
+        let mut child = Command::new("kcat")
+            .args(["-P", "-b", &self.brokers().join(","), "-t", topic])
+            .args(["-p", &partition.to_string(), "-z", codec])
+            .args([
+                "-X",
+                "broker.version.fallback=0.8.2.2",
+                "-X",
+                "api.version.request=false",
+            ])
+            .args(["-X", "request.required.acks=-1", "-X", "linger.ms=50"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run kcat (apt-get install kcat): {e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes()).expect("write to kcat");
+        }
+        let out = child.wait_with_output().expect("kcat");
+        assert!(
+            out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("ERROR"),
+            "kcat -z {codec} to {topic}-{partition}: {out:?}"
+        );
+    }
+
     /// Starts a Kafka class in the background, stdout and stderr piped.
     pub fn spawn_kafka_class(&self, class: &str, args: &[&str]) -> Child {
         Command::new(kafka_runner())
@@ -814,6 +876,7 @@ impl Cluster {
         ProxiedBroker {
             proxy,
             zk_connect,
+            data_dir: broker.data_dir.join("data"),
             _server: server,
         }
     }
@@ -831,10 +894,18 @@ pub struct ProxiedBroker {
     pub proxy: FaultProxy,
     /// ZooKeeper connect string (with this broker's own chroot).
     pub zk_connect: String,
+    data_dir: PathBuf,
     _server: Option<Server>,
 }
 
 impl ProxiedBroker {
+    /// The first log segment of a partition on this broker (tests damage data in it).
+    pub fn log_segment(&self, topic: &str, partition: i32) -> PathBuf {
+        self.data_dir
+            .join(format!("{topic}-{partition}"))
+            .join("00000000000000000000.log")
+    }
+
     /// The address clients are given (the proxy).
     pub fn address(&self) -> String {
         self.proxy.address()

@@ -63,6 +63,10 @@ pub struct ConsumeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Value)]
     format: Format,
+    /// Go on past a message set that cannot be decoded (logged to stderr, its offsets
+    /// committed as processed) instead of exiting with status 1.
+    #[arg(long)]
+    skip_message_on_error: bool,
     /// Serve Prometheus metrics on `http://HOST:PORT/metrics`.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
@@ -191,24 +195,29 @@ pub async fn run(args: ConsumeArgs) -> Result<(), CliError> {
     let limit = args.max_messages.unwrap_or(u64::MAX);
     let printed = Arc::new(AtomicU64::new(0));
     let stdout = Arc::new(Mutex::new(std::io::stdout()));
-    let mut tasks = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
     for stream in streams {
-        tasks.push(tokio::spawn(drain_stream(
+        tasks.spawn(drain_stream(
             stream,
             formatter.clone(),
             printed.clone(),
             limit,
             stdout.clone(),
-        )));
+            args.skip_message_on_error,
+        ));
     }
     let mut failure = None;
-    for task in tasks {
-        match task.await {
+    // Whichever stream finishes first (limit, error, consumer.timeout.ms) ends them all.
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => failure = Some(e),
-            Err(e) => failure = Some(CliError::Runtime(format!("stream task failed: {e}"))),
+            Ok(Err(e)) => {
+                failure.get_or_insert(e);
+            }
+            Err(e) => {
+                failure.get_or_insert(CliError::Runtime(format!("stream task failed: {e}")));
+            }
         }
-        // One stream finishing (limit, error) ends them all.
         zkconsumer::shutdown::request();
     }
     let shutdown = consumer.shutdown().await;
@@ -277,6 +286,7 @@ async fn drain_stream(
     printed: Arc<AtomicU64>,
     limit: u64,
     stdout: Arc<Mutex<std::io::Stdout>>,
+    skip_message_on_error: bool,
 ) -> Result<(), CliError> {
     let acker = stream.acker();
     let mut out = Vec::with_capacity(64 * 1024);
@@ -291,6 +301,10 @@ async fn drain_stream(
             Some(Err(StreamError::Timeout(_))) => {
                 tracing::info!("consumer.timeout.ms reached: stopping");
                 return Ok(());
+            }
+            Some(Err(e)) if skip_message_on_error && e.is_skippable() => {
+                eprintln!("skipping: {e}");
+                continue;
             }
             Some(Err(e)) => return Err(CliError::Runtime(e.to_string())),
         };

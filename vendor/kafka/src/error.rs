@@ -18,6 +18,11 @@ pub enum Error {
     #[error(transparent)]
     InvalidSnappy(#[from] ::snap::Error),
 
+    /// zkconsumer patch: an lz4 message set that cannot be decoded
+    #[cfg(feature = "lz4")]
+    #[error("invalid lz4 data: {0}")]
+    InvalidLz4(String),
+
     /// An error as reported by a remote Kafka server
     #[error("Kafka Error ({0:?})")]
     Kafka(KafkaCode),

@@ -35,7 +35,8 @@ mod state;
 pub mod fetch {
     //! A representation of fetched messages from Kafka.
 
-    pub use crate::protocol::fetch::{Data, Message, Partition, Response, Topic};
+    // zkconsumer patch: DecodeError
+    pub use crate::protocol::fetch::{Data, DecodeError, Message, Partition, Response, Topic};
 }
 
 const DEFAULT_CONNECTION_RW_TIMEOUT_SECS: u64 = 120;

@@ -4,6 +4,10 @@ pub mod gzip;
 #[cfg(feature = "snappy")]
 pub mod snappy;
 
+// zkconsumer patch: lz4 message sets (decoding only)
+#[cfg(feature = "lz4")]
+pub mod lz4;
+
 /// Compression types supported by kafka. The numeral values of this
 /// enumeration correspond to the compression encoding in the
 /// attributes of a Message in the protocol.

@@ -131,7 +131,8 @@ impl<'a> SnappyReader<'a> {
         }
         self.uncompressed_pos = 0;
         let chunk_size = next_i32!(self.compressed_data);
-        if chunk_size <= 0 {
+        // zkconsumer patch: a chunk longer than the data left is an error, not a panic
+        if chunk_size <= 0 || chunk_size as usize > self.compressed_data.len() {
             return Err(Error::InvalidSnappy(snap::Error::UnsupportedChunkLength {
                 len: chunk_size as u64,
                 header: false,
@@ -158,7 +159,8 @@ impl<'a> SnappyReader<'a> {
         // ~ now decompress data directly to the output target
         while !self.compressed_data.is_empty() {
             let chunk_size = next_i32!(self.compressed_data);
-            if chunk_size <= 0 {
+            // zkconsumer patch: a chunk longer than the data left is an error, not a panic
+            if chunk_size <= 0 || chunk_size as usize > self.compressed_data.len() {
                 return Err(Error::InvalidSnappy(snap::Error::UnsupportedChunkLength {
                     len: chunk_size as u64,
                     header: false,
@@ -196,7 +198,8 @@ impl<'a> Read for SnappyReader<'a> {
 
 // --------------------------------------------------------------------
 
-#[cfg(test)]
+// zkconsumer patch: reads test-data/, which the crate package does not ship
+#[cfg(all(test, feature = "upstream-test-data"))]
 mod tests {
     use std::io::Read;
     use std::str;

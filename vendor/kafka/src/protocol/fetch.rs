@@ -12,6 +12,8 @@ use fnv::FnvHasher;
 use crate::codecs::ToByte;
 #[cfg(feature = "gzip")]
 use crate::compression::gzip;
+#[cfg(feature = "lz4")]
+use crate::compression::lz4;
 #[cfg(feature = "snappy")]
 use crate::compression::snappy::SnappyReader;
 use crate::compression::Compression;
@@ -336,6 +338,25 @@ impl<'a> Data<'a> {
     pub fn messages(&self) -> &[Message<'a>] {
         &self.message_set.messages
     }
+
+    /// zkconsumer patch: the message of this partition's set that could not be decoded, if
+    /// any. [`messages`](Self::messages) holds the messages before it; the rest of the set
+    /// is dropped. Other partitions of the answer are not affected.
+    #[inline]
+    pub fn decode_error(&self) -> Option<&DecodeError> {
+        self.message_set.error.as_ref()
+    }
+}
+
+/// zkconsumer patch: a message of a fetched set that cannot be decoded (unknown compression
+/// codec, corrupt compressed payload, decompressed set that does not parse, CRC mismatch).
+#[derive(Debug)]
+pub struct DecodeError {
+    /// Offset of the message that cannot be decoded. For a compressed wrapper (magic 0) this
+    /// is the offset of the last message inside it: fetching from `offset + 1` skips it.
+    pub offset: i64,
+    /// What is wrong with it.
+    pub error: Error,
 }
 
 #[derive(Debug)]
@@ -347,6 +368,8 @@ struct MessageSet<'a> {
     #[allow(dead_code)]
     decompressed: Vec<Vec<u8>>,
     messages: Vec<Message<'a>>,
+    // zkconsumer patch: the message the set stopped decoding at (messages holds those before)
+    error: Option<DecodeError>,
 }
 
 /// A fetched message from a remote Kafka broker for a particular
@@ -383,13 +406,17 @@ impl<'a> MessageSet<'a> {
             raw_data: Cow::Owned(data),
             decompressed: ms.decompressed,
             messages: ms.messages,
+            error: ms.error,
         });
     }
 
+    /// zkconsumer patch: a message that cannot be decoded no longer fails the whole answer;
+    /// it ends this partition's set and is reported in `error` (see [`Data::decode_error`]).
     fn from_slice(raw_data: &[u8], req_offset: i64, validate_crc: bool) -> Result<MessageSet<'_>> {
         let mut r = ZReader::new(raw_data);
         let mut msgs = Vec::new();
         let mut decompressed = Vec::new();
+        let mut error = None;
         while !r.is_empty() {
             match MessageSet::next_message(&mut r, validate_crc) {
                 // this is the last messages which might be
@@ -401,10 +428,14 @@ impl<'a> MessageSet<'a> {
                 Err(e) => {
                     return Err(e);
                 }
-                Ok((offset, pmsg)) => {
+                Ok((offset, Err(e))) => {
+                    error = Some(DecodeError { offset, error: e });
+                    break;
+                }
+                Ok((offset, Ok(pmsg))) => {
                     // handle compression (denoted by the last 3 bits
                     // of the attr field)
-                    match pmsg.attr & 0x07 {
+                    let decoded = match pmsg.attr & 0x07 {
                         c if c == Compression::NONE as i8 => {
                             // skip messages with a lower offset
                             // than the request one
@@ -415,23 +446,37 @@ impl<'a> MessageSet<'a> {
                                     value: pmsg.value,
                                 });
                             }
+                            Ok(())
                         }
                         // zkconsumer patch: every compressed wrapper of the set is decoded
                         // (upstream returned after the first one, dropping the rest of the
                         // answer, so each fetch yielded one producer batch).
                         #[cfg(feature = "gzip")]
                         c if c == Compression::GZIP as i8 => {
-                            let v = gzip::uncompress(pmsg.value)?;
-                            MessageSet::append_inner(v, req_offset, validate_crc, &mut msgs, &mut decompressed)?;
+                            gzip::uncompress(pmsg.value).and_then(|v| {
+                                MessageSet::append_inner(v, req_offset, validate_crc, &mut msgs, &mut decompressed)
+                            })
                         }
                         #[cfg(feature = "snappy")]
                         c if c == Compression::SNAPPY as i8 => {
                             use std::io::Read;
                             let mut v = Vec::new();
-                            SnappyReader::new(pmsg.value)?.read_to_end(&mut v)?;
-                            MessageSet::append_inner(v, req_offset, validate_crc, &mut msgs, &mut decompressed)?;
+                            SnappyReader::new(pmsg.value)
+                                .and_then(|mut r| Ok(r.read_to_end(&mut v)?))
+                                .and_then(|_| {
+                                    MessageSet::append_inner(v, req_offset, validate_crc, &mut msgs, &mut decompressed)
+                                })
                         }
-                        _ => return Err(Error::UnsupportedCompression),
+                        // zkconsumer patch: lz4 (codec 3), either framing
+                        #[cfg(feature = "lz4")]
+                        3 => lz4::uncompress(pmsg.value).and_then(|v| {
+                            MessageSet::append_inner(v, req_offset, validate_crc, &mut msgs, &mut decompressed)
+                        }),
+                        _ => Err(Error::UnsupportedCompression),
+                    };
+                    if let Err(e) = decoded {
+                        error = Some(DecodeError { offset, error: e });
+                        break;
                     }
                 }
             };
@@ -440,6 +485,7 @@ impl<'a> MessageSet<'a> {
             raw_data: Cow::Borrowed(raw_data),
             decompressed,
             messages: msgs,
+            error,
         })
     }
 
@@ -455,24 +501,32 @@ impl<'a> MessageSet<'a> {
     ) -> Result<()> {
         // The slice stays valid as long as `data`'s heap buffer, which `decompressed` keeps
         // alongside the messages (moving the Vec does not move the buffer).
-        let inner = MessageSet::from_slice(
-            unsafe { mem::transmute::<&[u8], &'b [u8]>(&data[..]) },
-            req_offset,
-            validate_crc,
-        )?;
+        let slice = unsafe { mem::transmute::<&[u8], &'b [u8]>(&data[..]) };
+        // A decompressed set is complete: a message cut short in it is an error, not the
+        // end of a fetch answer.
+        let mut r = ZReader::new(slice);
+        while !r.is_empty() {
+            r.read_i64()?;
+            r.read_bytes()?;
+        }
+        let inner = MessageSet::from_slice(slice, req_offset, validate_crc)?;
+        if let Some(e) = inner.error {
+            return Err(e.error);
+        }
         msgs.extend(inner.messages);
         decompressed.extend(inner.decompressed);
         decompressed.push(data);
         Ok(())
     }
 
+    /// zkconsumer patch: the offset is returned even when the message does not parse.
     fn next_message<'b>(
         r: &mut ZReader<'b>,
         validate_crc: bool,
-    ) -> Result<(i64, ProtocolMessage<'b>)> {
+    ) -> Result<(i64, Result<ProtocolMessage<'b>>)> {
         let offset = r.read_i64()?;
         let msg_data = r.read_bytes()?;
-        Ok((offset, ProtocolMessage::from_slice(msg_data, validate_crc)?))
+        Ok((offset, ProtocolMessage::from_slice(msg_data, validate_crc)))
     }
 }
 
@@ -516,7 +570,9 @@ impl<'a> ProtocolMessage<'a> {
 
 // tests --------------------------------------------------------------
 
-#[cfg(test)]
+// zkconsumer patch: upstream's tests read test-data/, which the crate package does not ship;
+// ours (zkc_tests below) build their answers from raw bytes.
+#[cfg(all(test, feature = "upstream-test-data"))]
 mod tests {
     use std::str;
 
@@ -841,5 +897,219 @@ mod tests {
                 true,
             )
         }
+    }
+}
+
+// zkconsumer patch: fetch answers built from raw bytes (no broker): every compressed wrapper
+// of an answer is decoded, a fetch may start inside a compressed set, lz4 in both framings,
+// and a set that cannot be decoded fails its partition only.
+#[cfg(all(test, feature = "gzip", feature = "snappy", feature = "lz4"))]
+mod zkc_tests {
+    use super::super::to_crc;
+    use super::{FetchRequest, Response};
+    use crate::compression::{gzip, lz4, snappy};
+    use crate::error::{Error, KafkaCode};
+
+    fn bytes(v: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(&(v.len() as i32).to_be_bytes());
+        out.extend_from_slice(v);
+    }
+
+    /// One magic-0 message (crc, magic, attributes, null key, value).
+    fn message(attr: i8, value: &[u8]) -> Vec<u8> {
+        let mut body = vec![0u8, attr as u8];
+        body.extend_from_slice(&(-1i32).to_be_bytes());
+        bytes(value, &mut body);
+        let mut m = to_crc(&body).to_be_bytes().to_vec();
+        m.extend_from_slice(&body);
+        m
+    }
+
+    fn entry(offset: i64, message: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(&offset.to_be_bytes());
+        bytes(message, out);
+    }
+
+    /// Plain messages "v<offset>" at `offsets`.
+    fn plain(offsets: std::ops::RangeInclusive<i64>) -> Vec<u8> {
+        let mut set = Vec::new();
+        for o in offsets {
+            entry(o, &message(0, format!("v{o}").as_bytes()), &mut set);
+        }
+        set
+    }
+
+    /// Snappy in the xerial framing Kafka's Java producer writes (two chunks).
+    fn xerial_snappy(data: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1];
+        let (a, b) = data.split_at(data.len() / 2);
+        for chunk in [a, b] {
+            bytes(&snappy::compress(chunk).unwrap(), &mut out);
+        }
+        out
+    }
+
+    /// A compressed wrapper holding "v<offset>" for `offsets`; it carries the offset of its
+    /// last inner message, as Kafka 0.8/0.9 brokers write it.
+    fn wrapper(codec: i8, offsets: std::ops::RangeInclusive<i64>) -> Vec<u8> {
+        let last = *offsets.end();
+        let inner = plain(offsets);
+        let payload = match codec {
+            1 => gzip::compress(&inner).unwrap(),
+            2 => xerial_snappy(&inner),
+            3 => lz4::to_kafka_0_8_framing(lz4::compress(&inner)),
+            // 4 stands for lz4 in the standard framing here (on the wire it is codec 3)
+            4 => return raw_wrapper(3, last, &lz4::compress(&inner)),
+            _ => unreachable!(),
+        };
+        raw_wrapper(codec, last, &payload)
+    }
+
+    fn raw_wrapper(attr: i8, offset: i64, payload: &[u8]) -> Vec<u8> {
+        let mut set = Vec::new();
+        entry(offset, &message(attr, payload), &mut set);
+        set
+    }
+
+    /// A fetch answer for topic "t" with the given partitions' message sets.
+    fn answer(partitions: &[(i32, Vec<u8>)]) -> Vec<u8> {
+        let mut a = 7i32.to_be_bytes().to_vec(); // correlation id
+        a.extend_from_slice(&1i32.to_be_bytes());
+        a.extend_from_slice(&1i16.to_be_bytes());
+        a.push(b't');
+        a.extend_from_slice(&(partitions.len() as i32).to_be_bytes());
+        for (p, set) in partitions {
+            a.extend_from_slice(&p.to_be_bytes());
+            a.extend_from_slice(&0i16.to_be_bytes());
+            a.extend_from_slice(&100i64.to_be_bytes());
+            bytes(set, &mut a);
+        }
+        a
+    }
+
+    /// (partition, offsets and values decoded, decode error offset and text) per partition.
+    fn decode(answer: Vec<u8>, from: &[(i32, i64)]) -> Vec<(i32, Vec<(i64, String)>, Option<(i64, String)>)> {
+        let mut req = FetchRequest::new(0, "test", -1, -1);
+        for &(p, offset) in from {
+            req.add("t", p, offset, -1);
+        }
+        let resp = Response::from_vec(answer, Some(&req), true).expect("the answer parses");
+        let mut out = Vec::new();
+        for t in resp.topics() {
+            for p in t.partitions() {
+                let data = p.data().expect("no partition error");
+                let msgs = data
+                    .messages()
+                    .iter()
+                    .map(|m| (m.offset, String::from_utf8(m.value.to_vec()).unwrap()))
+                    .collect();
+                let err = data.decode_error().map(|e| (e.offset, e.error.to_string()));
+                out.push((p.partition(), msgs, err));
+            }
+        }
+        out
+    }
+
+    fn values(offsets: std::ops::RangeInclusive<i64>) -> Vec<(i64, String)> {
+        offsets.map(|o| (o, format!("v{o}"))).collect()
+    }
+
+    fn mixed_set() -> Vec<u8> {
+        [
+            plain(0..=1),
+            wrapper(1, 2..=4),
+            wrapper(2, 5..=7),
+            wrapper(3, 8..=10),
+            wrapper(4, 11..=13),
+            wrapper(1, 14..=15),
+            plain(16..=16),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn every_compressed_wrapper_of_an_answer_is_decoded() {
+        let got = decode(answer(&[(0, mixed_set()), (1, wrapper(3, 0..=2))]), &[(0, 0), (1, 0)]);
+        assert_eq!(got, vec![(0, values(0..=16), None), (1, values(0..=2), None)]);
+    }
+
+    #[test]
+    fn a_fetch_may_start_inside_a_compressed_set() {
+        for start in [3, 6, 9, 12, 15] {
+            let got = decode(answer(&[(0, mixed_set())]), &[(0, start)]);
+            assert_eq!(got, vec![(0, values(start..=16), None)], "from {start}");
+        }
+    }
+
+    #[test]
+    fn a_truncated_last_message_ends_the_set_quietly() {
+        let mut set = mixed_set();
+        set.truncate(set.len() - 3);
+        let got = decode(answer(&[(0, set)]), &[(0, 0)]);
+        assert_eq!(got, vec![(0, values(0..=15), None)]);
+    }
+
+    #[test]
+    fn an_unknown_codec_fails_its_partition_only() {
+        let set = [plain(0..=1), raw_wrapper(5, 4, b"whatever"), plain(5..=6)].concat();
+        let got = decode(answer(&[(0, set), (1, plain(0..=3))]), &[(0, 0), (1, 0)]);
+        assert_eq!(
+            got,
+            vec![
+                (0, values(0..=1), Some((4, "Unsupported compression format".to_string()))),
+                (1, values(0..=3), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_corrupt_compressed_payload_fails_its_partition_only() {
+        for codec in [1i8, 2, 3] {
+            let inner = plain(2..=4);
+            let mut payload = match codec {
+                1 => gzip::compress(&inner).unwrap(),
+                2 => xerial_snappy(&inner),
+                _ => lz4::to_kafka_0_8_framing(lz4::compress(&inner)),
+            };
+            let middle = payload.len() / 2;
+            for b in &mut payload[middle..] {
+                *b ^= 0x5a;
+            }
+            // the message's CRC is right: the damage is inside the compressed bytes
+            let set = [plain(0..=1), raw_wrapper(codec, 4, &payload), plain(5..=5)].concat();
+            let got = decode(answer(&[(3, set), (4, wrapper(codec, 0..=1))]), &[(3, 0), (4, 0)]);
+            assert_eq!(got[0].0, 3);
+            assert_eq!(got[0].1, values(0..=1), "codec {codec}");
+            assert_eq!(got[0].2.as_ref().map(|e| e.0), Some(4), "codec {codec}: {got:?}");
+            assert_eq!(got[1], (4, values(0..=1), None), "codec {codec}");
+        }
+    }
+
+    #[test]
+    fn a_decompressed_set_that_does_not_parse_fails_its_partition_only() {
+        let mut cut = plain(2..=4);
+        cut.truncate(cut.len() - 2); // a message cut short inside the compressed set
+        for payload in [gzip::compress(b"not a message set").unwrap(), gzip::compress(&cut).unwrap()] {
+            let set = [plain(0..=1), raw_wrapper(1, 4, &payload)].concat();
+            let got = decode(answer(&[(0, set), (1, plain(0..=0))]), &[(0, 0), (1, 0)]);
+            assert_eq!(got[0].1, values(0..=1));
+            assert_eq!(got[0].2, Some((4, Error::UnexpectedEOF.to_string())));
+            assert_eq!(got[1], (1, values(0..=0), None));
+        }
+    }
+
+    #[test]
+    fn a_crc_mismatch_fails_its_partition_only() {
+        let mut set = plain(0..=2);
+        let second = set.len() / 3 + 12; // the CRC of the message at offset 1
+        set[second] ^= 0xff;
+        let got = decode(answer(&[(0, set), (1, plain(0..=0))]), &[(0, 0), (1, 0)]);
+        assert_eq!(
+            got,
+            vec![
+                (0, values(0..=0), Some((1, Error::Kafka(KafkaCode::CorruptMessage).to_string()))),
+                (1, values(0..=0), None)
+            ]
+        );
     }
 }
