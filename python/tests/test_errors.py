@@ -120,3 +120,64 @@ def test_consumer_timeout_raises_timeout_and_the_stream_stays_usable(cluster, gr
                 break
             except zkconsumer.Timeout:
                 assert time.monotonic() < deadline
+
+
+def damage_first_compressed_set(segment) -> int:
+    """Flips bytes in the compressed payload of the first compressed message of a log segment
+    and fixes its CRC, so only decompression finds the damage. Returns the wrapper's offset."""
+    import struct
+    import zlib
+
+    log = bytearray(segment.read_bytes())
+    at = 0
+    while at + 12 <= len(log):
+        offset, size = struct.unpack(">qi", log[at:at + 12])
+        message = at + 12
+        if log[message + 5] & 0x07:
+            (key_len,) = struct.unpack(">i", log[message + 6:message + 10])
+            value = message + 10 + max(key_len, 0) + 4
+            end = message + size
+            for i in range(value + (end - value) // 2, end):
+                log[i] ^= 0x5A
+            log[message:message + 4] = struct.pack(">I", zlib.crc32(bytes(log[message + 4:end])))
+            with open(segment, "r+b") as f:
+                f.seek(message)
+                f.write(log[message:end])
+            return offset
+        at = message + size
+    raise AssertionError(f"no compressed message in {segment}")
+
+
+def test_undecodable_message_set_raises_stream_error_and_the_others_flow(cluster, group):
+    import json
+    import os
+    from pathlib import Path
+
+    state = os.environ.get("ZKC_TEST_STATE")
+    if not state:
+        pytest.skip("needs the test bed's broker log folders (ZKC_TEST_STATE, set by scripts/test)")
+    topic = cluster.create_topic(2)
+    cluster.produce(topic, 0, ["before"])
+    cluster.produce(topic, 0, [f"gz-{i}" for i in range(5)], "-z", "gzip")
+    cluster.produce(topic, 0, ["after"])
+    cluster.produce(topic, 1, [f"p1-{i}" for i in range(10)])
+    leader = json.loads(cluster.data(f"/brokers/topics/{topic}/partitions/0/state"))["leader"]
+    segment = Path(state) / f"broker-{leader}" / "data" / f"{topic}-0" / "00000000000000000000.log"
+    assert damage_first_compressed_set(segment) == 5
+
+    with zkconsumer.Consumer(cluster.zk_connect, group,
+                             config=cluster.config(consumer_timeout_ms=20000)) as consumer:
+        stream = consumer.streams({topic: 1})[topic][0]
+        got, errors = [], []
+        while len(got) < 12:
+            try:
+                m = next(stream)
+                got.append((m.partition, m.value.decode()))
+            except zkconsumer.StreamError as e:
+                errors.append(e)
+    assert len(errors) == 1
+    e = errors[0]
+    assert (e.topic, e.partition, e.offset) == (topic, 0, 1)
+    assert "cannot decode" in str(e)
+    assert [v for p, v in got if p == 0] == ["before", "after"]
+    assert [v for p, v in got if p == 1] == [f"p1-{i}" for i in range(10)]

@@ -144,6 +144,12 @@ impl FetchError {
                 partition,
                 offset,
                 ..
+            }
+            | FetchError::Undecodable {
+                topic,
+                partition,
+                offset,
+                ..
             } => Some((topic, *partition, *offset)),
             FetchError::BadOffset(_) => None,
         }
