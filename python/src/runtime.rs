@@ -73,6 +73,19 @@ impl Birth {
     }
 }
 
+/// Fails when the calling thread is one of the runtime's own (a rebalance listener callback):
+/// a blocking call there would wait for the very threads it occupies.
+pub fn check_not_in_runtime(py: Python<'_>) -> PyResult<()> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(errors::error(
+            py,
+            "blocking zkconsumer calls (next, poll, commit, close, streams) cannot be made from \
+             a rebalance listener callback: record what to do and do it from your own thread",
+        ));
+    }
+    Ok(())
+}
+
 /// Runs `future` on the runtime and waits for it with the GIL released, looking at Python's
 /// signals every [`SLICE`]. If a signal handler raises (e.g. `KeyboardInterrupt`), the
 /// exception is returned and the task goes on in the background.
@@ -81,6 +94,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    check_not_in_runtime(py)?;
     let rt = runtime(py)?;
     let mut task = pin!(rt.spawn(future));
     loop {

@@ -144,6 +144,7 @@ impl Stream {
     /// Waits for the next outcome until `deadline` (forever when `None`).
     fn wait(&self, py: Python<'_>, deadline: Option<Instant>) -> PyResult<Outcome> {
         self.birth.check(py, "Stream")?;
+        runtime::check_not_in_runtime(py)?;
         let rt = runtime::runtime(py)?;
         let mut guard = lock(py, &self.slot.state);
         let state: &mut State = &mut guard;

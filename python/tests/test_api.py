@@ -107,3 +107,21 @@ def test_the_package_is_installed_with_its_type_information():
     assert (package / "_native.pyi").exists()
     assert issubclass(zkconsumer.ConfigError, zkconsumer.Error)
     assert issubclass(zkconsumer.StreamError, zkconsumer.Error)
+
+
+def test_blocking_calls_from_a_listener_callback_fail_clearly(cluster, group):
+    topic = cluster.create_topic(1)
+    seen = []
+
+    with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config()) as consumer:
+        def after_assign(consumer_id, assignment):
+            try:
+                consumer.commit()
+                seen.append("no error")
+            except zkconsumer.Error as e:
+                seen.append(str(e))
+
+        consumer.set_rebalance_listener(after_assign=after_assign)
+        consumer.streams({topic: 1})
+        wait_until("the listener", lambda: seen)
+    assert "rebalance listener" in seen[0]
