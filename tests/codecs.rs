@@ -332,7 +332,7 @@ fn cli_exits_1_on_an_undecodable_set_of_any_stream_and_skips_it_when_told() {
     );
     assert!(
         stderr.contains(&format!(
-            "cannot decode the message set of {topic}-1 at offset 1 (through offset 5)"
+            "zkconsumer: cannot decode the message set of {topic}-1 at offset 1 (through offset 5)"
         )),
         "{stderr}"
     );

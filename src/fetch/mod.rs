@@ -9,6 +9,12 @@
 //! new leader, at the same offset — nothing lost, nothing repeated. A full queue blocks its
 //! fetcher (back-pressure) but never blocks stop. This module knows nothing of ZooKeeper or
 //! of the group: it is given broker addresses and partitions with their positions.
+//!
+//! A message set that cannot be decoded (unknown codec, corrupt compressed payload,
+//! decompressed set that does not parse) concerns its partition only: the messages before it
+//! are delivered, then one [`StreamItem::Undecodable`] goes to the partition's stream and
+//! fetching goes on after the set; the other partitions of the answer are not held up. It is
+//! never retried as if the broker were at fault.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
