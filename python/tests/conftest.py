@@ -23,6 +23,7 @@ from typing import Callable, Dict, List, Optional
 
 import pytest
 from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -87,24 +88,29 @@ class Cluster:
         props = {"zookeeper.connect": self.zk_connect, "group.id": group, **self.config(**extra)}
         return "".join(f"{k}={v}\n" for k, v in props.items())
 
-    # ZooKeeper reads (paths relative to the chroot)
+    # ZooKeeper reads (paths relative to the chroot). Nodes come and go during a rebalance:
+    # one that vanishes between listing and reading counts as absent.
     def children(self, path: str) -> List[str]:
-        full = self.chroot + path
-        return sorted(self.zk.get_children(full)) if self.zk.exists(full) else []
+        try:
+            return sorted(self.zk.get_children(self.chroot + path))
+        except NoNodeError:
+            return []
 
     def data(self, path: str) -> Optional[str]:
-        full = self.chroot + path
-        if not self.zk.exists(full):
+        try:
+            return self.zk.get(self.chroot + path)[0].decode()
+        except NoNodeError:
             return None
-        return self.zk.get(full)[0].decode()
+
+    def _values(self, base: str) -> Dict[int, str]:
+        values = {int(p): self.data(f"{base}/{p}") for p in self.children(base)}
+        return {p: v for p, v in values.items() if v is not None}
 
     def owners(self, group: str, topic: str) -> Dict[int, str]:
-        base = f"/consumers/{group}/owners/{topic}"
-        return {int(p): self.data(f"{base}/{p}") for p in self.children(base)}
+        return self._values(f"/consumers/{group}/owners/{topic}")
 
     def offsets(self, group: str, topic: str) -> Dict[int, int]:
-        base = f"/consumers/{group}/offsets/{topic}"
-        return {int(p): int(self.data(f"{base}/{p}")) for p in self.children(base)}
+        return {p: int(v) for p, v in self._values(f"/consumers/{group}/offsets/{topic}").items()}
 
     def members(self, group: str) -> List[str]:
         return self.children(f"/consumers/{group}/ids")
