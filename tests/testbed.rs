@@ -118,7 +118,7 @@ fn shrunk_retention_makes_offset_zero_out_of_range() {
 }
 
 #[test]
-fn proxy_corruption_reaches_the_kafka_crate_as_a_crc_error() {
+fn proxy_corruption_reaches_the_kafka_crate_as_a_crc_error_of_its_partition() {
     let _turn = turn();
     let cluster = testkit::cluster();
     let broker = cluster.proxied_broker();
@@ -134,12 +134,21 @@ fn proxy_corruption_reaches_the_kafka_crate_as_a_crc_error() {
     broker
         .proxy
         .corrupt_next_answer_containing(b"poison-value-xyz");
-    let err = client
+    // The patched kafka crate keeps the damage to its partition: the healthy message before
+    // the corrupt one is delivered and the partition names the offset that failed its CRC.
+    let responses = client
         .fetch_messages(&[FetchPartition::new(&topic, 0, 0)])
-        .expect_err("corrupted answer must fail the CRC check");
+        .expect("a CRC error fails its partition, not the whole answer");
+    let data = responses[0].topics()[0].partitions()[0]
+        .data()
+        .expect("partition data");
+    let values: Vec<&[u8]> = data.messages().iter().map(|m| m.value).collect();
+    assert_eq!(values, vec![&b"healthy"[..]]);
+    let error = data.decode_error().expect("the corrupt message is reported");
+    assert_eq!(error.offset, 1);
     assert!(
-        matches!(err, KafkaError::Kafka(KafkaCode::CorruptMessage)),
-        "{err:?}"
+        matches!(error.error, KafkaError::Kafka(KafkaCode::CorruptMessage)),
+        "{error:?}"
     );
     assert_eq!(broker.proxy.corrupted(), 1);
 }
