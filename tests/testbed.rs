@@ -144,7 +144,9 @@ fn proxy_corruption_reaches_the_kafka_crate_as_a_crc_error_of_its_partition() {
         .expect("partition data");
     let values: Vec<&[u8]> = data.messages().iter().map(|m| m.value).collect();
     assert_eq!(values, vec![&b"healthy"[..]]);
-    let error = data.decode_error().expect("the corrupt message is reported");
+    let error = data
+        .decode_error()
+        .expect("the corrupt message is reported");
     assert_eq!(error.offset, 1);
     assert!(
         matches!(error.error, KafkaError::Kafka(KafkaCode::CorruptMessage)),

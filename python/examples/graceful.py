@@ -1,16 +1,19 @@
 """Several consumers in one process, one signal, everything committed.
 
-    python graceful.py ZOOKEEPER GROUP TOPIC [--consumers 3] [--streams 2] [--config key=value ...]
+    python graceful.py ZOOKEEPER GROUP TOPIC [--consumers 3] [--streams 2] [--work-ms 0]
+                       [--config key=value ...]
 
 Starts N consumers (group members) with M streams each and one thread per stream. The first
 SIGINT/SIGTERM ends every stream of every consumer; each thread then finishes, and leaving the
 `with` block closes every consumer: it commits the offsets of what its streams processed and
 deletes its owner and registration nodes in ZooKeeper. A second signal exits at once.
+--work-ms simulates that much work per message, so a signal arrives in the middle of it.
 """
 
 import argparse
 import contextlib
 import threading
+import time
 
 import zkconsumer
 
@@ -22,6 +25,7 @@ def main() -> None:
     ap.add_argument("topic")
     ap.add_argument("--consumers", type=int, default=3)
     ap.add_argument("--streams", type=int, default=2)
+    ap.add_argument("--work-ms", type=float, default=0, help="simulated work per message")
     ap.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
     config = {"auto.offset.reset": "smallest"}
@@ -32,6 +36,7 @@ def main() -> None:
 
     def work(n: int, stream: zkconsumer.Stream) -> None:
         for message in stream:  # ends when the signal arrives
+            time.sleep(args.work_ms / 1000)
             with lock:
                 print(f"consumer {n} stream {stream.thread_id}: "
                       f"{message.partition} {message.offset} {message.value.decode(errors='replace')}",

@@ -164,7 +164,10 @@ impl Consumer {
         .map_err(|e| errors::from_consumer(py, &e))?;
         let mut result = BTreeMap::new();
         for (topic, streams) in streams {
-            let slots: Vec<Arc<Slot>> = streams.into_iter().map(Slot::new).collect();
+            let slots: Vec<Arc<Slot>> = streams
+                .into_iter()
+                .map(|s| Slot::new(s, self.inner.clone()))
+                .collect();
             self.keep(&slots);
             result.insert(topic, slots.into_iter().map(Stream::new).collect());
         }
@@ -202,7 +205,10 @@ impl Consumer {
             inner.create_message_streams_by_filter(filter, count).await
         })?
         .map_err(|e| errors::from_consumer(py, &e))?;
-        let slots: Vec<Arc<Slot>> = streams.into_iter().map(Slot::new).collect();
+        let slots: Vec<Arc<Slot>> = streams
+            .into_iter()
+            .map(|s| Slot::new(s, self.inner.clone()))
+            .collect();
         self.keep(&slots);
         Ok(slots.into_iter().map(Stream::new).collect())
     }
@@ -227,8 +233,14 @@ impl Consumer {
             slot.end_if_held_by_current_thread();
         }
         let inner = self.inner.clone();
-        runtime::run(py, async move { inner.shutdown().await })?
-            .map_err(|e| errors::from_consumer(py, &e))
+        let result = runtime::run(py, async move { inner.shutdown().await })?;
+        // The listener's callables may refer to this object (a cycle through Rust that
+        // Python's collector cannot see): a closed consumer calls them no more.
+        self.inner.set_rebalance_listener(Arc::new(PyListener {
+            before_release: None,
+            after_assign: None,
+        }));
+        result.map_err(|e| errors::from_consumer(py, &e))
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -247,13 +259,16 @@ impl Consumer {
     #[pyo3(signature = (before_release=None, after_assign=None))]
     fn set_rebalance_listener(
         &self,
+        py: Python<'_>,
         before_release: Option<Py<PyAny>>,
         after_assign: Option<Py<PyAny>>,
-    ) {
+    ) -> PyResult<()> {
+        self.check(py)?;
         self.inner.set_rebalance_listener(Arc::new(PyListener {
             before_release,
             after_assign,
         }));
+        Ok(())
     }
 
     /// `{(topic, partition): processed_offset}` of the partitions owned now (-1: none yet).

@@ -10,6 +10,7 @@ use pyo3::BoundObject;
 
 use zkconsumer::config::ConfigError;
 use zkconsumer::group::filter::FilterError;
+use zkconsumer::offsets::OffsetStoreError;
 use zkconsumer::zk::session::ZkError;
 use zkconsumer::{ConsumerError, StreamError};
 
@@ -83,8 +84,11 @@ pub fn from_filter(py: Python<'_>, e: &FilterError, kind: &str) -> PyErr {
 pub fn from_consumer(py: Python<'_>, e: &ConsumerError) -> PyErr {
     let message = e.to_string();
     match e {
-        ConsumerError::Zk(ZkError::Layout(_)) => error(py, message),
-        ConsumerError::Zk(_) => raise(py, "ConnectionError", message, &[]),
+        ConsumerError::Zk(ZkError::Layout(_))
+        | ConsumerError::Offsets(OffsetStoreError::Zk(ZkError::Layout(_))) => error(py, message),
+        ConsumerError::Zk(_) | ConsumerError::Offsets(OffsetStoreError::Zk(_)) => {
+            raise(py, "ConnectionError", message, &[])
+        }
         ConsumerError::InvalidSubscription(_) => config_error(py, message, None, None),
         _ => error(py, message),
     }

@@ -1,7 +1,7 @@
 //! A Python rebalance listener: two optional callables behind the library's
 //! [`RebalanceListener`]. They run on the runtime's threads with the GIL taken; an exception
 //! they raise is reported as unraisable (the rebalance goes on, as with a Java listener that
-//! logs).
+//! logs). While the interpreter is shutting down they are not called.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,7 +18,8 @@ fn call(callback: &Option<Py<PyAny>>, args: impl FnOnce(Python<'_>) -> PyResult<
     let Some(callback) = callback else {
         return;
     };
-    Python::attach(|py| {
+    // Not while the interpreter shuts down (a consumer left open at exit): skip the callback.
+    let _ = Python::try_attach(|py| {
         let result = args(py).and_then(|args| {
             let args = args.bind(py).cast::<pyo3::types::PyTuple>()?.clone();
             callback.call1(py, args)

@@ -17,7 +17,7 @@ use tokio::runtime::Runtime;
 use crate::errors;
 
 /// The longest a blocked call goes without looking at Python's signals.
-pub const SLICE: Duration = Duration::from_millis(100);
+pub const SLICE: Duration = Duration::from_millis(50);
 
 /// The runtime of this process (a new one in a forked child).
 pub fn runtime(py: Python<'_>) -> PyResult<Arc<Runtime>> {

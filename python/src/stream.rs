@@ -5,11 +5,13 @@
 //! and only when nothing is ready waits for it with the GIL released, in slices that let
 //! Python's signal handlers run. An interrupted wait loses nothing: the same `next()` goes on
 //! at the following call, so `consumer.timeout.ms` and the "taking the next message marks
-//! the previous one processed" rule are the library's, unchanged.
+//! the previous one processed" rule are the library's, unchanged. A stream also keeps its
+//! consumer alive: streams still in use do not end because the `Consumer` object was dropped.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -33,67 +35,105 @@ enum Outcome {
     NothingYet,
 }
 
-/// A stream's state behind its lock.
+/// A stream's state behind its lock. The lock is only ever held for a few instructions (never
+/// across a wait), so taking it with the GIL held cannot deadlock.
 struct State {
     /// The library stream; `None` while a `next()` owns it, or once dropped at `close()`.
     stream: Option<MessageStream>,
-    /// The `next()` in flight, kept across Python calls.
+    /// The `next()` in flight, kept across Python calls; taken out while a thread waits on it.
     pending: Option<PendingNext>,
-    ended: bool,
+    /// A thread is waiting on the `next()` in flight.
+    busy: bool,
     /// The thread that took the message the application holds now (unfinished).
     holder: Option<ThreadId>,
 }
 
-impl State {
-    /// The `next()` in flight, started when none is; `None` once the stream is gone.
-    fn pending(&mut self) -> Option<&mut PendingNext> {
-        if self.pending.is_none() {
-            let mut stream = self.stream.take()?;
-            self.holder = None;
-            self.pending = Some(Box::pin(async move {
-                let next = stream.next().await;
-                (stream, next)
-            }));
-        }
-        self.pending.as_mut()
-    }
-
-    fn finish(&mut self, (stream, next): (MessageStream, Next)) -> Outcome {
-        self.pending = None;
-        self.stream = Some(stream);
-        match next {
-            Some(Ok(message)) => {
-                self.holder = Some(std::thread::current().id());
-                Outcome::Message(message)
-            }
-            Some(Err(e)) => Outcome::Failed(e),
-            None => {
-                self.ended = true;
-                Outcome::Ended
-            }
-        }
-    }
+/// What a thread may wait on.
+enum Turn {
+    Wait(PendingNext),
+    Ended,
+    Busy,
 }
 
 /// The shared part of a stream: the consumer keeps one too, to end it at `close()`.
 pub(crate) struct Slot {
     state: Mutex<State>,
+    ended: AtomicBool,
     acker: Acker,
     thread_id: String,
+    /// Streams keep their consumer alive (its tasks stop when the last handle goes).
+    _consumer: Arc<zkconsumer::Consumer>,
 }
 
 impl Slot {
-    pub(crate) fn new(stream: MessageStream) -> Arc<Self> {
+    pub(crate) fn new(stream: MessageStream, consumer: Arc<zkconsumer::Consumer>) -> Arc<Self> {
         Arc::new(Slot {
             acker: stream.acker(),
             thread_id: stream.thread_id().to_string(),
+            ended: AtomicBool::new(false),
             state: Mutex::new(State {
                 stream: Some(stream),
                 pending: None,
-                ended: false,
+                busy: false,
                 holder: None,
             }),
+            _consumer: consumer,
         })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The `next()` in flight (started when none is), for the calling thread to wait on.
+    fn take_turn(&self) -> Turn {
+        if self.ended.load(Ordering::Acquire) {
+            return Turn::Ended;
+        }
+        let mut state = self.state();
+        if state.busy {
+            return Turn::Busy;
+        }
+        let pending = match (state.pending.take(), state.stream.take()) {
+            (Some(pending), _) => pending,
+            (None, Some(mut stream)) => {
+                state.holder = None;
+                Box::pin(async move {
+                    let next = stream.next().await;
+                    (stream, next)
+                }) as PendingNext
+            }
+            (None, None) => return Turn::Ended,
+        };
+        state.busy = true;
+        Turn::Wait(pending)
+    }
+
+    /// A wait that did not finish hands the `next()` back for the following call.
+    fn give_back(&self, pending: PendingNext) {
+        let mut state = self.state();
+        state.pending = Some(pending);
+        state.busy = false;
+    }
+
+    fn finish(&self, (stream, next): (MessageStream, Next)) -> Outcome {
+        let mut state = self.state();
+        state.stream = Some(stream);
+        state.busy = false;
+        match next {
+            Some(Ok(message)) => {
+                state.holder = Some(std::thread::current().id());
+                Outcome::Message(message)
+            }
+            Some(Err(e)) => Outcome::Failed(e),
+            None => {
+                self.ended.store(true, Ordering::Release);
+                Outcome::Ended
+            }
+        }
     }
 
     /// At `close()` from the thread that holds this stream's last message: that thread cannot
@@ -101,27 +141,36 @@ impl Slot {
     /// stays unprocessed (it is delivered again later) instead of holding shutdown for its
     /// grace period. Streams busy in another thread are left to the library's shutdown.
     pub(crate) fn end_if_held_by_current_thread(&self) {
-        let Ok(mut state) = self.state.try_lock() else {
-            return;
-        };
-        if state.holder == Some(std::thread::current().id()) && state.pending.is_none() {
+        let mut state = self.state();
+        if state.holder == Some(std::thread::current().id())
+            && !state.busy
+            && state.pending.is_none()
+        {
             state.stream = None;
             state.holder = None;
-            state.ended = true;
+            self.ended.store(true, Ordering::Release);
         }
     }
 }
 
-/// Locks without ever waiting for the lock while holding the GIL.
-fn lock<'a, T>(py: Python<'_>, mutex: &'a Mutex<T>) -> MutexGuard<'a, T>
-where
-    T: Send,
-{
-    loop {
-        match mutex.try_lock() {
-            Ok(guard) => return guard,
-            Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => py.detach(|| drop(mutex.lock())),
+/// The `next()` a thread waits on; handed back to the stream if the wait is left early (a
+/// deadline, a signal handler that raised, a panic).
+struct Waiting<'a> {
+    slot: &'a Slot,
+    pending: Option<PendingNext>,
+}
+
+impl Waiting<'_> {
+    fn done(&mut self, output: (MessageStream, Next)) -> Outcome {
+        self.pending = None;
+        self.slot.finish(output)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            self.slot.give_back(pending);
         }
     }
 }
@@ -146,33 +195,43 @@ impl Stream {
         self.birth.check(py, "Stream")?;
         runtime::check_not_in_runtime(py)?;
         let rt = runtime::runtime(py)?;
-        let mut guard = lock(py, &self.slot.state);
-        let state: &mut State = &mut guard;
-        if state.ended {
-            return Ok(Outcome::Ended);
-        }
-        let ready = {
-            let _context = rt.enter();
-            match state.pending() {
-                Some(next) => next.as_mut().now_or_never(),
-                None => return Ok(Outcome::Ended),
+        let pending = match self.slot.take_turn() {
+            Turn::Wait(pending) => pending,
+            Turn::Ended => return Ok(Outcome::Ended),
+            Turn::Busy => {
+                return Err(errors::error(
+                    py,
+                    format!(
+                        "stream {} is already being read by another thread: a stream is read \
+                         by one thread at a time",
+                        self.slot.thread_id
+                    ),
+                ))
             }
         };
-        if let Some(done) = ready {
-            return Ok(state.finish(done));
-        }
+        let mut waiting = Waiting {
+            slot: &self.slot,
+            pending: Some(pending),
+        };
         loop {
+            let Some(next) = waiting.pending.as_mut() else {
+                return Ok(Outcome::Ended);
+            };
+            let ready = {
+                let _context = rt.enter();
+                next.as_mut().now_or_never()
+            };
+            if let Some(done) = ready {
+                return Ok(waiting.done(done));
+            }
             let slice = match deadline {
                 Some(at) => at.saturating_duration_since(Instant::now()).min(SLICE),
                 None => SLICE,
             };
-            let Some(next) = state.pending() else {
-                return Ok(Outcome::Ended);
-            };
             let done =
                 py.detach(|| rt.block_on(async { tokio::time::timeout(slice, next).await.ok() }));
             if let Some(done) = done {
-                return Ok(state.finish(done));
+                return Ok(waiting.done(done));
             }
             if deadline.is_some_and(|at| Instant::now() >= at) {
                 return Ok(Outcome::NothingYet);
@@ -225,8 +284,9 @@ impl Stream {
         }
     }
 
-    /// Declares `message` (and every earlier message of its partition) processed, from any
-    /// thread. No effect once the partition is no longer owned by this member.
+    /// Declares `message` processed (with `auto.ack=true`, every earlier message of its
+    /// partition too), from any thread. No effect once the partition is no longer owned by
+    /// this member, or for a message of another stream.
     fn ack(&self, message: &Message) {
         self.slot.acker.ack(&message.inner);
     }
@@ -240,8 +300,8 @@ impl Stream {
     /// Whether the stream was seen to end (consumer closed or shutdown requested): set once
     /// iteration stopped or `poll()` returned `None` for that reason.
     #[getter]
-    fn ended(&self, py: Python<'_>) -> bool {
-        lock(py, &self.slot.state).ended
+    fn ended(&self) -> bool {
+        self.slot.ended.load(Ordering::Acquire)
     }
 
     fn __repr__(&self) -> String {

@@ -125,3 +125,53 @@ def test_blocking_calls_from_a_listener_callback_fail_clearly(cluster, group):
         consumer.streams({topic: 1})
         wait_until("the listener", lambda: seen)
     assert "rebalance listener" in seen[0]
+
+
+def test_filter_streams_and_a_stream_keeps_its_consumer_alive(cluster, group):
+    import gc
+
+    topics = [cluster.create_topic(1) for _ in range(2)]
+    for t in topics:
+        cluster.produce(t, 0, [f"{t}-a", f"{t}-b"])
+    consumer = zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config(
+        consumer_timeout_ms=20000))
+    (stream,) = consumer.streams_by_filter(whitelist=",".join(topics), count=1)
+    del consumer
+    gc.collect()
+    got = sorted(next(stream).value.decode() for _ in range(4))
+    assert got == sorted(f"{t}-{x}" for t in topics for x in "ab")
+    # The last handle gone, the member stops and its session ends: it leaves the group.
+    del stream
+    gc.collect()
+    wait_until("the dropped member to leave", lambda: cluster.members(group) == [], 30)
+
+
+def test_consumer_group_example_splits_a_topic_between_two_processes(cluster, group, processes):
+    import signal
+    import sys
+
+    topic = cluster.create_topic(4)
+    example = Path(__file__).resolve().parents[1] / "examples" / "consumer_group.py"
+    runs = [processes([sys.executable, str(example), cluster.zk_connect, group, topic, "2"])
+            for _ in range(2)]
+    wait_until("two members", lambda: len(cluster.members(group)) == 2, 30)
+    wait_until("four owners",
+               lambda: len(set(cluster.owners(group, topic).values())) == 4, 30)
+    values = []
+    for p in range(4):
+        batch = [f"v-{p}-{i}" for i in range(25)]
+        cluster.produce(topic, p, batch)
+        values += batch
+
+    def printed():
+        return [l.split(": ", 1)[1] for r in runs for l in r.output() if l.startswith("Thread ")]
+
+    wait_until("every message", lambda: len(printed()) >= 100, 30)
+    for r in runs:
+        assert any(l.startswith("Thread ") for l in r.output()), "both processes got a share"
+        r.signal(signal.SIGTERM)
+    for r in runs:
+        assert r.wait(20) == 0, r.stderr()
+        assert sum(l.startswith("Shutting down Thread") for l in r.output()) == 2
+    assert sorted(printed()) == sorted(values)
+    assert cluster.members(group) == []

@@ -1,7 +1,7 @@
 """Type stubs of the native module (the Rust binding)."""
 
 from os import PathLike
-from typing import Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 ConfigValue = Union[str, int, bool]
 
@@ -30,7 +30,9 @@ class Stream:
         """The next message, or None when none arrived within `timeout` seconds or the
         stream has ended (see `ended`)."""
     def ack(self, message: Message) -> None:
-        """Marks `message` and every earlier message of its partition processed."""
+        """Marks `message` processed; with the default `auto.ack=true` every earlier message of
+        its partition too (with `auto.ack=false` each message is acknowledged on its own and
+        commits stop at the lowest unacknowledged offset)."""
     @property
     def thread_id(self) -> str: ...
     @property
@@ -45,11 +47,11 @@ class Consumer:
         zookeeper_connect: Optional[str] = None,
         group_id: Optional[str] = None,
         *,
-        config: Optional[Mapping[str, ConfigValue]] = None,
+        config: Optional[Dict[str, ConfigValue]] = None,
         config_file: Optional[Union[str, PathLike[str]]] = None,
     ) -> None: ...
     def streams(
-        self, topic_counts: Mapping[str, int], *, wait_for_topics: bool = False
+        self, topic_counts: Dict[str, int], *, wait_for_topics: bool = False
     ) -> Dict[str, List[Stream]]: ...
     def streams_by_filter(
         self,

@@ -26,7 +26,7 @@ class ConfigError(Error, ValueError):
 
 
 class ConnectionError(Error, builtins.ConnectionError):  # noqa: A001 - the package's own
-    """ZooKeeper cannot be reached or failed (connect, registration, commit)."""
+    """ZooKeeper cannot be reached or failed (connect, registration, a ZooKeeper offset commit)."""
 
 
 class UnknownTopicError(Error, LookupError):
@@ -38,7 +38,7 @@ class UnknownTopicError(Error, LookupError):
 class StreamError(Error):
     """A partition of a stream cannot make progress (oversized or undecodable message,
     corrupt offset). ``topic``, ``partition`` and ``offset`` name it when known, ``reason``
-    says why. The stream stays usable: call ``next()`` again for the other partitions."""
+    is the full message. The stream stays usable: call ``next()`` again for the other partitions."""
 
     topic: Optional[str] = None
     partition: Optional[int] = None
