@@ -299,6 +299,38 @@ async fn out_of_range_offsets_reset_per_policy() {
     }
 }
 
+/// A stream error in a collector's task reaches the test: the next look at the collector fails, and
+/// so does dropping its last handle (a test that never looks again still fails).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_collectors_stream_error_fails_the_test() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let topic = topic("big-collected", 1, 1);
+    testkit::cluster().produce_values(&topic, 0, &["small".to_string(), "x".repeat(4000)]);
+    let group = testkit::cluster().unique("big-collected-group");
+    let consumer = zkconsumer::Consumer::connect(
+        config(&group)
+            .set("fetch.message.max.bytes", 1024)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let seen = collect_streams(&consumer, &topic, 1).await;
+    wait_until(
+        "the oversized message's error reaches the collector",
+        LIMIT,
+        || catch_unwind(AssertUnwindSafe(|| seen.len())).is_err(),
+    )
+    .await;
+    let other = seen.clone();
+    drop(seen);
+    assert!(
+        catch_unwind(AssertUnwindSafe(move || drop(other))).is_err(),
+        "dropping the last handle of a collector with an unseen error must fail"
+    );
+    consumer.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn oversized_message_is_a_clear_error() {
     let topic = topic("big", 1, 1);
