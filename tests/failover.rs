@@ -19,13 +19,11 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const LIMIT: Duration = Duration::from_secs(120);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs broker control and Kafka's tools (a self-started cluster or ZKC_TEST_STATE); scripts/test's testbed lanes run it with --include-ignored"]
 async fn leader_kill_restart_and_preferred_election_lose_nothing() {
     let _turn = SERIAL.lock().await;
     let cluster = testkit::cluster();
-    if let Some(reason) = cluster.control_skip_reason() {
-        println!("skipped: {reason}");
-        return;
-    }
+    cluster.require_control();
     let topic = topic("failover", 3, 3);
     let group = cluster.unique("failover-group");
     let consumer = connect(&group).await;

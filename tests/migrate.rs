@@ -99,12 +99,10 @@ async fn migrate_refuses_an_active_group() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs broker control and Kafka's tools (a self-started cluster or ZKC_TEST_STATE); scripts/test's testbed lanes run it with --include-ignored"]
 async fn kafka_stored_offsets_are_the_java_consumers_both_ways() {
     let cluster = testkit::cluster();
-    if let Some(reason) = cluster.control_skip_reason() {
-        println!("skipped: {reason}");
-        return;
-    }
+    cluster.require_control();
     let topic = topic("java-store", 2, 1);
     let group = cluster.unique("java-store-group");
     produce(&topic, 2, 10, "j");

@@ -341,12 +341,10 @@ async fn bad_configuration_exits_2_naming_the_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs broker control and Kafka's tools (a self-started cluster or ZKC_TEST_STATE); scripts/test's testbed lanes run it with --include-ignored"]
 async fn shares_a_group_with_the_java_high_level_consumer() {
     let cluster = testkit::cluster();
-    if let Some(reason) = cluster.control_skip_reason() {
-        println!("skipped: {reason}");
-        return;
-    }
+    cluster.require_control();
     let topic = topic("interop", 6, 1);
     let group = cluster.unique("interop-group");
     // Kafka's own old consumer in the group (range assignment, like ours).
@@ -500,12 +498,10 @@ async fn owners_of(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs broker control and Kafka's tools (a self-started cluster or ZKC_TEST_STATE); scripts/test's testbed lanes run it with --include-ignored"]
 async fn shares_a_roundrobin_whitelist_group_with_the_java_high_level_consumer() {
     let cluster = testkit::cluster();
-    if let Some(reason) = cluster.control_skip_reason() {
-        println!("skipped: {reason}");
-        return;
-    }
+    cluster.require_control();
     let base = cluster.unique("rr");
     let topics = [format!("{base}-a"), format!("{base}-b")];
     for t in &topics {
