@@ -48,7 +48,6 @@ async fn to_kafka_then_a_kafka_storage_consumer_resumes_exactly_and_verify_sees_
         || seen.len() >= 10,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     consumer.shutdown().await.unwrap();
     seen.wait_ended().await;
     let got: BTreeSet<(i32, i64)> = seen

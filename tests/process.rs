@@ -354,7 +354,7 @@ async fn shares_a_group_with_the_java_high_level_consumer() {
         owners(&zk, &group, &topic).await.len() == 6
     })
     .await;
-    let rust = Member::start(
+    let mut rust = Member::start(
         &group,
         &topic,
         1,
@@ -386,7 +386,9 @@ async fn shares_a_group_with_the_java_high_level_consumer() {
         .all(|(_, owner)| owner != &rust_thread));
     let total = produce(&topic, 6, 10, "x");
     wait_until("rust consumes its share", LIMIT, || rust.count() >= 30).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Stopped and its output read to the end: the counts below are final.
+    rust.signal("TERM");
+    rust.wait_exit(LIMIT);
     let got: BTreeSet<i32> = rust.seen().iter().map(|s| s.partition).collect();
     assert_eq!(
         got, rust_partitions,
@@ -519,7 +521,7 @@ async fn shares_a_roundrobin_whitelist_group_with_the_java_high_level_consumer()
         owners_of(&zk, &group, &topics).await.len() == 6
     })
     .await;
-    let rust = Member::start_subscribed(
+    let mut rust = Member::start_subscribed(
         &group,
         &["--whitelist", &whitelist],
         1,
@@ -556,7 +558,9 @@ async fn shares_a_roundrobin_whitelist_group_with_the_java_high_level_consumer()
         rust.count() >= total / 2
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Stopped and its output read to the end: the counts below are final.
+    rust.signal("TERM");
+    rust.wait_exit(LIMIT);
     let got: BTreeSet<(String, i32)> = rust
         .seen()
         .iter()
