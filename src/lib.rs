@@ -53,3 +53,8 @@ pub use group::filter::TopicFilter;
 pub use group::rebalance::RebalanceListener;
 pub use partition::Message;
 pub use stream::{Acker, MessageStream, StreamError};
+
+/// The README's examples, compiled by `cargo test --doc` (scripts/test) so they stay correct.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -108,7 +108,9 @@ async fn joining_member_triggers_rebalance_and_graceful_leave_hands_over_exactly
         a_seen.len() + b_seen.len() >= first + second + third
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Streams ended: nothing more can arrive, so the counts below are final.
+    b.shutdown().await.expect("b shutdown");
+    b_seen.wait_ended().await;
     let all: Vec<Seen> = a_seen
         .snapshot()
         .into_iter()
@@ -116,7 +118,6 @@ async fn joining_member_triggers_rebalance_and_graceful_leave_hands_over_exactly
         .collect();
     assert_no_duplicates(&all);
     assert_eq!(all.len(), first + second + third);
-    b.shutdown().await.expect("b shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -150,13 +151,13 @@ async fn restart_resumes_from_committed_offsets_and_shutdown_cleans_zookeeper() 
     let consumer = connect(&group).await;
     let again = collect_streams(&consumer, &topic, 1).await;
     wait_until("second batch", LIMIT, || again.len() >= second).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    consumer.shutdown().await.unwrap();
+    again.wait_ended().await;
     let got = again.snapshot();
     assert_eq!(got.len(), second, "only the new messages: {got:?}");
     assert!(got
         .iter()
         .all(|s| s.value.starts_with("two-") && s.offset >= 10));
-    consumer.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -297,6 +298,38 @@ async fn out_of_range_offsets_reset_per_policy() {
         let offsets = committed(&zk, &group, &topic).await;
         assert!(offsets[&0] <= testkit::cluster().log_end_offsets(&topic)[&0]);
     }
+}
+
+/// A stream error in a collector's task reaches the test: the next look at the collector fails, and
+/// so does dropping its last handle (a test that never looks again still fails).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_collectors_stream_error_fails_the_test() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let topic = topic("big-collected", 1, 1);
+    testkit::cluster().produce_values(&topic, 0, &["small".to_string(), "x".repeat(4000)]);
+    let group = testkit::cluster().unique("big-collected-group");
+    let consumer = zkconsumer::Consumer::connect(
+        config(&group)
+            .set("fetch.message.max.bytes", 1024)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let seen = collect_streams(&consumer, &topic, 1).await;
+    wait_until(
+        "the oversized message's error reaches the collector",
+        LIMIT,
+        || catch_unwind(AssertUnwindSafe(|| seen.len())).is_err(),
+    )
+    .await;
+    let other = seen.clone();
+    drop(seen);
+    assert!(
+        catch_unwind(AssertUnwindSafe(move || drop(other))).is_err(),
+        "dropping the last handle of a collector with an unseen error must fail"
+    );
+    consumer.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -541,7 +574,10 @@ async fn a_member_cut_off_from_zookeeper_past_its_session_delivers_nothing_more_
     wait_until_owned_by(&zk, &group, &topic, &["a-0", "b-0"]).await;
     produce(&topic, 2, 10, "three");
     wait_until("third batch", LIMIT, || seen_a.len() + seen_b.len() >= 60).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    seen_a.wait_ended().await;
+    seen_b.wait_ended().await;
     let all: Vec<Seen> = seen_a
         .snapshot()
         .into_iter()
@@ -553,8 +589,6 @@ async fn a_member_cut_off_from_zookeeper_past_its_session_delivers_nothing_more_
         .snapshot()
         .iter()
         .any(|s| s.value.starts_with("three")));
-    a.shutdown().await.unwrap();
-    b.shutdown().await.unwrap();
 }
 
 /// Waits until the owner threads of the topic's partitions, as `<group>_<id>-<n>` suffixes in
@@ -633,7 +667,6 @@ async fn a_zookeeper_connection_loss_within_the_session_keeps_ownership_and_lose
         seen.len() >= 40
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Same session: the registration node is the same one, ownership never moved.
     assert_eq!(
@@ -646,8 +679,9 @@ async fn a_zookeeper_connection_loss_within_the_session_keeps_ownership_and_lose
         owners.values().all(|o| o == &format!("{group}_c-0")),
         "{owners:?}"
     );
+    consumer.shutdown().await.unwrap();
+    seen.wait_ended().await;
     let all = seen.snapshot();
     assert_no_duplicates(&all);
     assert_eq!(all.len(), 40, "every message exactly once");
-    consumer.shutdown().await.unwrap();
 }

@@ -341,12 +341,10 @@ async fn bad_configuration_exits_2_naming_the_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs broker control and Kafka's tools (a self-started cluster or ZKC_TEST_STATE); scripts/test's testbed lanes run it with --include-ignored"]
 async fn shares_a_group_with_the_java_high_level_consumer() {
     let cluster = testkit::cluster();
-    if let Some(reason) = cluster.control_skip_reason() {
-        println!("skipped: {reason}");
-        return;
-    }
+    cluster.require_control();
     let topic = topic("interop", 6, 1);
     let group = cluster.unique("interop-group");
     // Kafka's own old consumer in the group (range assignment, like ours).
@@ -356,7 +354,7 @@ async fn shares_a_group_with_the_java_high_level_consumer() {
         owners(&zk, &group, &topic).await.len() == 6
     })
     .await;
-    let rust = Member::start(
+    let mut rust = Member::start(
         &group,
         &topic,
         1,
@@ -388,7 +386,9 @@ async fn shares_a_group_with_the_java_high_level_consumer() {
         .all(|(_, owner)| owner != &rust_thread));
     let total = produce(&topic, 6, 10, "x");
     wait_until("rust consumes its share", LIMIT, || rust.count() >= 30).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Stopped and its output read to the end: the counts below are final.
+    rust.signal("TERM");
+    rust.wait_exit(LIMIT);
     let got: BTreeSet<i32> = rust.seen().iter().map(|s| s.partition).collect();
     assert_eq!(
         got, rust_partitions,
@@ -500,12 +500,10 @@ async fn owners_of(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs broker control and Kafka's tools (a self-started cluster or ZKC_TEST_STATE); scripts/test's testbed lanes run it with --include-ignored"]
 async fn shares_a_roundrobin_whitelist_group_with_the_java_high_level_consumer() {
     let cluster = testkit::cluster();
-    if let Some(reason) = cluster.control_skip_reason() {
-        println!("skipped: {reason}");
-        return;
-    }
+    cluster.require_control();
     let base = cluster.unique("rr");
     let topics = [format!("{base}-a"), format!("{base}-b")];
     for t in &topics {
@@ -523,7 +521,7 @@ async fn shares_a_roundrobin_whitelist_group_with_the_java_high_level_consumer()
         owners_of(&zk, &group, &topics).await.len() == 6
     })
     .await;
-    let rust = Member::start_subscribed(
+    let mut rust = Member::start_subscribed(
         &group,
         &["--whitelist", &whitelist],
         1,
@@ -560,7 +558,9 @@ async fn shares_a_roundrobin_whitelist_group_with_the_java_high_level_consumer()
         rust.count() >= total / 2
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Stopped and its output read to the end: the counts below are final.
+    rust.signal("TERM");
+    rust.wait_exit(LIMIT);
     let got: BTreeSet<(String, i32)> = rust
         .seen()
         .iter()

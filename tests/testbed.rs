@@ -156,13 +156,11 @@ fn proxy_corruption_reaches_the_kafka_crate_as_a_crc_error_of_its_partition() {
 }
 
 #[test]
+#[ignore = "needs broker control and Kafka's tools (a self-started cluster or ZKC_TEST_STATE); scripts/test's testbed lanes run it with --include-ignored"]
 fn a_broker_kill_moves_leadership_and_testkit_observes_it() {
     let _turn = turn();
     let cluster = testkit::cluster();
-    if let Some(reason) = cluster.control_skip_reason() {
-        println!("skipped: {reason}");
-        return;
-    }
+    cluster.require_control();
     let topic = cluster.unique("leader");
     cluster.create_topic(&topic, 1, 3);
     let before = cluster.leader(&topic, 0).expect("leader");

@@ -13,7 +13,9 @@
 //! - `ZKC_TEST_ZK` + `ZKC_TEST_BROKERS` (+ `ZKC_TEST_ZK_VERSION`, e.g. `3.4.6`): use an existing
 //!   cluster (ZooKeeper connect string with the brokers' chroot, comma-separated brokers).
 //!   With `ZKC_TEST_STATE` (a directory written by `scripts/testbed`) brokers can still be
-//!   stopped and restarted; without it, tests needing broker control skip with a printed reason.
+//!   stopped and restarted; without it, tests needing broker control fail
+//!   ([`Cluster::require_control`]): they are `#[ignore]`d, run with `--include-ignored` only
+//!   where brokers can be controlled.
 //! - `KAFKA_HOME`: a Kafka distribution (the shared 0.9.0.1 runner layout, or an Apache
 //!   0.8.2.2 tarball layout); default `../shared/kafka-0.9` next to the repository.
 //!
@@ -460,6 +462,16 @@ impl Cluster {
     /// Why broker control (stop, kill, leader moves) is unavailable, if it is.
     pub fn control_skip_reason(&self) -> Option<String> {
         self.controllable.clone()
+    }
+
+    /// Fails the calling test unless broker control (stop, kill, leader moves) and Kafka's tools
+    /// are available. Tests that need them are `#[ignore]`d with a reason and run with
+    /// `--include-ignored` where the capability exists (scripts/test's testbed lanes), so an
+    /// external-cluster run reports them as ignored instead of green without having run.
+    pub fn require_control(&self) {
+        if let Some(reason) = &self.controllable {
+            panic!("this test needs broker control, unavailable here: {reason}");
+        }
     }
 
     /// Runs a Kafka class (admin tools, the old Java consumer) to completion.

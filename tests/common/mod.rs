@@ -59,17 +59,46 @@ pub async fn connect(group: &str) -> Consumer {
 }
 
 /// Collects everything a set of streams delivers, until the streams end.
+///
+/// A stream error is recorded (the collecting task stops) and fails the test wherever the test
+/// next looks: [`Collector::len`] (so a `wait_until` on it fails at once instead of timing out),
+/// [`Collector::snapshot`], [`Collector::wait_ended`], and when the last handle of the collector is
+/// dropped at the end of the test (so a test that never looks again fails too).
 #[derive(Clone, Default)]
 pub struct Collector {
     pub seen: Arc<Mutex<Vec<Seen>>>,
     tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    errors: Arc<ErrorGuard>,
+}
+
+/// Stream errors of one collector; panics when dropped with errors nobody looked at (unless the
+/// test is already failing).
+#[derive(Default)]
+struct ErrorGuard(Arc<Mutex<Vec<String>>>);
+
+impl ErrorGuard {
+    fn check(&self) {
+        let errors = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if !errors.is_empty() {
+            panic!("stream error(s) while collecting: {errors:?}");
+        }
+    }
+}
+
+impl Drop for ErrorGuard {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.check();
+        }
+    }
 }
 
 impl Collector {
-    /// Collects from `streams` in tasks of their own; a stream error fails the test.
+    /// Collects from `streams` in tasks of their own; a stream error fails the test (see above).
     pub fn spawn(&self, streams: Vec<MessageStream>) {
         let tasks = streams.into_iter().map(|mut stream| {
             let seen = self.seen.clone();
+            let errors = self.errors.0.clone();
             tokio::spawn(async move {
                 while let Some(next) = stream.next().await {
                     match next {
@@ -79,7 +108,10 @@ impl Collector {
                             offset: m.offset,
                             value: String::from_utf8_lossy(&m.value).into_owned(),
                         }),
-                        Err(e) => panic!("stream error: {e}"),
+                        Err(e) => {
+                            errors.lock().unwrap().push(e.to_string());
+                            return;
+                        }
                     }
                 }
             })
@@ -93,13 +125,18 @@ impl Collector {
         for task in tasks {
             task.await.expect("collector task");
         }
+        self.errors.check();
     }
 
+    /// How many messages arrived so far; fails on a stream error.
     pub fn len(&self) -> usize {
+        self.errors.check();
         self.seen.lock().unwrap().len()
     }
 
+    /// What arrived so far; fails on a stream error.
     pub fn snapshot(&self) -> Vec<Seen> {
+        self.errors.check();
         self.seen.lock().unwrap().clone()
     }
 

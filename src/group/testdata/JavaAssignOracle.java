@@ -1,6 +1,8 @@
 // Generates src/group/testdata/java_assignments.jsonl: random consumer groups run through the real
 // Kafka 0.9.0.1 assignors over an in-memory ZooKeeper (a ZkUtils subclass). Not built by cargo.
-// Run: java -cp "/work/shared/kafka-0.9/libs/*" JavaAssignOracle.java SEED COUNT [collide] > out.jsonl
+// Run: scripts/java-assign-oracle (compiles this against ../shared/kafka-0.9/libs, regenerates the files
+// listed with their seeds and counts in oracle-runs.txt and compares; --regenerate rewrites them).
+// By hand: java -cp "../shared/kafka-0.9/libs/*:DIR" JavaAssignOracle SEED COUNT [collide] > out.jsonl
 import java.util.*;
 import kafka.consumer.*;
 import kafka.common.TopicAndPartition;
