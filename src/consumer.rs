@@ -40,6 +40,9 @@ pub enum ConsumerError {
     /// A subscription asked for no streams or no topics.
     #[error("invalid subscription: {0}")]
     InvalidSubscription(String),
+    /// Registration failed (e.g. a live member already uses this `consumer.id`).
+    #[error(transparent)]
+    Register(#[from] rebalance::RegisterError),
     /// The consumer was shut down.
     #[error("consumer {0} is shut down")]
     ShutDown(String),
@@ -96,7 +99,15 @@ impl Consumer {
         let consumer_id = ConsumerId::for_config(&config.group_id, config.consumer_id.as_deref());
         tracing::info!(consumer = %consumer_id, group = %config.group_id, "connected to ZooKeeper");
         let offsets = GroupOffsets::for_config(zk.clone(), &config);
-        let liveness = Arc::new(Liveness::new(config.zookeeper_session_timeout));
+        let granted = zk.negotiated_session_timeout();
+        if granted < config.zookeeper_session_timeout {
+            tracing::info!(
+                requested_ms = config.zookeeper_session_timeout.as_millis() as u64,
+                granted_ms = granted.as_millis() as u64,
+                "ZooKeeper granted a shorter session than zookeeper.session.timeout.ms asks for"
+            );
+        }
+        let liveness = Arc::new(Liveness::new(granted));
         let shared = Arc::new(Shared {
             consumer_id,
             zk,
@@ -108,6 +119,7 @@ impl Consumer {
             listener: Mutex::new(None),
             rebalances: watch::channel(0).0,
             metrics: Arc::new(Metrics::default()),
+            claims: Mutex::new(BTreeMap::new()),
             leftover: Mutex::new(Vec::new()),
             config,
         });
@@ -381,6 +393,8 @@ impl Consumer {
                 }
             }
         }
+        // Any other node of ours left by a failed delete or an errored create.
+        self.shared.delete_claims().await;
         if let Err(e) = self
             .shared
             .zk

@@ -133,6 +133,9 @@ pub(crate) struct Shared {
     pub listener: Mutex<Option<Arc<dyn RebalanceListener>>>,
     /// Completed rebalances, for observers and tests.
     pub rebalances: watch::Sender<u64>,
+    /// Owner nodes this session created or may have created (path -> thread id), until a
+    /// delete is confirmed: what [`Coordinator`] cleans up at each attempt.
+    pub claims: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Tasks holding ZooKeeper watches, ended at shutdown after the last ZooKeeper writes.
     pub leftover: Mutex<Vec<JoinHandle<()>>>,
     pub metrics: Arc<Metrics>,
@@ -150,6 +153,39 @@ impl Shared {
         match self.owned.lock() {
             Ok(mut g) => std::mem::replace(&mut *g, infos),
             Err(p) => std::mem::replace(&mut *p.into_inner(), infos),
+        }
+    }
+
+    fn lock_claims(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+        match self.claims.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn remember_claim(&self, path: &str, data: &[u8]) {
+        self.lock_claims().insert(path.to_string(), data.to_vec());
+    }
+
+    fn forget_claim(&self, path: &str) {
+        self.lock_claims().remove(path);
+    }
+
+    /// Owner nodes of ours that may still exist (path, data).
+    pub(crate) fn remembered_claims(&self) -> Vec<(String, Vec<u8>)> {
+        self.lock_claims()
+            .iter()
+            .map(|(p, d)| (p.clone(), d.clone()))
+            .collect()
+    }
+
+    /// Deletes every owner node of ours that may still exist (shutdown).
+    pub(crate) async fn delete_claims(&self) {
+        for (path, data) in self.remembered_claims() {
+            match self.zk.delete_if_data(&path, &data).await {
+                Ok(()) => self.forget_claim(&path),
+                Err(e) => tracing::warn!(error = %e, "cannot delete owner node"),
+            }
         }
     }
 
@@ -225,28 +261,70 @@ impl Shared {
     }
 
     /// Creates this member's registration node (`/consumers/<group>/ids/<consumerId>`).
-    pub(crate) async fn register(&self, subscription: &Subscription) -> Result<(), ZkError> {
+    ///
+    /// A node of that name left by another session (a previous process with the same
+    /// `consumer.id` that died without closing its session) is waited for, as Java does,
+    /// until ZooKeeper expires it — never deleted: it may as well belong to a live member with
+    /// a duplicate `consumer.id`, which then gets its partitions stolen. If it is still there
+    /// after one and a half session timeouts, the id is taken by a live member: an error
+    /// naming it.
+    pub(crate) async fn register(&self, subscription: &Subscription) -> Result<(), RegisterError> {
         let json = subscription.registration(now_ms()).to_json();
         let path = self.registration_path();
-        match self.zk.create_ephemeral(&path, json.as_bytes()).await? {
-            EphemeralOutcome::Created | EphemeralOutcome::ExistsSame => Ok(()),
-            EphemeralOutcome::ExistsOther(_) => {
-                // Our own node from a session that is still closing, or a stale copy: replace.
+        let patience = self.config.zookeeper_session_timeout * 3 / 2;
+        let started = Instant::now();
+        let mut logged = false;
+        loop {
+            let holder = match self.zk.create_ephemeral(&path, json.as_bytes()).await? {
+                EphemeralOutcome::Created | EphemeralOutcome::ExistsSame => return Ok(()),
+                EphemeralOutcome::ExistsOther(holder) => holder,
+            };
+            // Our own session (a retry with a newer timestamp): ours to replace.
+            if self.zk.ephemeral_owner(&path).await? == Some(self.zk.session_id()) {
                 self.zk.delete(&path).await?;
-                match self.zk.create_ephemeral(&path, json.as_bytes()).await? {
-                    EphemeralOutcome::ExistsOther(other) => {
-                        Err(ZkError::Layout(layout::LayoutError::Invalid {
-                            path,
-                            message: format!(
-                                "consumer id is already registered by another live member ({other})"
-                            ),
-                        }))
-                    }
-                    _ => Ok(()),
-                }
+                continue;
             }
+            if started.elapsed() >= patience {
+                return Err(RegisterError::DuplicateConsumerId {
+                    consumer_id: self.consumer_id.as_str().to_string(),
+                    path,
+                    holder,
+                });
+            }
+            if !logged {
+                logged = true;
+                tracing::warn!(
+                    path = %path,
+                    "consumer id registered by another session (a previous run's, not expired \
+                     yet?): waiting for ZooKeeper to expire it"
+                );
+            }
+            // Polled rather than watched: a watch left behind on giving up would have to be
+            // dropped, and dropping one sends RemoveWatches, which ZooKeeper 3.4 cannot answer.
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// Why this member could not register.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// A ZooKeeper request failed.
+    #[error(transparent)]
+    Zk(#[from] ZkError),
+    /// Another live session holds a registration of the same consumer id.
+    #[error(
+        "consumer.id {consumer_id} is already registered by another live member ({path} holds \
+         {holder}): give each member its own consumer.id"
+    )]
+    DuplicateConsumerId {
+        /// The consumer id (`<group>_<consumer.id>`).
+        consumer_id: String,
+        /// The registration node.
+        path: String,
+        /// The registration the other member wrote.
+        holder: String,
+    },
 }
 
 /// Milliseconds since the epoch (registration timestamps).
@@ -295,6 +373,22 @@ impl StreamRouting {
     }
 }
 
+/// What one attempt read of the group (steps 1-5).
+struct GroupView {
+    brokers: Vec<BrokerInfo>,
+    /// Every member (us included) -> topic -> stream count.
+    members: BTreeMap<ConsumerId, BTreeMap<String, u32>>,
+    /// Roundrobin only: each member's topics in its registration's order.
+    source_orders: BTreeMap<ConsumerId, Vec<String>>,
+    partitions_per_topic: BTreeMap<String, Vec<i32>>,
+}
+
+/// The assignment computed from a [`GroupView`].
+struct Plan {
+    global: BTreeMap<TopicPartition, ThreadId>,
+    mine: BTreeMap<TopicPartition, ThreadId>,
+}
+
 /// The coordinator task's private state.
 pub(crate) struct Coordinator {
     shared: Arc<Shared>,
@@ -310,6 +404,9 @@ pub(crate) struct Coordinator {
     /// (it answers by closing the connection).
     watch_tasks: HashMap<String, JoinHandle<()>>,
     session_task: Option<JoinHandle<()>>,
+    /// Existing topics of our subscription at the last attempt: a change of the topic list
+    /// that does not change this set does not rebalance (as Java's filter consumers).
+    subscribed_topics: Option<BTreeSet<String>>,
 }
 
 impl Coordinator {
@@ -334,6 +431,7 @@ impl Coordinator {
             fetchers: None,
             watch_tasks: HashMap::new(),
             session_task: None,
+            subscribed_topics: None,
         }
     }
 
@@ -367,6 +465,19 @@ impl Coordinator {
             if self.stopping() {
                 break;
             }
+            // A fired watch's task may not count as finished yet: forget it, so the next read
+            // of that path sets a new watch.
+            for reason in &reasons {
+                if let Trigger::Changed(path) = reason {
+                    self.watch_tasks.remove(path);
+                }
+            }
+            if reasons == [Trigger::Changed(layout::BROKER_TOPICS_PATH.to_string())]
+                && !self.subscribed_topics_changed().await
+            {
+                tracing::debug!("topic list changed, none of ours: no rebalance");
+                continue;
+            }
             tracing::debug!(?reasons, "rebalance triggered");
             // Expiry notices may be stale (sent before a renewal): the session state decides.
             if !self.shared.zk.is_alive() && !self.recover_session().await {
@@ -381,6 +492,34 @@ impl Coordinator {
         leftover.extend(self.session_task.take());
         drop(leftover);
         self.shared.stop_streams.send_replace(true);
+    }
+
+    /// The existing topics among `all_topics` this member subscribes to.
+    fn relevant_topics(&self, all_topics: &[String]) -> BTreeSet<String> {
+        let exclude_internal = self.shared.config.exclude_internal_topics;
+        all_topics
+            .iter()
+            .filter(|t| match &self.subscription {
+                Subscription::Static(map) => map.contains_key(*t),
+                Subscription::Filter { filter, .. } => filter.is_topic_allowed(t, exclude_internal),
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// After the topic list changed: re-arms its watch and tells whether the set of topics we
+    /// subscribe to changed (Java's filter consumers rebalance only then). Errors count as a
+    /// change: the rebalance attempt will look properly.
+    async fn subscribed_topics_changed(&mut self) -> bool {
+        let mut watchers = Vec::new();
+        let read = self
+            .read_children(layout::BROKER_TOPICS_PATH, true, &mut watchers)
+            .await;
+        self.install_watches(watchers);
+        match (read, &self.subscribed_topics) {
+            (Ok(all), Some(before)) => self.relevant_topics(&all) != *before,
+            _ => true,
+        }
     }
 
     /// Watches this session's state; expiry wakes the coordinator.
@@ -424,6 +563,8 @@ impl Coordinator {
         self.stop_fetchers().await;
         tracing::debug!("session recovery: fetchers stopped");
         self.shared.checkpoints.lock().await.clear();
+        // Our owner nodes died with the session.
+        self.shared.lock_claims().clear();
         // Watches of the expired session are gone on the server side.
         for (_, task) in self.watch_tasks.drain() {
             task.abort();
@@ -441,10 +582,12 @@ impl Coordinator {
             tracing::debug!("session recovery: opening a new session");
             let result = match self.shared.zk.renew().await {
                 Ok(()) => self.shared.register(&self.subscription).await,
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             };
             match result {
                 Ok(()) => {
+                    let granted = self.shared.zk.negotiated_session_timeout();
+                    self.shared.liveness.set_session_timeout(granted);
                     self.shared.liveness.confirm(sent);
                     self.watch_session();
                     tracing::info!("new ZooKeeper session established and member re-registered");
@@ -503,19 +646,11 @@ impl Coordinator {
         let path = layout::owner_path(group, &tp.topic, tp.partition);
         // Only our own claim: the data is one of our thread ids.
         match self.shared.zk.get_data(&path).await {
-            Ok(Some(data)) => {
-                let owner = String::from_utf8_lossy(&data);
-                let mine = owner
-                    .strip_prefix(self.shared.consumer_id.as_str())
-                    .is_some_and(|rest| rest.starts_with('-'));
-                if mine {
-                    if let Err(e) = self.shared.zk.delete_if_data(&path, &data).await {
-                        tracing::warn!(error = %e, "cannot release ownership");
-                    }
-                }
+            Ok(Some(data)) if self.is_own_thread(&String::from_utf8_lossy(&data)) => {
+                self.delete_claim(&path, &data).await;
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot read owner node"),
+            Ok(_) => self.shared.forget_claim(&path),
+            Err(e) => tracing::warn!(error = %e, "cannot read owner node; retried next attempt"),
         }
     }
 
@@ -565,30 +700,52 @@ impl Coordinator {
         }
     }
 
-    /// One attempt, in the Java consumer's order (spec §4).
+    /// One attempt, in the Java consumer's order (spec §4): [`read`](Self::read) the group
+    /// (releasing what we own on the way), [`compute`](Self::compute) the assignment,
+    /// [`claim`](Self::claim) our part, [`start`](Self::start) fetching it.
     async fn attempt(&mut self) -> Result<(), RebalanceError> {
         let mut watchers: Vec<(String, OneshotWatcher)> = Vec::new();
+        let read = self.read(&mut watchers).await;
+        // Installed whatever the outcome: a watcher dropped unfired sends RemoveWatches, which
+        // ZooKeeper 3.4 answers by closing the connection (and the watch would be lost).
+        self.install_watches(watchers);
+        let Some(view) = read? else {
+            return Ok(());
+        };
+        let plan = self.compute(&view)?;
+        self.remove_stray_claims(&plan.mine).await;
+        let offsets = self.read_offsets(&plan.mine).await?;
+        self.claim(&plan.mine).await?;
+        self.start(view.brokers, plan, offsets).await;
+        Ok(())
+    }
+
+    /// Steps 1-5: brokers, release of what we own, members and their subscriptions, partitions
+    /// of our topics. `None`: no broker is registered (we wait for one to appear).
+    async fn read(
+        &mut self,
+        watchers: &mut Vec<(String, OneshotWatcher)>,
+    ) -> Result<Option<GroupView>, RebalanceError> {
         let group = self.shared.config.group_id.clone();
         let zk = self.shared.zk.clone();
-
-        let brokers = self.read_brokers(&mut watchers).await?;
+        let brokers = self.read_brokers(watchers).await?;
         self.release_partitions().await;
         if brokers.is_empty() {
             tracing::warn!("no Kafka brokers registered in ZooKeeper; waiting for one to appear");
-            self.install_watches(watchers);
-            return Ok(());
+            return Ok(None);
         }
 
         // Members and their subscriptions.
         let ids_path = layout::consumer_ids_path(&group);
-        let member_ids = self.read_children(&ids_path, true, &mut watchers).await?;
+        let member_ids = self.read_children(&ids_path, true, watchers).await?;
         let all_topics = self
             .read_children(
                 layout::BROKER_TOPICS_PATH,
                 self.subscription.is_filter(),
-                &mut watchers,
+                watchers,
             )
             .await?;
+        self.subscribed_topics = Some(self.relevant_topics(&all_topics));
         let exclude_internal = self.shared.config.exclude_internal_topics;
         let mut members: BTreeMap<ConsumerId, BTreeMap<String, u32>> = BTreeMap::new();
         let round_robin =
@@ -628,11 +785,10 @@ impl Coordinator {
                 }
             }
         }
-        let me = self.shared.consumer_id.clone();
         let my_registration = self.subscription.registration(0);
         let my_counts =
             assign::member_topic_counts(&my_registration, &all_topics, exclude_internal)?;
-        members.insert(me.clone(), my_counts.clone());
+        members.insert(self.shared.consumer_id.clone(), my_counts.clone());
 
         // Partitions of my topics (watched: partitions may be added).
         let mut partitions_per_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
@@ -658,53 +814,80 @@ impl Coordinator {
                 },
                 None => {
                     tracing::warn!(topic = %topic, "subscribed topic does not exist (yet)");
-                    self.read_children(layout::BROKER_TOPICS_PATH, true, &mut watchers)
+                    self.read_children(layout::BROKER_TOPICS_PATH, true, watchers)
                         .await?;
                 }
             }
         }
-        self.install_watches(watchers);
+        Ok(Some(GroupView {
+            brokers,
+            members,
+            source_orders,
+            partitions_per_topic,
+        }))
+    }
 
-        let consumers_per_topic = assign::consumers_per_topic(&members);
+    /// Step 5: the global assignment (pure) and our part of it.
+    fn compute(&self, view: &GroupView) -> Result<Plan, RebalanceError> {
+        let consumers_per_topic = assign::consumers_per_topic(&view.members);
         // Roundrobin breaks hash ties by subscription order: agree with the group's Java members.
-        let tie_order = assign::group_tie_order(&source_orders)
-            .unwrap_or_else(|| partitions_per_topic.keys().cloned().collect());
+        let tie_order = assign::group_tie_order(&view.source_orders)
+            .unwrap_or_else(|| view.partitions_per_topic.keys().cloned().collect());
         let global = assign::assign_with_topic_order(
             self.shared.config.partition_assignment_strategy,
-            &partitions_per_topic,
+            &view.partitions_per_topic,
             &consumers_per_topic,
             &tie_order,
         )?;
-        let mine = assign::owned_by(&global, &me);
+        let mine = assign::owned_by(&global, &self.shared.consumer_id);
+        Ok(Plan { global, mine })
+    }
 
-        // Committed offsets of what we were given. A node that does not hold an offset is
-        // not guessed at: the partition is claimed but not fetched, and its stream reports
-        // the problem (the operator fixes the node with `offsets import/reset`).
-        let mut offsets = BTreeMap::new();
-        let mut unusable = BTreeMap::new();
-        for tp in mine.keys() {
-            match self.shared.offsets.fetch(tp).await {
-                Ok(offset) => {
-                    offsets.insert(tp.clone(), offset);
-                }
-                Err(OffsetStoreError::Zk(ZkError::Layout(e))) => {
+    /// Step 6: committed offsets of what we were given, in one read per store. A node that
+    /// does not hold an offset is not guessed at: the partition is claimed but not fetched,
+    /// and its stream reports the problem (the operator fixes it with `offsets import/reset`).
+    async fn read_offsets(
+        &self,
+        mine: &BTreeMap<TopicPartition, ThreadId>,
+    ) -> Result<BTreeMap<TopicPartition, Result<Option<i64>, String>>, RebalanceError> {
+        let partitions: Vec<TopicPartition> = mine.keys().cloned().collect();
+        let read = self.shared.offsets.fetch_many(&partitions).await?;
+        Ok(read
+            .into_iter()
+            .map(|(tp, offset)| {
+                let offset = offset.map_err(|e| {
                     tracing::error!(partition = %tp, error = %e, "unusable committed offset; partition not consumed");
-                    unusable.insert(tp.clone(), e.to_string());
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+                    e.to_string()
+                });
+                (tp, offset)
+            })
+            .collect())
+    }
 
-        // Claim ownership.
+    /// Step 7: creates our owner nodes. A node held by another member (it has not released
+    /// yet) undoes this attempt's claims and fails it.
+    async fn claim(&self, mine: &BTreeMap<TopicPartition, ThreadId>) -> Result<(), RebalanceError> {
+        let group = &self.shared.config.group_id;
         let mut claimed: Vec<(String, ThreadId)> = Vec::new();
-        for (tp, thread) in &mine {
-            let path = layout::owner_path(&group, &tp.topic, tp.partition);
-            let outcome = zk.create_ephemeral(&path, thread.as_str().as_bytes()).await;
+        for (tp, thread) in mine {
+            let path = layout::owner_path(group, &tp.topic, tp.partition);
+            let data = thread.as_str().as_bytes();
+            // Remembered before the call: a create can be applied although the call fails.
+            self.shared.remember_claim(&path, data);
+            let outcome = match self.shared.zk.create_ephemeral(&path, data).await {
+                Ok(EphemeralOutcome::ExistsOther(owner)) if self.is_own_thread(&owner) => {
+                    // Our own node under another thread id (an earlier assignment): replace it.
+                    self.delete_claim(&path, owner.as_bytes()).await;
+                    self.shared.zk.create_ephemeral(&path, data).await
+                }
+                outcome => outcome,
+            };
             match outcome {
                 Ok(EphemeralOutcome::Created) | Ok(EphemeralOutcome::ExistsSame) => {
                     claimed.push((path, thread.clone()));
                 }
                 Ok(EphemeralOutcome::ExistsOther(owner)) => {
+                    self.shared.forget_claim(&path);
                     self.unclaim(&claimed).await;
                     return Err(RebalanceError::OwnershipConflict {
                         partition: tp.clone(),
@@ -717,67 +900,107 @@ impl Coordinator {
                 }
             }
         }
+        Ok(())
+    }
 
-        // Install the new assignment.
+    /// Step 8: installs the new partition set, tells the listener, starts the fetchers.
+    async fn start(
+        &mut self,
+        brokers: Vec<BrokerInfo>,
+        plan: Plan,
+        offsets: BTreeMap<TopicPartition, Result<Option<i64>, String>>,
+    ) {
         let mut infos = Vec::new();
         let mut targets = Vec::new();
-        {
-            let mut checkpoints = self.shared.checkpoints.lock().await;
-            checkpoints.clear();
-            for (tp, thread) in &mine {
-                let Some((index, sender)) = self.routing.route(&tp.topic, thread) else {
-                    tracing::error!(partition = %tp, thread = %thread, "no stream for assigned thread id");
-                    continue;
-                };
-                let offset = offsets.get(tp).copied().flatten();
-                if let Some(o) = offset {
-                    checkpoints.insert(tp.clone(), o);
-                }
-                let info = Arc::new(PartitionTopicInfo::new(
-                    &tp.topic,
-                    tp.partition,
-                    index,
-                    offset.unwrap_or(INVALID_OFFSET),
-                ));
-                infos.push(info.clone());
-                if let Some(problem) = unusable.get(tp) {
-                    let error = FetchError::BadOffset(problem.clone());
-                    if sender.try_send(StreamItem::Error(error)).is_err() {
-                        tracing::warn!(partition = %tp, "stream queue full: offset error reported in logs only");
-                    }
-                    continue;
-                }
-                targets.push(FetchTarget { info, sink: sender });
+        let mut checkpoints = HashMap::new();
+        for (tp, thread) in &plan.mine {
+            let Some((index, sender)) = self.routing.route(&tp.topic, thread) else {
+                tracing::error!(partition = %tp, thread = %thread, "no stream for assigned thread id");
+                continue;
+            };
+            let offset = match offsets.get(tp) {
+                Some(Ok(offset)) => *offset,
+                _ => None,
+            };
+            if let Some(o) = offset {
+                checkpoints.insert(tp.clone(), o);
             }
+            let info = Arc::new(PartitionTopicInfo::new(
+                &tp.topic,
+                tp.partition,
+                index,
+                offset.unwrap_or(INVALID_OFFSET),
+            ));
+            infos.push(info.clone());
+            if let Some(Err(problem)) = offsets.get(tp) {
+                let error = FetchError::BadOffset(problem.clone());
+                if sender.try_send(StreamItem::Error(error)).is_err() {
+                    tracing::warn!(partition = %tp, "stream queue full: offset error reported in logs only");
+                }
+                continue;
+            }
+            targets.push(FetchTarget { info, sink: sender });
         }
+        *self.shared.checkpoints.lock().await = checkpoints;
         self.shared.replace_owned(infos);
         if let Some(listener) = self.shared.listener() {
             let mut view: BTreeMap<String, BTreeMap<i32, String>> = BTreeMap::new();
-            for (tp, thread) in &global {
+            for (tp, thread) in &plan.global {
                 view.entry(tp.topic.clone())
                     .or_default()
                     .insert(tp.partition, thread.as_str().to_string());
             }
-            listener.before_starting_fetchers(me.as_str(), &view);
+            listener.before_starting_fetchers(self.shared.consumer_id.as_str(), &view);
         }
         if !targets.is_empty() {
             let addresses = brokers.iter().map(BrokerInfo::address).collect();
             let config = FetchConfig::from_consumer_config(&self.shared.config);
             self.fetchers = Some(FetcherManager::start(config, addresses, targets));
         }
-        Ok(())
+    }
+
+    /// Whether an owner node's data is one of this member's thread ids.
+    fn is_own_thread(&self, owner: &str) -> bool {
+        owner
+            .strip_prefix(self.shared.consumer_id.as_str())
+            .is_some_and(|rest| rest.starts_with('-'))
+    }
+
+    /// Deletes our owner nodes that are not part of `mine` (with the same thread): a node whose
+    /// delete failed earlier, or whose create was applied although the call reported an
+    /// error, would otherwise block that partition for the whole group as long as our session
+    /// lives. Costs nothing when every earlier delete succeeded.
+    async fn remove_stray_claims(&self, mine: &BTreeMap<TopicPartition, ThreadId>) {
+        let group = &self.shared.config.group_id;
+        let keep: BTreeMap<String, &[u8]> = mine
+            .iter()
+            .map(|(tp, thread)| {
+                (
+                    layout::owner_path(group, &tp.topic, tp.partition),
+                    thread.as_str().as_bytes(),
+                )
+            })
+            .collect();
+        for (path, data) in self.shared.remembered_claims() {
+            if keep.get(&path).is_some_and(|d| *d == data.as_slice()) {
+                continue;
+            }
+            tracing::info!(path = %path, "removing a leftover owner node of ours");
+            self.delete_claim(&path, &data).await;
+        }
+    }
+
+    /// Deletes one owner node of ours if it still holds `data`; forgets it once it is gone.
+    async fn delete_claim(&self, path: &str, data: &[u8]) {
+        match self.shared.zk.delete_if_data(path, data).await {
+            Ok(()) => self.shared.forget_claim(path),
+            Err(e) => tracing::warn!(error = %e, "cannot delete owner node; retried next attempt"),
+        }
     }
 
     async fn unclaim(&self, claimed: &[(String, ThreadId)]) {
         for (path, thread) in claimed {
-            if let Err(e) = self
-                .shared
-                .zk
-                .delete_if_data(path, thread.as_str().as_bytes())
-                .await
-            {
-                tracing::warn!(error = %e, "cannot undo ownership claim");
-            }
+            self.delete_claim(path, thread.as_str().as_bytes()).await;
         }
     }
 
@@ -856,8 +1079,9 @@ pub(crate) async fn probe_session(
     trigger_tx: mpsc::UnboundedSender<Trigger>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let interval = shared.liveness.probe_interval();
     loop {
+        // Re-read each round: a renewed session may have been granted another timeout.
+        let interval = shared.liveness.probe_interval();
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shared.liveness.probe_requested() => {}

@@ -180,12 +180,39 @@ impl ZkSession {
         Ok(())
     }
 
+    /// The session timeout the server granted the current session. Servers clamp the requested
+    /// `zookeeper.session.timeout.ms` to `[2, 20] x tickTime` (their `min`/`maxSessionTimeout`),
+    /// so this can be much shorter than asked for; it changes with each renewal.
+    pub fn negotiated_session_timeout(&self) -> Duration {
+        let granted = self.client().session_timeout();
+        if granted.is_zero() {
+            self.settings.session_timeout
+        } else {
+            // The client may round its own deadline up; the request is an upper bound too.
+            granted.min(self.settings.session_timeout)
+        }
+    }
+
     /// Whether the current session is usable (not expired or closed).
     pub fn is_alive(&self) -> bool {
         !matches!(
             self.client().state(),
             SessionState::Expired | SessionState::Closed | SessionState::AuthFailed
         )
+    }
+
+    /// Id of the current session (owner of the ephemeral nodes this member creates).
+    pub fn session_id(&self) -> i64 {
+        self.client().session_id().0
+    }
+
+    /// The session owning an ephemeral node (`None`: the node does not exist; `Some(0)`: a
+    /// persistent node).
+    pub async fn ephemeral_owner(&self, path: &str) -> Result<Option<i64>, ZkError> {
+        match self.client().check_stat(path).await {
+            Ok(stat) => Ok(stat.map(|s| s.ephemeral_owner)),
+            Err(e) => Err(ZkError::request("exists", path, e)),
+        }
     }
 
     /// One round trip to the server: confirms the session is alive right now.
