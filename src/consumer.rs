@@ -336,6 +336,12 @@ impl Consumer {
         )
     }
 
+    /// How many requests this member sent to ZooKeeper so far (registration, rebalances,
+    /// commits; not the session's pings), for benchmarks and monitoring.
+    pub fn zookeeper_requests(&self) -> u64 {
+        self.shared.zk.requests()
+    }
+
     /// A receiver of the number of completed rebalances (changes after each one).
     pub fn rebalances(&self) -> watch::Receiver<u64> {
         self.shared.rebalances.subscribe()

@@ -243,3 +243,60 @@ async fn a_cut_off_member_stops_delivering_within_the_session_timeout_the_server
     assert_eq!(seen.len(), 10);
     member.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_claims_a_contended_partition_the_moment_its_owner_node_goes_away() {
+    let cluster = testkit::cluster();
+    let topic = topic("contended", 1, 1);
+    let group = cluster.unique("contended-group");
+    init_logs();
+    // A slow member (as a Java member in its 2 s backoff) still holds partition 0.
+    let slow = zk().await;
+    let owner = format!("/consumers/{group}/owners/{topic}/0");
+    slow.create_ephemeral(&owner, format!("{group}_slow-0").as_bytes())
+        .await
+        .unwrap();
+    // Backoff of a minute: jittered, at least 30 s before a clock-driven retry.
+    let member = Consumer::connect(
+        config(&group)
+            .set("consumer.id", "fast")
+            .set("rebalance.backoff.ms", 60_000)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let seen = collect_streams(&member, &topic, 1).await;
+    let zk = zk().await;
+    wait_until("the member's claim met the slow owner", LIMIT, || {
+        member.zookeeper_requests() > 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Waiting costs no requests: it watches the node instead of retrying.
+    let before = member.zookeeper_requests();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        member.zookeeper_requests(),
+        before,
+        "retrying while the owner holds on"
+    );
+    assert_eq!(
+        owners(&zk, &group, &topic).await,
+        BTreeMap::from([(0, format!("{group}_slow-0"))])
+    );
+
+    // Released: claimed right away, far inside the backoff.
+    slow.delete(&owner).await.unwrap();
+    wait_owners(
+        &zk,
+        &group,
+        &topic,
+        &[(0, "fast-0")],
+        Duration::from_secs(15),
+    )
+    .await;
+    produce(&topic, 1, 3, "m");
+    wait_until("delivered", LIMIT, || seen.len() >= 3).await;
+    member.shutdown().await.unwrap();
+}

@@ -389,6 +389,38 @@ struct Plan {
     mine: BTreeMap<TopicPartition, ThreadId>,
 }
 
+/// A computed assignment with the brokers it was read with, ready to claim.
+struct Prepared {
+    brokers: Vec<BrokerInfo>,
+    plan: Plan,
+}
+
+/// How an attempt failed.
+enum Failure {
+    /// A trigger arrived before claiming: read again at once.
+    Superseded,
+    /// The attempt failed; with the assignment when it is still current (ownership conflict).
+    Error(RebalanceError, Option<Prepared>),
+}
+
+impl Failure {
+    fn plain(e: impl Into<RebalanceError>) -> Self {
+        Failure::Error(e.into(), None)
+    }
+}
+
+/// What ended the wait before a retry.
+enum Wake {
+    /// The contended owner node went away (or was gone already).
+    OwnerGone,
+    /// A watched node of the group changed: read everything again.
+    Changed,
+    /// `rebalance.backoff.ms` (jittered) passed.
+    Backoff,
+    /// Shutdown.
+    Stop,
+}
+
 /// The coordinator task's private state.
 pub(crate) struct Coordinator {
     shared: Arc<Shared>,
@@ -404,6 +436,9 @@ pub(crate) struct Coordinator {
     /// (it answers by closing the connection).
     watch_tasks: HashMap<String, JoinHandle<()>>,
     session_task: Option<JoinHandle<()>>,
+    /// Fired watches on contended owner nodes (see [`Coordinator::wait_before_retry`]).
+    owner_gone: mpsc::UnboundedReceiver<()>,
+    owner_gone_tx: mpsc::UnboundedSender<()>,
     /// Existing topics of our subscription at the last attempt: a change of the topic list
     /// that does not change this set does not rebalance (as Java's filter consumers).
     subscribed_topics: Option<BTreeSet<String>>,
@@ -420,6 +455,7 @@ impl Coordinator {
         stop: watch::Receiver<bool>,
         process_stop: watch::Receiver<bool>,
     ) -> Self {
+        let (owner_gone_tx, owner_gone) = mpsc::unbounded_channel();
         Coordinator {
             shared,
             subscription,
@@ -432,6 +468,8 @@ impl Coordinator {
             watch_tasks: HashMap::new(),
             session_task: None,
             subscribed_topics: None,
+            owner_gone,
+            owner_gone_tx,
         }
     }
 
@@ -644,6 +682,12 @@ impl Coordinator {
     async fn delete_owner(&self, tp: &TopicPartition) {
         let group = &self.shared.config.group_id;
         let path = layout::owner_path(group, &tp.topic, tp.partition);
+        // A node we created in this session: delete it if it still holds what we wrote.
+        let remembered = self.shared.lock_claims().get(&path).cloned();
+        if let Some(data) = remembered {
+            self.delete_claim(&path, &data).await;
+            return;
+        }
         // Only our own claim: the data is one of our thread ids.
         match self.shared.zk.get_data(&path).await {
             Ok(Some(data)) if self.is_own_thread(&String::from_utf8_lossy(&data)) => {
@@ -658,12 +702,19 @@ impl Coordinator {
         let started = Instant::now();
         let max = self.shared.config.rebalance_max_retries.max(1);
         let mut attempt: u32 = 0;
+        // The group as last read, while no watch says it changed: a retry after a contended
+        // owner node went away only claims again (with fresh offsets), without a full read.
+        let mut prepared: Option<Prepared> = None;
         loop {
             attempt += 1;
             if self.stopping() {
                 return;
             }
-            match self.attempt().await {
+            let result = match prepared.take() {
+                Some(p) => self.claim_and_start(p).await,
+                None => self.attempt().await,
+            };
+            match result {
                 Ok(()) => {
                     tracing::info!(
                         consumer = %self.shared.consumer_id,
@@ -676,47 +727,156 @@ impl Coordinator {
                     self.shared.rebalances.send_modify(|n| *n += 1);
                     return;
                 }
-                Err(e) => {
+                Err(Failure::Superseded) => {
+                    tracing::debug!(attempt, "group changed during the attempt: reading again");
+                    self.release_partitions().await;
+                    if !self.shared.zk.is_alive() && !self.recover_session().await {
+                        return;
+                    }
+                }
+                Err(Failure::Error(e, retry)) => {
+                    let contended = match &e {
+                        RebalanceError::OwnershipConflict { partition, .. } => {
+                            Some(layout::owner_path(
+                                &self.shared.config.group_id,
+                                &partition.topic,
+                                partition.partition,
+                            ))
+                        }
+                        _ => None,
+                    };
                     if attempt >= max {
                         tracing::error!(
                             consumer = %self.shared.consumer_id, attempt, error = %e,
                             "rebalance still failing after rebalance.max.retries attempts; \
                              retrying until it succeeds (not consuming meanwhile)"
                         );
+                    } else if contended.is_some() {
+                        tracing::debug!(attempt, error = %e, "partition not released yet; waiting for it");
                     } else {
                         tracing::warn!(attempt, error = %e, "rebalance attempt failed; backing off");
                     }
                     self.release_partitions().await;
                     let backoff = jittered(self.shared.config.rebalance_backoff);
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = Self::stopped(&mut self.stop, &mut self.process_stop) => return,
+                    match self.wait_before_retry(backoff, contended).await {
+                        Wake::Stop => return,
+                        Wake::Changed => {}
+                        Wake::OwnerGone | Wake::Backoff => prepared = retry,
                     }
-                    if !self.shared.zk.is_alive() && !self.recover_session().await {
-                        return;
+                    if !self.shared.zk.is_alive() {
+                        prepared = None;
+                        if !self.recover_session().await {
+                            return;
+                        }
                     }
                 }
             }
         }
     }
 
+    /// Waits before the next attempt: until the contended owner node (if any) goes away, a
+    /// watched node of the group changes, `backoff` passes (the upper bound, as
+    /// `rebalance.backoff.ms` in Java) or shutdown. A member slow to release costs one watch
+    /// and one notification, not a retry per interval.
+    async fn wait_before_retry(&mut self, backoff: Duration, contended: Option<String>) -> Wake {
+        while self.owner_gone.try_recv().is_ok() {} // notices of earlier waits
+        if let Some(path) = contended {
+            match self.watch_owner(&path).await {
+                Ok(false) => return Wake::OwnerGone,
+                Ok(true) => {}
+                Err(e) => tracing::debug!(error = %e, "cannot watch the contended owner node"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => Wake::Backoff,
+            Some(()) = self.owner_gone.recv() => Wake::OwnerGone,
+            Some(trigger) = self.triggers.recv() => {
+                self.absorb(&trigger);
+                Wake::Changed
+            }
+            _ = Self::stopped(&mut self.stop, &mut self.process_stop) => Wake::Stop,
+        }
+    }
+
+    /// Whether the owner node `path` still exists; while it does, a watch on it is pending
+    /// (at most one per path) and its firing is sent to `owner_gone`.
+    async fn watch_owner(&mut self, path: &str) -> Result<bool, ZkError> {
+        if self.watching(path) {
+            return Ok(self.shared.zk.ephemeral_owner(path).await?.is_some());
+        }
+        let (exists, watcher) = self.shared.zk.exists_watch(path).await?;
+        let tx = self.owner_gone_tx.clone();
+        // Kept until it fires (never dropped unfired: see `watch_tasks`).
+        self.watch_tasks.insert(
+            path.to_string(),
+            tokio::spawn(async move {
+                let event = watcher.changed().await;
+                if is_node_event(event.event_type) {
+                    let _ = tx.send(());
+                }
+            }),
+        );
+        Ok(exists)
+    }
+
+    /// Takes note of a trigger consumed outside the main loop: the next attempt reads
+    /// everything again, so the trigger is served; its watch must be set again.
+    fn absorb(&mut self, trigger: &Trigger) {
+        if let Trigger::Changed(path) = trigger {
+            self.watch_tasks.remove(path);
+        }
+    }
+
+    /// Whether a trigger arrived since the attempt began (membership or topics changed, or
+    /// the session expired): the assignment computed is already stale, so claiming it would
+    /// only fail or be undone. Bursts of changes (many members starting or dying together)
+    /// so cost one read each instead of a claim round each, with no delay added to a single
+    /// change.
+    fn superseded(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(trigger) = self.triggers.try_recv() {
+            self.absorb(&trigger);
+            any = true;
+        }
+        any
+    }
+
     /// One attempt, in the Java consumer's order (spec §4): [`read`](Self::read) the group
     /// (releasing what we own on the way), [`compute`](Self::compute) the assignment,
     /// [`claim`](Self::claim) our part, [`start`](Self::start) fetching it.
-    async fn attempt(&mut self) -> Result<(), RebalanceError> {
+    async fn attempt(&mut self) -> Result<(), Failure> {
         let mut watchers: Vec<(String, OneshotWatcher)> = Vec::new();
         let read = self.read(&mut watchers).await;
         // Installed whatever the outcome: a watcher dropped unfired sends RemoveWatches, which
         // ZooKeeper 3.4 answers by closing the connection (and the watch would be lost).
         self.install_watches(watchers);
-        let Some(view) = read? else {
+        let Some(view) = read.map_err(Failure::plain)? else {
             return Ok(());
         };
-        let plan = self.compute(&view)?;
+        let plan = self.compute(&view).map_err(Failure::plain)?;
+        if self.superseded() {
+            return Err(Failure::Superseded);
+        }
         self.remove_stray_claims(&plan.mine).await;
-        let offsets = self.read_offsets(&plan.mine).await?;
-        self.claim(&plan.mine).await?;
-        self.start(view.brokers, plan, offsets).await;
+        self.claim_and_start(Prepared {
+            brokers: view.brokers,
+            plan,
+        })
+        .await
+    }
+
+    /// Steps 6-8 for a computed assignment: offsets, claim, start. An ownership conflict
+    /// hands the assignment back for a retry that need not read the group again.
+    async fn claim_and_start(&mut self, prepared: Prepared) -> Result<(), Failure> {
+        let offsets = self
+            .read_offsets(&prepared.plan.mine)
+            .await
+            .map_err(Failure::plain)?;
+        if let Err(e) = self.claim(&prepared.plan.mine).await {
+            let retry = matches!(e, RebalanceError::OwnershipConflict { .. }).then_some(prepared);
+            return Err(Failure::Error(e, retry));
+        }
+        self.start(prepared.brokers, prepared.plan, offsets).await;
         Ok(())
     }
 
