@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::ConsumerConfig;
 use crate::group::filter::TopicFilter;
@@ -57,7 +58,9 @@ struct Tasks {
 /// A member of a ZooKeeper-coordinated consumer group.
 pub struct Consumer {
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
+    /// This consumer's branch of the stop tree: a child of the process's (see
+    /// [`crate::shutdown`]), parent of its coordinator's, prober's and committer's.
+    stop: CancellationToken,
     tasks: tokio::sync::Mutex<Option<Tasks>>,
     shut_down: tokio::sync::Mutex<bool>,
     streams_created: Mutex<bool>,
@@ -80,7 +83,7 @@ impl Drop for Consumer {
     /// A consumer dropped without [`Consumer::shutdown`] stops its tasks and fetchers; its
     /// session then closes, so its registration and owner nodes vanish (nothing is committed).
     fn drop(&mut self) {
-        self.stop.send_replace(true);
+        self.stop.cancel();
         self.shared.stop_streams.send_replace(true);
     }
 }
@@ -125,7 +128,7 @@ impl Consumer {
         });
         Ok(Consumer {
             shared,
-            stop: watch::channel(false).0,
+            stop: crate::shutdown::token(),
             tasks: tokio::sync::Mutex::new(None),
             shut_down: tokio::sync::Mutex::new(false),
             streams_created: Mutex::new(false),
@@ -245,20 +248,19 @@ impl Consumer {
             routing,
             triggers,
             trigger_tx.clone(),
-            self.stop.subscribe(),
-            crate::shutdown::subscribe(),
+            self.stop.child_token(),
         );
         let tasks = Tasks {
             coordinator: tokio::spawn(coordinator.run()),
             prober: tokio::spawn(rebalance::probe_session(
                 self.shared.clone(),
                 trigger_tx,
-                self.stop.subscribe(),
+                self.stop.child_token(),
             )),
             committer: self.shared.config.auto_commit_enable.then(|| {
                 tokio::spawn(rebalance::auto_commit(
                     self.shared.clone(),
-                    self.stop.subscribe(),
+                    self.stop.child_token(),
                 ))
             }),
         };
@@ -361,7 +363,7 @@ impl Consumer {
         }
         *done = true;
         tracing::info!(consumer = %self.shared.consumer_id, "shutting down");
-        self.stop.send_replace(true);
+        self.stop.cancel();
         if let Some(tasks) = self.tasks.lock().await.take() {
             // The coordinator stops the fetchers and ends the streams before returning.
             let _ = tasks.coordinator.await;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use zookeeper_client::{OneshotWatcher, SessionState};
 
 use crate::config::{AssignmentStrategy, ConsumerConfig};
@@ -428,8 +429,8 @@ pub(crate) struct Coordinator {
     routing: StreamRouting,
     triggers: mpsc::UnboundedReceiver<Trigger>,
     trigger_tx: mpsc::UnboundedSender<Trigger>,
-    stop: watch::Receiver<bool>,
-    process_stop: watch::Receiver<bool>,
+    /// This coordinator's branch of the stop tree (process -> consumer -> coordinator).
+    stop: CancellationToken,
     fetchers: Option<FetcherManager>,
     /// One pending watch per path. A watch is never dropped before it fires while the session
     /// lives: dropping makes the client send RemoveWatches, which ZooKeeper 3.4 does not know
@@ -452,8 +453,7 @@ impl Coordinator {
         routing: StreamRouting,
         triggers: mpsc::UnboundedReceiver<Trigger>,
         trigger_tx: mpsc::UnboundedSender<Trigger>,
-        stop: watch::Receiver<bool>,
-        process_stop: watch::Receiver<bool>,
+        stop: CancellationToken,
     ) -> Self {
         let (owner_gone_tx, owner_gone) = mpsc::unbounded_channel();
         Coordinator {
@@ -463,7 +463,6 @@ impl Coordinator {
             triggers,
             trigger_tx,
             stop,
-            process_stop,
             fetchers: None,
             watch_tasks: HashMap::new(),
             session_task: None,
@@ -474,14 +473,7 @@ impl Coordinator {
     }
 
     fn stopping(&self) -> bool {
-        *self.stop.borrow() || *self.process_stop.borrow()
-    }
-
-    async fn stopped(stop: &mut watch::Receiver<bool>, process_stop: &mut watch::Receiver<bool>) {
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => {}
-            _ = process_stop.wait_for(|s| *s) => {}
-        }
+        self.stop.is_cancelled()
     }
 
     /// Runs until the consumer or the process shuts down; then stops the fetchers and ends the
@@ -491,7 +483,7 @@ impl Coordinator {
         loop {
             let trigger = tokio::select! {
                 t = self.triggers.recv() => t,
-                _ = Self::stopped(&mut self.stop, &mut self.process_stop) => None,
+                _ = self.stop.cancelled() => None,
             };
             let Some(first) = trigger else { break };
             let mut reasons = vec![first];
@@ -635,7 +627,7 @@ impl Coordinator {
                     tracing::warn!(error = %e, "cannot re-establish ZooKeeper session; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(jittered(backoff)) => {}
-                        _ = Self::stopped(&mut self.stop, &mut self.process_stop) => return false,
+                        _ = self.stop.cancelled() => return false,
                     }
                 }
             }
@@ -794,7 +786,7 @@ impl Coordinator {
                 self.absorb(&trigger);
                 Wake::Changed
             }
-            _ = Self::stopped(&mut self.stop, &mut self.process_stop) => Wake::Stop,
+            _ = self.stop.cancelled() => Wake::Stop,
         }
     }
 
@@ -1237,7 +1229,7 @@ fn jittered(base: Duration) -> Duration {
 pub(crate) async fn probe_session(
     shared: Arc<Shared>,
     trigger_tx: mpsc::UnboundedSender<Trigger>,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     loop {
         // Re-read each round: a renewed session may have been granted another timeout.
@@ -1245,7 +1237,7 @@ pub(crate) async fn probe_session(
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shared.liveness.probe_requested() => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.cancelled() => return,
         }
         let sent = Instant::now();
         match shared.zk.ping().await {
@@ -1256,7 +1248,7 @@ pub(crate) async fn probe_session(
                 // The coordinator is renewing the session: do not spin on the dead one.
                 tokio::select! {
                     _ = tokio::time::sleep(interval) => {}
-                    _ = stop.wait_for(|s| *s) => return,
+                    _ = stop.cancelled() => return,
                 }
             }
             Err(e) => {
@@ -1268,12 +1260,12 @@ pub(crate) async fn probe_session(
 }
 
 /// The auto-commit timer (`auto.commit.interval.ms`).
-pub(crate) async fn auto_commit(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn auto_commit(shared: Arc<Shared>, stop: CancellationToken) {
     let interval = shared.config.auto_commit_interval;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.cancelled() => return,
         }
         if !shared.liveness.may_deliver() {
             tracing::debug!("skipping auto-commit: session not confirmed alive");
