@@ -169,16 +169,13 @@ async fn a_whitelist_member_does_not_rebalance_when_an_unrelated_topic_appears()
     consumer.shutdown().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_cut_off_member_stops_delivering_within_the_session_timeout_the_server_granted() {
-    let cluster = testkit::cluster();
-    let topic = topic("granted", 1, 1);
-    let group = cluster.unique("granted-group");
-    init_logs();
-    // A ZooKeeper that grants at most 4 s (ticks of 200 ms) while the member asks for 20 s,
-    // holding copies of the cluster's broker and topic nodes.
-    let server = cluster.extra_zookeeper(200, 4000);
-    let chroot = "/granted";
+/// A session on `chroot` of another ZooKeeper, holding copies of the cluster's broker nodes and
+/// of `topic`'s node (what a member reads there; its fetchers reach the real brokers).
+async fn mirror_brokers_and_topic(
+    server: &testkit::ExtraZooKeeper,
+    chroot: &str,
+    topic: &str,
+) -> zkconsumer::zk::session::ZkSession {
     let source = zk().await;
     let copy = zkconsumer::zk::session::ZkSession::connect(zkconsumer::zk::session::ZkSettings {
         connect: format!("{}{chroot}", server.address),
@@ -196,6 +193,20 @@ async fn a_cut_off_member_stops_delivering_within_the_session_timeout_the_server
         let data = source.get_data(node).await.unwrap().expect("node");
         copy.write_persistent(node, &data).await.unwrap();
     }
+    copy
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cut_off_member_stops_delivering_within_the_session_timeout_the_server_granted() {
+    let cluster = testkit::cluster();
+    let topic = topic("granted", 1, 1);
+    let group = cluster.unique("granted-group");
+    init_logs();
+    // A ZooKeeper that grants at most 4 s (ticks of 200 ms) while the member asks for 20 s,
+    // holding copies of the cluster's broker and topic nodes.
+    let server = cluster.extra_zookeeper(200, 4000);
+    let chroot = "/granted";
+    let copy = mirror_brokers_and_topic(&server, chroot, &topic).await;
 
     let proxy = testkit::FaultProxy::start(&server.address);
     let member = Consumer::connect(
@@ -298,5 +309,79 @@ async fn a_member_claims_a_contended_partition_the_moment_its_owner_node_goes_aw
     .await;
     produce(&topic, 1, 3, "m");
     wait_until("delivered", LIMIT, || seen.len() >= 3).await;
+    member.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_attempt_keeps_its_watches_so_zookeeper_3_4_keeps_the_connection() {
+    let cluster = testkit::cluster();
+    if testkit::shared_dir()
+        .map(|s| s.join("zookeeper-3.4"))
+        .filter(|p| p.is_dir())
+        .is_none()
+    {
+        println!("skipped: needs ../shared/zookeeper-3.4 (ZooKeeper 3.4.6)");
+        return;
+    }
+    let topic = topic("keepwatch", 1, 1);
+    let group = cluster.unique("keepwatch-group");
+    init_logs();
+    // ZooKeeper 3.4.6 answers RemoveWatches (sent when a pending watch is dropped) by closing
+    // the connection.
+    let server = cluster.extra_zookeeper_of_lane("3.4", 500, 60_000);
+    let chroot = "/keepwatch";
+    let copy = mirror_brokers_and_topic(&server, chroot, &topic).await;
+    // A member registration nobody may read: every attempt fails after setting its watch on
+    // the member list.
+    let ids = format!("/consumers/{group}/ids");
+    copy.write_persistent(&ids, b"").await.unwrap();
+    let locked = format!("{ids}/{group}_locked");
+    let nobody = [zookeeper_client::Acl::new(
+        zookeeper_client::Permission::ALL,
+        zookeeper_client::AuthId::new("digest", "nobody:AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+    )];
+    copy.client()
+        .create(
+            &locked,
+            b"{}",
+            &zookeeper_client::CreateMode::Persistent
+                .with_acls(zookeeper_client::Acls::new(&nobody)),
+        )
+        .await
+        .unwrap();
+
+    let proxy = testkit::FaultProxy::start(&server.address);
+    let member = Consumer::connect(
+        config(&group)
+            .set("zookeeper.connect", format!("{}{chroot}", proxy.address()))
+            .set("zookeeper.server.version", "3.4.6")
+            .set("consumer.id", "m")
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let connections = proxy.connections();
+    let seen = collect_streams(&member, &topic, 1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        member.owned_partitions().is_empty(),
+        "attempts fail meanwhile"
+    );
+    assert_eq!(
+        proxy.connections(),
+        connections,
+        "a failed attempt dropped a watch and ZooKeeper 3.4 closed the connection"
+    );
+
+    // Readable group again: the member list watch (kept) wakes the member, which takes over.
+    copy.delete(&locked).await.unwrap();
+    wait_until("the member owns the partition", LIMIT, || {
+        member.owned_partitions().len() == 1
+    })
+    .await;
+    produce(&topic, 1, 3, "m");
+    wait_until("delivered", LIMIT, || seen.len() >= 3).await;
+    assert_eq!(proxy.connections(), connections);
     member.shutdown().await.unwrap();
 }

@@ -923,11 +923,21 @@ impl Cluster {
     /// Starts another ZooKeeper of this cluster's lane with `tickTime=tick_ms` and
     /// `maxSessionTimeout=max_session_ms` (sessions asking for more are granted that).
     pub fn extra_zookeeper(&self, tick_ms: u64, max_session_ms: u64) -> ExtraZooKeeper {
+        self.extra_zookeeper_of_lane(&self.lane.clone(), tick_ms, max_session_ms)
+    }
+
+    /// Like [`extra_zookeeper`](Self::extra_zookeeper), of the lane `lane` (`3.4`: 3.4.6 from
+    /// `../shared/zookeeper-3.4`, `3.8`) whatever this cluster's lane is.
+    pub fn extra_zookeeper_of_lane(
+        &self,
+        lane: &str,
+        tick_ms: u64,
+        max_session_ms: u64,
+    ) -> ExtraZooKeeper {
         let port = free_port();
         let dir = self.dir.join(format!("extra-zookeeper-{port}"));
         std::fs::create_dir_all(&dir).expect("extra zookeeper dir");
-        let (server, version) =
-            start_zookeeper_with(&self.lane, port, &dir, (tick_ms, max_session_ms));
+        let (server, version) = start_zookeeper_with(lane, port, &dir, (tick_ms, max_session_ms));
         ExtraZooKeeper {
             address: format!("127.0.0.1:{port}"),
             version,
