@@ -385,3 +385,43 @@ async fn a_failed_attempt_keeps_its_watches_so_zookeeper_3_4_keeps_the_connectio
     assert_eq!(proxy.connections(), connections);
     member.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kafka_stored_offsets_of_an_assignment_are_read_over_one_connection() {
+    let cluster = testkit::cluster();
+    if let Some(reason) = cluster.control_skip_reason() {
+        println!("skipped: {reason}");
+        return;
+    }
+    // One broker, on a chroot of its own, reached through a proxy that counts connections.
+    let broker = cluster.proxied_broker();
+    let topic = cluster.unique("kstore");
+    broker.create_topic(&topic, 8);
+    let values: Vec<String> = (0..3).map(|i| format!("v{i}")).collect();
+    for p in 0..8 {
+        broker.produce_values(&topic, p, &values);
+    }
+    let group = cluster.unique("kstore-group");
+    init_logs();
+    let before = broker.proxy.connections();
+    let member = Consumer::connect(
+        config(&group)
+            .set("zookeeper.connect", &broker.zk_connect)
+            .set("offsets.storage", "kafka")
+            .set("auto.commit.enable", false)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let seen = collect_streams(&member, &topic, 1).await;
+    wait_until("all 8 partitions delivered", LIMIT, || seen.len() >= 24).await;
+    // The offsets of 8 partitions: one OffsetFetch over one client (one connection), plus the
+    // fetcher's; one client (and connection) per partition before.
+    let used = broker.proxy.connections() - before;
+    assert!(
+        used <= 3,
+        "{used} connections to the broker to start consuming 8 partitions"
+    );
+    member.shutdown().await.unwrap();
+}
