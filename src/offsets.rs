@@ -122,18 +122,23 @@ impl GroupOffsets {
             Some(kafka) => Some(kafka.fetch_many(partitions).await?),
             None => None,
         };
+        let zk_offsets = if from_kafka.is_some() && !self.dual {
+            Vec::new()
+        } else {
+            // Pipelined on the session's connection: one round trip for all of them.
+            futures::future::join_all(partitions.iter().map(|tp| self.zk.fetch(tp))).await
+        };
+        let mut zk_offsets = zk_offsets.into_iter();
         let mut out = BTreeMap::new();
         for tp in partitions {
             let kafka_offset = from_kafka
                 .as_ref()
                 .and_then(|k| k.get(tp).copied().flatten());
-            let offset = match (&from_kafka, self.dual) {
-                (Some(_), false) => Ok(kafka_offset),
-                _ => match self.zk.fetch(tp).await {
-                    Ok(zk_offset) => Ok(zk_offset.max(kafka_offset)),
-                    Err(ZkError::Layout(e)) => Err(e),
-                    Err(e) => return Err(e.into()),
-                },
+            let offset = match zk_offsets.next() {
+                None => Ok(kafka_offset),
+                Some(Ok(zk_offset)) => Ok(zk_offset.max(kafka_offset)),
+                Some(Err(ZkError::Layout(e))) => Err(e),
+                Some(Err(e)) => return Err(e.into()),
             };
             out.insert(tp.clone(), offset);
         }

@@ -666,9 +666,10 @@ impl Coordinator {
             }
             listener.before_releasing_partitions(&owned);
         }
-        for info in &released {
-            self.delete_owner(&info.topic_partition()).await;
-        }
+        // Pipelined: one round trip or two for all of them.
+        let partitions: Vec<TopicPartition> =
+            released.iter().map(|i| i.topic_partition()).collect();
+        futures::future::join_all(partitions.iter().map(|tp| self.delete_owner(tp))).await;
     }
 
     async fn delete_owner(&self, tp: &TopicPartition) {
@@ -903,9 +904,15 @@ impl Coordinator {
         let round_robin =
             self.shared.config.partition_assignment_strategy == AssignmentStrategy::RoundRobin;
         let mut source_orders: BTreeMap<ConsumerId, Vec<String>> = BTreeMap::new();
-        for id in member_ids {
-            let path = format!("{ids_path}/{id}");
-            let Some(data) = zk.get_data(&path).await? else {
+        // All registrations at once (pipelined on the session's connection): one round trip
+        // instead of one per member.
+        let paths: Vec<String> = member_ids
+            .iter()
+            .map(|id| format!("{ids_path}/{id}"))
+            .collect();
+        let datas = futures::future::join_all(paths.iter().map(|p| zk.get_data(p))).await;
+        for ((id, path), data) in member_ids.into_iter().zip(paths).zip(datas) {
+            let Some(data) = data? else {
                 continue; // left meanwhile
             };
             let registration = Registration::parse(&path, &data).map_err(|e| e.to_string());
