@@ -3,9 +3,15 @@
 //! Java consumer's order (spec §4), and starts the fetchers for what it won.
 //!
 //! Triggers only queue a wake-up; the task drains every queued trigger before an attempt, so a
-//! burst of ZooKeeper events costs one rebalance. Failed attempts back off with jitter and are
-//! retried until shutdown: unlike Java, we never stop consuming silently after
-//! `rebalance.max.retries`. The assignment itself is computed by the pure
+//! burst of ZooKeeper events costs one rebalance, and an attempt that hears of a change before
+//! claiming reads again at once instead of claiming a stale assignment. An attempt that meets a
+//! partition its previous owner has not released yet watches that owner node and retries the
+//! moment it goes (`rebalance.backoff.ms`, jittered, is the upper bound); other failures back
+//! off. Attempts are retried until shutdown: unlike Java, we never stop consuming silently after
+//! `rebalance.max.retries`.
+//!
+//! Never: drop a pending ZooKeeper watch (ZooKeeper 3.4 closes the connection on the
+//! RemoveWatches that sends), delete an owner or registration node that another session holds. The assignment itself is computed by the pure
 //! [`crate::group::assign`]; this module owns the I/O around it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
