@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::ConsumerConfig;
 use crate::group::filter::TopicFilter;
@@ -40,6 +41,9 @@ pub enum ConsumerError {
     /// A subscription asked for no streams or no topics.
     #[error("invalid subscription: {0}")]
     InvalidSubscription(String),
+    /// Registration failed (e.g. a live member already uses this `consumer.id`).
+    #[error(transparent)]
+    Register(#[from] rebalance::RegisterError),
     /// The consumer was shut down.
     #[error("consumer {0} is shut down")]
     ShutDown(String),
@@ -54,7 +58,9 @@ struct Tasks {
 /// A member of a ZooKeeper-coordinated consumer group.
 pub struct Consumer {
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
+    /// This consumer's branch of the stop tree: a child of the process's (see
+    /// [`crate::shutdown`]), parent of its coordinator's, prober's and committer's.
+    stop: CancellationToken,
     tasks: tokio::sync::Mutex<Option<Tasks>>,
     shut_down: tokio::sync::Mutex<bool>,
     streams_created: Mutex<bool>,
@@ -77,7 +83,7 @@ impl Drop for Consumer {
     /// A consumer dropped without [`Consumer::shutdown`] stops its tasks and fetchers; its
     /// session then closes, so its registration and owner nodes vanish (nothing is committed).
     fn drop(&mut self) {
-        self.stop.send_replace(true);
+        self.stop.cancel();
         self.shared.stop_streams.send_replace(true);
     }
 }
@@ -96,7 +102,15 @@ impl Consumer {
         let consumer_id = ConsumerId::for_config(&config.group_id, config.consumer_id.as_deref());
         tracing::info!(consumer = %consumer_id, group = %config.group_id, "connected to ZooKeeper");
         let offsets = GroupOffsets::for_config(zk.clone(), &config);
-        let liveness = Arc::new(Liveness::new(config.zookeeper_session_timeout));
+        let granted = zk.negotiated_session_timeout();
+        if granted < config.zookeeper_session_timeout {
+            tracing::info!(
+                requested_ms = config.zookeeper_session_timeout.as_millis() as u64,
+                granted_ms = granted.as_millis() as u64,
+                "ZooKeeper granted a shorter session than zookeeper.session.timeout.ms asks for"
+            );
+        }
+        let liveness = Arc::new(Liveness::new(granted));
         let shared = Arc::new(Shared {
             consumer_id,
             zk,
@@ -108,12 +122,13 @@ impl Consumer {
             listener: Mutex::new(None),
             rebalances: watch::channel(0).0,
             metrics: Arc::new(Metrics::default()),
+            claims: Mutex::new(BTreeMap::new()),
             leftover: Mutex::new(Vec::new()),
             config,
         });
         Ok(Consumer {
             shared,
-            stop: watch::channel(false).0,
+            stop: crate::shutdown::token(),
             tasks: tokio::sync::Mutex::new(None),
             shut_down: tokio::sync::Mutex::new(false),
             streams_created: Mutex::new(false),
@@ -234,20 +249,19 @@ impl Consumer {
             routing,
             triggers,
             trigger_tx.clone(),
-            self.stop.subscribe(),
-            crate::shutdown::subscribe(),
+            self.stop.child_token(),
         );
         let tasks = Tasks {
             coordinator: tokio::spawn(coordinator.run()),
             prober: tokio::spawn(rebalance::probe_session(
                 self.shared.clone(),
                 trigger_tx,
-                self.stop.subscribe(),
+                self.stop.child_token(),
             )),
             committer: self.shared.config.auto_commit_enable.then(|| {
                 tokio::spawn(rebalance::auto_commit(
                     self.shared.clone(),
-                    self.stop.subscribe(),
+                    self.stop.child_token(),
                 ))
             }),
         };
@@ -348,6 +362,12 @@ impl Consumer {
         )
     }
 
+    /// How many requests this member sent to ZooKeeper so far (registration, rebalances,
+    /// commits; not the session's pings), for benchmarks and monitoring.
+    pub fn zookeeper_requests(&self) -> u64 {
+        self.shared.zk.requests()
+    }
+
     /// A receiver of the number of completed rebalances (changes after each one).
     pub fn rebalances(&self) -> watch::Receiver<u64> {
         self.shared.rebalances.subscribe()
@@ -367,7 +387,7 @@ impl Consumer {
         }
         *done = true;
         tracing::info!(consumer = %self.shared.consumer_id, "shutting down");
-        self.stop.send_replace(true);
+        self.stop.cancel();
         if let Some(tasks) = self.tasks.lock().await.take() {
             // The coordinator stops the fetchers and ends the streams before returning.
             let _ = tasks.coordinator.await;
@@ -405,6 +425,8 @@ impl Consumer {
                 }
             }
         }
+        // Any other node of ours left by a failed delete or an errored create.
+        self.shared.delete_claims().await;
         if let Err(e) = self
             .shared
             .zk

@@ -9,11 +9,13 @@
 
 pub mod kafka_store;
 
+use std::collections::BTreeMap;
+
 use crate::config::{ConsumerConfig, OffsetsStorage};
 use kafka_store::{KafkaOffsetError, KafkaOffsetStore};
 
 use crate::partition::TopicPartition;
-use crate::zk::layout;
+use crate::zk::layout::{self, LayoutError};
 use crate::zk::session::{ZkError, ZkSession};
 
 /// Offsets of one group in ZooKeeper.
@@ -105,6 +107,42 @@ impl GroupOffsets {
                 Ok(from_kafka.max(from_zk))
             }
         }
+    }
+
+    /// The committed offsets of several partitions, as [`fetch`](Self::fetch) reads them one by
+    /// one, but with Kafka storage in one OffsetFetch request (one client, one coordinator
+    /// lookup) instead of one per partition. A ZooKeeper node that does not hold an offset is
+    /// that partition's own error ([`crate::zk::layout::LayoutError`]); any other failure fails
+    /// the whole read.
+    pub async fn fetch_many(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Result<Option<i64>, LayoutError>>, OffsetStoreError> {
+        let from_kafka = match &self.kafka {
+            Some(kafka) => Some(kafka.fetch_many(partitions).await?),
+            None => None,
+        };
+        let zk_offsets = if from_kafka.is_some() && !self.dual {
+            Vec::new()
+        } else {
+            // Pipelined on the session's connection: one round trip for all of them.
+            futures::future::join_all(partitions.iter().map(|tp| self.zk.fetch(tp))).await
+        };
+        let mut zk_offsets = zk_offsets.into_iter();
+        let mut out = BTreeMap::new();
+        for tp in partitions {
+            let kafka_offset = from_kafka
+                .as_ref()
+                .and_then(|k| k.get(tp).copied().flatten());
+            let offset = match zk_offsets.next() {
+                None => Ok(kafka_offset),
+                Some(Ok(zk_offset)) => Ok(zk_offset.max(kafka_offset)),
+                Some(Err(ZkError::Layout(e))) => Err(e),
+                Some(Err(e)) => return Err(e.into()),
+            };
+            out.insert(tp.clone(), offset);
+        }
+        Ok(out)
     }
 
     /// Writes the next offsets to consume.

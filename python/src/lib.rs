@@ -14,15 +14,15 @@ mod listener;
 mod runtime;
 mod stream;
 
-/// Asks every consumer in the process to stop, as the first SIGINT/SIGTERM does once
-/// `install_signal_handlers()` is in place: every stream ends, then each consumer's `close()`
-/// commits what was processed.
+/// Asks every consumer that exists in the process now to stop, as the first SIGINT/SIGTERM does
+/// once `install_signal_handlers()` is in place: every stream ends, then each consumer's
+/// `close()` commits what was processed. Consumers created afterwards start normally.
 #[pyfunction]
 fn request_shutdown() {
     zkconsumer::shutdown::request();
 }
 
-/// Whether a process-wide shutdown was requested.
+/// Whether a process-wide shutdown was requested at least once.
 #[pyfunction]
 fn shutdown_requested() -> bool {
     zkconsumer::shutdown::requested()

@@ -3,9 +3,15 @@
 //! Java consumer's order (spec §4), and starts the fetchers for what it won.
 //!
 //! Triggers only queue a wake-up; the task drains every queued trigger before an attempt, so a
-//! burst of ZooKeeper events costs one rebalance. Failed attempts back off with jitter and are
-//! retried until shutdown: unlike Java, we never stop consuming silently after
-//! `rebalance.max.retries`. The assignment itself is computed by the pure
+//! burst of ZooKeeper events costs one rebalance, and an attempt that hears of a change before
+//! claiming reads again at once instead of claiming a stale assignment. An attempt that meets a
+//! partition its previous owner has not released yet watches that owner node and retries the
+//! moment it goes (`rebalance.backoff.ms`, jittered, is the upper bound); other failures back
+//! off. Attempts are retried until shutdown: unlike Java, we never stop consuming silently after
+//! `rebalance.max.retries`.
+//!
+//! Never: drop a pending ZooKeeper watch (ZooKeeper 3.4 closes the connection on the
+//! RemoveWatches that sends), delete an owner or registration node that another session holds. The assignment itself is computed by the pure
 //! [`crate::group::assign`]; this module owns the I/O around it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -14,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use zookeeper_client::{OneshotWatcher, SessionState};
 
 use crate::config::{AssignmentStrategy, ConsumerConfig};
@@ -133,6 +140,9 @@ pub(crate) struct Shared {
     pub listener: Mutex<Option<Arc<dyn RebalanceListener>>>,
     /// Completed rebalances, for observers and tests.
     pub rebalances: watch::Sender<u64>,
+    /// Owner nodes this session created or may have created (path -> thread id), until a
+    /// delete is confirmed: what [`Coordinator`] cleans up at each attempt.
+    pub claims: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Tasks holding ZooKeeper watches, ended at shutdown after the last ZooKeeper writes.
     pub leftover: Mutex<Vec<JoinHandle<()>>>,
     pub metrics: Arc<Metrics>,
@@ -150,6 +160,39 @@ impl Shared {
         match self.owned.lock() {
             Ok(mut g) => std::mem::replace(&mut *g, infos),
             Err(p) => std::mem::replace(&mut *p.into_inner(), infos),
+        }
+    }
+
+    fn lock_claims(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+        match self.claims.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn remember_claim(&self, path: &str, data: &[u8]) {
+        self.lock_claims().insert(path.to_string(), data.to_vec());
+    }
+
+    fn forget_claim(&self, path: &str) {
+        self.lock_claims().remove(path);
+    }
+
+    /// Owner nodes of ours that may still exist (path, data).
+    pub(crate) fn remembered_claims(&self) -> Vec<(String, Vec<u8>)> {
+        self.lock_claims()
+            .iter()
+            .map(|(p, d)| (p.clone(), d.clone()))
+            .collect()
+    }
+
+    /// Deletes every owner node of ours that may still exist (shutdown).
+    pub(crate) async fn delete_claims(&self) {
+        for (path, data) in self.remembered_claims() {
+            match self.zk.delete_if_data(&path, &data).await {
+                Ok(()) => self.forget_claim(&path),
+                Err(e) => tracing::warn!(error = %e, "cannot delete owner node"),
+            }
         }
     }
 
@@ -225,28 +268,70 @@ impl Shared {
     }
 
     /// Creates this member's registration node (`/consumers/<group>/ids/<consumerId>`).
-    pub(crate) async fn register(&self, subscription: &Subscription) -> Result<(), ZkError> {
+    ///
+    /// A node of that name left by another session (a previous process with the same
+    /// `consumer.id` that died without closing its session) is waited for, as Java does,
+    /// until ZooKeeper expires it — never deleted: it may as well belong to a live member with
+    /// a duplicate `consumer.id`, which then gets its partitions stolen. If it is still there
+    /// after one and a half session timeouts, the id is taken by a live member: an error
+    /// naming it.
+    pub(crate) async fn register(&self, subscription: &Subscription) -> Result<(), RegisterError> {
         let json = subscription.registration(now_ms()).to_json();
         let path = self.registration_path();
-        match self.zk.create_ephemeral(&path, json.as_bytes()).await? {
-            EphemeralOutcome::Created | EphemeralOutcome::ExistsSame => Ok(()),
-            EphemeralOutcome::ExistsOther(_) => {
-                // Our own node from a session that is still closing, or a stale copy: replace.
+        let patience = self.config.zookeeper_session_timeout * 3 / 2;
+        let started = Instant::now();
+        let mut logged = false;
+        loop {
+            let holder = match self.zk.create_ephemeral(&path, json.as_bytes()).await? {
+                EphemeralOutcome::Created | EphemeralOutcome::ExistsSame => return Ok(()),
+                EphemeralOutcome::ExistsOther(holder) => holder,
+            };
+            // Our own session (a retry with a newer timestamp): ours to replace.
+            if self.zk.ephemeral_owner(&path).await? == Some(self.zk.session_id()) {
                 self.zk.delete(&path).await?;
-                match self.zk.create_ephemeral(&path, json.as_bytes()).await? {
-                    EphemeralOutcome::ExistsOther(other) => {
-                        Err(ZkError::Layout(layout::LayoutError::Invalid {
-                            path,
-                            message: format!(
-                                "consumer id is already registered by another live member ({other})"
-                            ),
-                        }))
-                    }
-                    _ => Ok(()),
-                }
+                continue;
             }
+            if started.elapsed() >= patience {
+                return Err(RegisterError::DuplicateConsumerId {
+                    consumer_id: self.consumer_id.as_str().to_string(),
+                    path,
+                    holder,
+                });
+            }
+            if !logged {
+                logged = true;
+                tracing::warn!(
+                    path = %path,
+                    "consumer id registered by another session (a previous run's, not expired \
+                     yet?): waiting for ZooKeeper to expire it"
+                );
+            }
+            // Polled rather than watched: a watch left behind on giving up would have to be
+            // dropped, and dropping one sends RemoveWatches, which ZooKeeper 3.4 cannot answer.
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// Why this member could not register.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// A ZooKeeper request failed.
+    #[error(transparent)]
+    Zk(#[from] ZkError),
+    /// Another live session holds a registration of the same consumer id.
+    #[error(
+        "consumer.id {consumer_id} is already registered by another live member ({path} holds \
+         {holder}): give each member its own consumer.id"
+    )]
+    DuplicateConsumerId {
+        /// The consumer id (`<group>_<consumer.id>`).
+        consumer_id: String,
+        /// The registration node.
+        path: String,
+        /// The registration the other member wrote.
+        holder: String,
+    },
 }
 
 /// Milliseconds since the epoch (registration timestamps).
@@ -295,6 +380,54 @@ impl StreamRouting {
     }
 }
 
+/// What one attempt read of the group (steps 1-5).
+struct GroupView {
+    brokers: Vec<BrokerInfo>,
+    /// Every member (us included) -> topic -> stream count.
+    members: BTreeMap<ConsumerId, BTreeMap<String, u32>>,
+    /// Roundrobin only: each member's topics in its registration's order.
+    source_orders: BTreeMap<ConsumerId, Vec<String>>,
+    partitions_per_topic: BTreeMap<String, Vec<i32>>,
+}
+
+/// The assignment computed from a [`GroupView`].
+struct Plan {
+    global: BTreeMap<TopicPartition, ThreadId>,
+    mine: BTreeMap<TopicPartition, ThreadId>,
+}
+
+/// A computed assignment with the brokers it was read with, ready to claim.
+struct Prepared {
+    brokers: Vec<BrokerInfo>,
+    plan: Plan,
+}
+
+/// How an attempt failed.
+enum Failure {
+    /// A trigger arrived before claiming: read again at once.
+    Superseded,
+    /// The attempt failed; with the assignment when it is still current (ownership conflict).
+    Error(RebalanceError, Option<Prepared>),
+}
+
+impl Failure {
+    fn plain(e: impl Into<RebalanceError>) -> Self {
+        Failure::Error(e.into(), None)
+    }
+}
+
+/// What ended the wait before a retry.
+enum Wake {
+    /// The contended owner node went away (or was gone already).
+    OwnerGone,
+    /// A watched node of the group changed: read everything again.
+    Changed,
+    /// `rebalance.backoff.ms` (jittered) passed.
+    Backoff,
+    /// Shutdown.
+    Stop,
+}
+
 /// The coordinator task's private state.
 pub(crate) struct Coordinator {
     shared: Arc<Shared>,
@@ -302,14 +435,20 @@ pub(crate) struct Coordinator {
     routing: StreamRouting,
     triggers: mpsc::UnboundedReceiver<Trigger>,
     trigger_tx: mpsc::UnboundedSender<Trigger>,
-    stop: watch::Receiver<bool>,
-    process_stop: watch::Receiver<bool>,
+    /// This coordinator's branch of the stop tree (process -> consumer -> coordinator).
+    stop: CancellationToken,
     fetchers: Option<FetcherManager>,
     /// One pending watch per path. A watch is never dropped before it fires while the session
     /// lives: dropping makes the client send RemoveWatches, which ZooKeeper 3.4 does not know
     /// (it answers by closing the connection).
     watch_tasks: HashMap<String, JoinHandle<()>>,
     session_task: Option<JoinHandle<()>>,
+    /// Fired watches on contended owner nodes (see [`Coordinator::wait_before_retry`]).
+    owner_gone: mpsc::UnboundedReceiver<()>,
+    owner_gone_tx: mpsc::UnboundedSender<()>,
+    /// Existing topics of our subscription at the last attempt: a change of the topic list
+    /// that does not change this set does not rebalance (as Java's filter consumers).
+    subscribed_topics: Option<BTreeSet<String>>,
 }
 
 impl Coordinator {
@@ -320,9 +459,9 @@ impl Coordinator {
         routing: StreamRouting,
         triggers: mpsc::UnboundedReceiver<Trigger>,
         trigger_tx: mpsc::UnboundedSender<Trigger>,
-        stop: watch::Receiver<bool>,
-        process_stop: watch::Receiver<bool>,
+        stop: CancellationToken,
     ) -> Self {
+        let (owner_gone_tx, owner_gone) = mpsc::unbounded_channel();
         Coordinator {
             shared,
             subscription,
@@ -330,22 +469,17 @@ impl Coordinator {
             triggers,
             trigger_tx,
             stop,
-            process_stop,
             fetchers: None,
             watch_tasks: HashMap::new(),
             session_task: None,
+            subscribed_topics: None,
+            owner_gone,
+            owner_gone_tx,
         }
     }
 
     fn stopping(&self) -> bool {
-        *self.stop.borrow() || *self.process_stop.borrow()
-    }
-
-    async fn stopped(stop: &mut watch::Receiver<bool>, process_stop: &mut watch::Receiver<bool>) {
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => {}
-            _ = process_stop.wait_for(|s| *s) => {}
-        }
+        self.stop.is_cancelled()
     }
 
     /// Runs until the consumer or the process shuts down; then stops the fetchers and ends the
@@ -355,7 +489,7 @@ impl Coordinator {
         loop {
             let trigger = tokio::select! {
                 t = self.triggers.recv() => t,
-                _ = Self::stopped(&mut self.stop, &mut self.process_stop) => None,
+                _ = self.stop.cancelled() => None,
             };
             let Some(first) = trigger else { break };
             let mut reasons = vec![first];
@@ -366,6 +500,19 @@ impl Coordinator {
             }
             if self.stopping() {
                 break;
+            }
+            // A fired watch's task may not count as finished yet: forget it, so the next read
+            // of that path sets a new watch.
+            for reason in &reasons {
+                if let Trigger::Changed(path) = reason {
+                    self.watch_tasks.remove(path);
+                }
+            }
+            if reasons == [Trigger::Changed(layout::BROKER_TOPICS_PATH.to_string())]
+                && !self.subscribed_topics_changed().await
+            {
+                tracing::debug!("topic list changed, none of ours: no rebalance");
+                continue;
             }
             tracing::debug!(?reasons, "rebalance triggered");
             // Expiry notices may be stale (sent before a renewal): the session state decides.
@@ -381,6 +528,34 @@ impl Coordinator {
         leftover.extend(self.session_task.take());
         drop(leftover);
         self.shared.stop_streams.send_replace(true);
+    }
+
+    /// The existing topics among `all_topics` this member subscribes to.
+    fn relevant_topics(&self, all_topics: &[String]) -> BTreeSet<String> {
+        let exclude_internal = self.shared.config.exclude_internal_topics;
+        all_topics
+            .iter()
+            .filter(|t| match &self.subscription {
+                Subscription::Static(map) => map.contains_key(*t),
+                Subscription::Filter { filter, .. } => filter.is_topic_allowed(t, exclude_internal),
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// After the topic list changed: re-arms its watch and tells whether the set of topics we
+    /// subscribe to changed (Java's filter consumers rebalance only then). Errors count as a
+    /// change: the rebalance attempt will look properly.
+    async fn subscribed_topics_changed(&mut self) -> bool {
+        let mut watchers = Vec::new();
+        let read = self
+            .read_children(layout::BROKER_TOPICS_PATH, true, &mut watchers)
+            .await;
+        self.install_watches(watchers);
+        match (read, &self.subscribed_topics) {
+            (Ok(all), Some(before)) => self.relevant_topics(&all) != *before,
+            _ => true,
+        }
     }
 
     /// Watches this session's state; expiry wakes the coordinator.
@@ -424,6 +599,8 @@ impl Coordinator {
         self.stop_fetchers().await;
         tracing::debug!("session recovery: fetchers stopped");
         self.shared.checkpoints.lock().await.clear();
+        // Our owner nodes died with the session.
+        self.shared.lock_claims().clear();
         // Watches of the expired session are gone on the server side.
         for (_, task) in self.watch_tasks.drain() {
             task.abort();
@@ -441,10 +618,12 @@ impl Coordinator {
             tracing::debug!("session recovery: opening a new session");
             let result = match self.shared.zk.renew().await {
                 Ok(()) => self.shared.register(&self.subscription).await,
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             };
             match result {
                 Ok(()) => {
+                    let granted = self.shared.zk.negotiated_session_timeout();
+                    self.shared.liveness.set_session_timeout(granted);
                     self.shared.liveness.confirm(sent);
                     self.watch_session();
                     tracing::info!("new ZooKeeper session established and member re-registered");
@@ -454,7 +633,7 @@ impl Coordinator {
                     tracing::warn!(error = %e, "cannot re-establish ZooKeeper session; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(jittered(backoff)) => {}
-                        _ = Self::stopped(&mut self.stop, &mut self.process_stop) => return false,
+                        _ = self.stop.cancelled() => return false,
                     }
                 }
             }
@@ -493,29 +672,28 @@ impl Coordinator {
             }
             listener.before_releasing_partitions(&owned);
         }
-        for info in &released {
-            self.delete_owner(&info.topic_partition()).await;
-        }
+        // Pipelined: one round trip or two for all of them.
+        let partitions: Vec<TopicPartition> =
+            released.iter().map(|i| i.topic_partition()).collect();
+        futures::future::join_all(partitions.iter().map(|tp| self.delete_owner(tp))).await;
     }
 
     async fn delete_owner(&self, tp: &TopicPartition) {
         let group = &self.shared.config.group_id;
         let path = layout::owner_path(group, &tp.topic, tp.partition);
+        // A node we created in this session: delete it if it still holds what we wrote.
+        let remembered = self.shared.lock_claims().get(&path).cloned();
+        if let Some(data) = remembered {
+            self.delete_claim(&path, &data).await;
+            return;
+        }
         // Only our own claim: the data is one of our thread ids.
         match self.shared.zk.get_data(&path).await {
-            Ok(Some(data)) => {
-                let owner = String::from_utf8_lossy(&data);
-                let mine = owner
-                    .strip_prefix(self.shared.consumer_id.as_str())
-                    .is_some_and(|rest| rest.starts_with('-'));
-                if mine {
-                    if let Err(e) = self.shared.zk.delete_if_data(&path, &data).await {
-                        tracing::warn!(error = %e, "cannot release ownership");
-                    }
-                }
+            Ok(Some(data)) if self.is_own_thread(&String::from_utf8_lossy(&data)) => {
+                self.delete_claim(&path, &data).await;
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot read owner node"),
+            Ok(_) => self.shared.forget_claim(&path),
+            Err(e) => tracing::warn!(error = %e, "cannot read owner node; retried next attempt"),
         }
     }
 
@@ -523,12 +701,19 @@ impl Coordinator {
         let started = Instant::now();
         let max = self.shared.config.rebalance_max_retries.max(1);
         let mut attempt: u32 = 0;
+        // The group as last read, while no watch says it changed: a retry after a contended
+        // owner node went away only claims again (with fresh offsets), without a full read.
+        let mut prepared: Option<Prepared> = None;
         loop {
             attempt += 1;
             if self.stopping() {
                 return;
             }
-            match self.attempt().await {
+            let result = match prepared.take() {
+                Some(p) => self.claim_and_start(p).await,
+                None => self.attempt().await,
+            };
+            match result {
                 Ok(()) => {
                     tracing::info!(
                         consumer = %self.shared.consumer_id,
@@ -541,62 +726,199 @@ impl Coordinator {
                     self.shared.rebalances.send_modify(|n| *n += 1);
                     return;
                 }
-                Err(e) => {
+                Err(Failure::Superseded) => {
+                    tracing::debug!(attempt, "group changed during the attempt: reading again");
+                    self.release_partitions().await;
+                    if !self.shared.zk.is_alive() && !self.recover_session().await {
+                        return;
+                    }
+                }
+                Err(Failure::Error(e, retry)) => {
+                    let contended = match &e {
+                        RebalanceError::OwnershipConflict { partition, .. } => {
+                            Some(layout::owner_path(
+                                &self.shared.config.group_id,
+                                &partition.topic,
+                                partition.partition,
+                            ))
+                        }
+                        _ => None,
+                    };
                     if attempt >= max {
                         tracing::error!(
                             consumer = %self.shared.consumer_id, attempt, error = %e,
                             "rebalance still failing after rebalance.max.retries attempts; \
                              retrying until it succeeds (not consuming meanwhile)"
                         );
+                    } else if contended.is_some() {
+                        tracing::debug!(attempt, error = %e, "partition not released yet; waiting for it");
                     } else {
                         tracing::warn!(attempt, error = %e, "rebalance attempt failed; backing off");
                     }
                     self.release_partitions().await;
                     let backoff = jittered(self.shared.config.rebalance_backoff);
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = Self::stopped(&mut self.stop, &mut self.process_stop) => return,
+                    match self.wait_before_retry(backoff, contended).await {
+                        Wake::Stop => return,
+                        Wake::Changed => {}
+                        Wake::OwnerGone | Wake::Backoff => prepared = retry,
                     }
-                    if !self.shared.zk.is_alive() && !self.recover_session().await {
-                        return;
+                    if !self.shared.zk.is_alive() {
+                        prepared = None;
+                        if !self.recover_session().await {
+                            return;
+                        }
                     }
                 }
             }
         }
     }
 
-    /// One attempt, in the Java consumer's order (spec §4).
-    async fn attempt(&mut self) -> Result<(), RebalanceError> {
+    /// Waits before the next attempt: until the contended owner node (if any) goes away, a
+    /// watched node of the group changes, `backoff` passes (the upper bound, as
+    /// `rebalance.backoff.ms` in Java) or shutdown. A member slow to release costs one watch
+    /// and one notification, not a retry per interval.
+    async fn wait_before_retry(&mut self, backoff: Duration, contended: Option<String>) -> Wake {
+        while self.owner_gone.try_recv().is_ok() {} // notices of earlier waits
+        if let Some(path) = contended {
+            match self.watch_owner(&path).await {
+                Ok(false) => return Wake::OwnerGone,
+                Ok(true) => {}
+                Err(e) => tracing::debug!(error = %e, "cannot watch the contended owner node"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => Wake::Backoff,
+            Some(()) = self.owner_gone.recv() => Wake::OwnerGone,
+            Some(trigger) = self.triggers.recv() => {
+                self.absorb(&trigger);
+                Wake::Changed
+            }
+            _ = self.stop.cancelled() => Wake::Stop,
+        }
+    }
+
+    /// Whether the owner node `path` still exists; while it does, a watch on it is pending
+    /// (at most one per path) and its firing is sent to `owner_gone`.
+    async fn watch_owner(&mut self, path: &str) -> Result<bool, ZkError> {
+        if self.watching(path) {
+            return Ok(self.shared.zk.ephemeral_owner(path).await?.is_some());
+        }
+        let (exists, watcher) = self.shared.zk.exists_watch(path).await?;
+        let tx = self.owner_gone_tx.clone();
+        // Kept until it fires (never dropped unfired: see `watch_tasks`).
+        self.watch_tasks.insert(
+            path.to_string(),
+            tokio::spawn(async move {
+                let event = watcher.changed().await;
+                if is_node_event(event.event_type) {
+                    let _ = tx.send(());
+                }
+            }),
+        );
+        Ok(exists)
+    }
+
+    /// Takes note of a trigger consumed outside the main loop: the next attempt reads
+    /// everything again, so the trigger is served; its watch must be set again.
+    fn absorb(&mut self, trigger: &Trigger) {
+        if let Trigger::Changed(path) = trigger {
+            self.watch_tasks.remove(path);
+        }
+    }
+
+    /// Whether a trigger arrived since the attempt began (membership or topics changed, or
+    /// the session expired): the assignment computed is already stale, so claiming it would
+    /// only fail or be undone. Bursts of changes (many members starting or dying together)
+    /// so cost one read each instead of a claim round each, with no delay added to a single
+    /// change.
+    fn superseded(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(trigger) = self.triggers.try_recv() {
+            self.absorb(&trigger);
+            any = true;
+        }
+        any
+    }
+
+    /// One attempt, in the Java consumer's order (spec §4): [`read`](Self::read) the group
+    /// (releasing what we own on the way), [`compute`](Self::compute) the assignment,
+    /// [`claim`](Self::claim) our part, [`start`](Self::start) fetching it.
+    async fn attempt(&mut self) -> Result<(), Failure> {
         let mut watchers: Vec<(String, OneshotWatcher)> = Vec::new();
+        let read = self.read(&mut watchers).await;
+        // Installed whatever the outcome: a watcher dropped unfired sends RemoveWatches, which
+        // ZooKeeper 3.4 answers by closing the connection (and the watch would be lost).
+        self.install_watches(watchers);
+        let Some(view) = read.map_err(Failure::plain)? else {
+            return Ok(());
+        };
+        let plan = self.compute(&view).map_err(Failure::plain)?;
+        if self.superseded() {
+            return Err(Failure::Superseded);
+        }
+        self.remove_stray_claims(&plan.mine).await;
+        self.claim_and_start(Prepared {
+            brokers: view.brokers,
+            plan,
+        })
+        .await
+    }
+
+    /// Steps 6-8 for a computed assignment: offsets, claim, start. An ownership conflict
+    /// hands the assignment back for a retry that need not read the group again.
+    async fn claim_and_start(&mut self, prepared: Prepared) -> Result<(), Failure> {
+        let offsets = self
+            .read_offsets(&prepared.plan.mine)
+            .await
+            .map_err(Failure::plain)?;
+        if let Err(e) = self.claim(&prepared.plan.mine).await {
+            let retry = matches!(e, RebalanceError::OwnershipConflict { .. }).then_some(prepared);
+            return Err(Failure::Error(e, retry));
+        }
+        self.start(prepared.brokers, prepared.plan, offsets).await;
+        Ok(())
+    }
+
+    /// Steps 1-5: brokers, release of what we own, members and their subscriptions, partitions
+    /// of our topics. `None`: no broker is registered (we wait for one to appear).
+    async fn read(
+        &mut self,
+        watchers: &mut Vec<(String, OneshotWatcher)>,
+    ) -> Result<Option<GroupView>, RebalanceError> {
         let group = self.shared.config.group_id.clone();
         let zk = self.shared.zk.clone();
-
-        let brokers = self.read_brokers(&mut watchers).await?;
+        let brokers = self.read_brokers(watchers).await?;
         self.release_partitions().await;
         if brokers.is_empty() {
             tracing::warn!("no Kafka brokers registered in ZooKeeper; waiting for one to appear");
-            self.install_watches(watchers);
-            return Ok(());
+            return Ok(None);
         }
 
         // Members and their subscriptions.
         let ids_path = layout::consumer_ids_path(&group);
-        let member_ids = self.read_children(&ids_path, true, &mut watchers).await?;
+        let member_ids = self.read_children(&ids_path, true, watchers).await?;
         let all_topics = self
             .read_children(
                 layout::BROKER_TOPICS_PATH,
                 self.subscription.is_filter(),
-                &mut watchers,
+                watchers,
             )
             .await?;
+        self.subscribed_topics = Some(self.relevant_topics(&all_topics));
         let exclude_internal = self.shared.config.exclude_internal_topics;
         let mut members: BTreeMap<ConsumerId, BTreeMap<String, u32>> = BTreeMap::new();
         let round_robin =
             self.shared.config.partition_assignment_strategy == AssignmentStrategy::RoundRobin;
         let mut source_orders: BTreeMap<ConsumerId, Vec<String>> = BTreeMap::new();
-        for id in member_ids {
-            let path = format!("{ids_path}/{id}");
-            let Some(data) = zk.get_data(&path).await? else {
+        // All registrations at once (pipelined on the session's connection): one round trip
+        // instead of one per member.
+        let paths: Vec<String> = member_ids
+            .iter()
+            .map(|id| format!("{ids_path}/{id}"))
+            .collect();
+        let datas = futures::future::join_all(paths.iter().map(|p| zk.get_data(p))).await;
+        for ((id, path), data) in member_ids.into_iter().zip(paths).zip(datas) {
+            let Some(data) = data? else {
                 continue; // left meanwhile
             };
             let registration = Registration::parse(&path, &data).map_err(|e| e.to_string());
@@ -628,11 +950,10 @@ impl Coordinator {
                 }
             }
         }
-        let me = self.shared.consumer_id.clone();
         let my_registration = self.subscription.registration(0);
         let my_counts =
             assign::member_topic_counts(&my_registration, &all_topics, exclude_internal)?;
-        members.insert(me.clone(), my_counts.clone());
+        members.insert(self.shared.consumer_id.clone(), my_counts.clone());
 
         // Partitions of my topics (watched: partitions may be added).
         let mut partitions_per_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
@@ -658,53 +979,80 @@ impl Coordinator {
                 },
                 None => {
                     tracing::warn!(topic = %topic, "subscribed topic does not exist (yet)");
-                    self.read_children(layout::BROKER_TOPICS_PATH, true, &mut watchers)
+                    self.read_children(layout::BROKER_TOPICS_PATH, true, watchers)
                         .await?;
                 }
             }
         }
-        self.install_watches(watchers);
+        Ok(Some(GroupView {
+            brokers,
+            members,
+            source_orders,
+            partitions_per_topic,
+        }))
+    }
 
-        let consumers_per_topic = assign::consumers_per_topic(&members);
+    /// Step 5: the global assignment (pure) and our part of it.
+    fn compute(&self, view: &GroupView) -> Result<Plan, RebalanceError> {
+        let consumers_per_topic = assign::consumers_per_topic(&view.members);
         // Roundrobin breaks hash ties by subscription order: agree with the group's Java members.
-        let tie_order = assign::group_tie_order(&source_orders)
-            .unwrap_or_else(|| partitions_per_topic.keys().cloned().collect());
+        let tie_order = assign::group_tie_order(&view.source_orders)
+            .unwrap_or_else(|| view.partitions_per_topic.keys().cloned().collect());
         let global = assign::assign_with_topic_order(
             self.shared.config.partition_assignment_strategy,
-            &partitions_per_topic,
+            &view.partitions_per_topic,
             &consumers_per_topic,
             &tie_order,
         )?;
-        let mine = assign::owned_by(&global, &me);
+        let mine = assign::owned_by(&global, &self.shared.consumer_id);
+        Ok(Plan { global, mine })
+    }
 
-        // Committed offsets of what we were given. A node that does not hold an offset is
-        // not guessed at: the partition is claimed but not fetched, and its stream reports
-        // the problem (the operator fixes the node with `offsets import/reset`).
-        let mut offsets = BTreeMap::new();
-        let mut unusable = BTreeMap::new();
-        for tp in mine.keys() {
-            match self.shared.offsets.fetch(tp).await {
-                Ok(offset) => {
-                    offsets.insert(tp.clone(), offset);
-                }
-                Err(OffsetStoreError::Zk(ZkError::Layout(e))) => {
+    /// Step 6: committed offsets of what we were given, in one read per store. A node that
+    /// does not hold an offset is not guessed at: the partition is claimed but not fetched,
+    /// and its stream reports the problem (the operator fixes it with `offsets import/reset`).
+    async fn read_offsets(
+        &self,
+        mine: &BTreeMap<TopicPartition, ThreadId>,
+    ) -> Result<BTreeMap<TopicPartition, Result<Option<i64>, String>>, RebalanceError> {
+        let partitions: Vec<TopicPartition> = mine.keys().cloned().collect();
+        let read = self.shared.offsets.fetch_many(&partitions).await?;
+        Ok(read
+            .into_iter()
+            .map(|(tp, offset)| {
+                let offset = offset.map_err(|e| {
                     tracing::error!(partition = %tp, error = %e, "unusable committed offset; partition not consumed");
-                    unusable.insert(tp.clone(), e.to_string());
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+                    e.to_string()
+                });
+                (tp, offset)
+            })
+            .collect())
+    }
 
-        // Claim ownership.
+    /// Step 7: creates our owner nodes. A node held by another member (it has not released
+    /// yet) undoes this attempt's claims and fails it.
+    async fn claim(&self, mine: &BTreeMap<TopicPartition, ThreadId>) -> Result<(), RebalanceError> {
+        let group = &self.shared.config.group_id;
         let mut claimed: Vec<(String, ThreadId)> = Vec::new();
-        for (tp, thread) in &mine {
-            let path = layout::owner_path(&group, &tp.topic, tp.partition);
-            let outcome = zk.create_ephemeral(&path, thread.as_str().as_bytes()).await;
+        for (tp, thread) in mine {
+            let path = layout::owner_path(group, &tp.topic, tp.partition);
+            let data = thread.as_str().as_bytes();
+            // Remembered before the call: a create can be applied although the call fails.
+            self.shared.remember_claim(&path, data);
+            let outcome = match self.shared.zk.create_ephemeral(&path, data).await {
+                Ok(EphemeralOutcome::ExistsOther(owner)) if self.is_own_thread(&owner) => {
+                    // Our own node under another thread id (an earlier assignment): replace it.
+                    self.delete_claim(&path, owner.as_bytes()).await;
+                    self.shared.zk.create_ephemeral(&path, data).await
+                }
+                outcome => outcome,
+            };
             match outcome {
                 Ok(EphemeralOutcome::Created) | Ok(EphemeralOutcome::ExistsSame) => {
                     claimed.push((path, thread.clone()));
                 }
                 Ok(EphemeralOutcome::ExistsOther(owner)) => {
+                    self.shared.forget_claim(&path);
                     self.unclaim(&claimed).await;
                     return Err(RebalanceError::OwnershipConflict {
                         partition: tp.clone(),
@@ -717,67 +1065,107 @@ impl Coordinator {
                 }
             }
         }
+        Ok(())
+    }
 
-        // Install the new assignment.
+    /// Step 8: installs the new partition set, tells the listener, starts the fetchers.
+    async fn start(
+        &mut self,
+        brokers: Vec<BrokerInfo>,
+        plan: Plan,
+        offsets: BTreeMap<TopicPartition, Result<Option<i64>, String>>,
+    ) {
         let mut infos = Vec::new();
         let mut targets = Vec::new();
-        {
-            let mut checkpoints = self.shared.checkpoints.lock().await;
-            checkpoints.clear();
-            for (tp, thread) in &mine {
-                let Some((index, sender)) = self.routing.route(&tp.topic, thread) else {
-                    tracing::error!(partition = %tp, thread = %thread, "no stream for assigned thread id");
-                    continue;
-                };
-                let offset = offsets.get(tp).copied().flatten();
-                if let Some(o) = offset {
-                    checkpoints.insert(tp.clone(), o);
-                }
-                let info = Arc::new(PartitionTopicInfo::new(
-                    &tp.topic,
-                    tp.partition,
-                    index,
-                    offset.unwrap_or(INVALID_OFFSET),
-                ));
-                infos.push(info.clone());
-                if let Some(problem) = unusable.get(tp) {
-                    let error = FetchError::BadOffset(problem.clone());
-                    if sender.try_send(StreamItem::Error(error)).is_err() {
-                        tracing::warn!(partition = %tp, "stream queue full: offset error reported in logs only");
-                    }
-                    continue;
-                }
-                targets.push(FetchTarget { info, sink: sender });
+        let mut checkpoints = HashMap::new();
+        for (tp, thread) in &plan.mine {
+            let Some((index, sender)) = self.routing.route(&tp.topic, thread) else {
+                tracing::error!(partition = %tp, thread = %thread, "no stream for assigned thread id");
+                continue;
+            };
+            let offset = match offsets.get(tp) {
+                Some(Ok(offset)) => *offset,
+                _ => None,
+            };
+            if let Some(o) = offset {
+                checkpoints.insert(tp.clone(), o);
             }
+            let info = Arc::new(PartitionTopicInfo::new(
+                &tp.topic,
+                tp.partition,
+                index,
+                offset.unwrap_or(INVALID_OFFSET),
+            ));
+            infos.push(info.clone());
+            if let Some(Err(problem)) = offsets.get(tp) {
+                let error = FetchError::BadOffset(problem.clone());
+                if sender.try_send(StreamItem::Error(error)).is_err() {
+                    tracing::warn!(partition = %tp, "stream queue full: offset error reported in logs only");
+                }
+                continue;
+            }
+            targets.push(FetchTarget { info, sink: sender });
         }
+        *self.shared.checkpoints.lock().await = checkpoints;
         self.shared.replace_owned(infos);
         if let Some(listener) = self.shared.listener() {
             let mut view: BTreeMap<String, BTreeMap<i32, String>> = BTreeMap::new();
-            for (tp, thread) in &global {
+            for (tp, thread) in &plan.global {
                 view.entry(tp.topic.clone())
                     .or_default()
                     .insert(tp.partition, thread.as_str().to_string());
             }
-            listener.before_starting_fetchers(me.as_str(), &view);
+            listener.before_starting_fetchers(self.shared.consumer_id.as_str(), &view);
         }
         if !targets.is_empty() {
             let addresses = brokers.iter().map(BrokerInfo::address).collect();
             let config = FetchConfig::from_consumer_config(&self.shared.config);
             self.fetchers = Some(FetcherManager::start(config, addresses, targets));
         }
-        Ok(())
+    }
+
+    /// Whether an owner node's data is one of this member's thread ids.
+    fn is_own_thread(&self, owner: &str) -> bool {
+        owner
+            .strip_prefix(self.shared.consumer_id.as_str())
+            .is_some_and(|rest| rest.starts_with('-'))
+    }
+
+    /// Deletes our owner nodes that are not part of `mine` (with the same thread): a node whose
+    /// delete failed earlier, or whose create was applied although the call reported an
+    /// error, would otherwise block that partition for the whole group as long as our session
+    /// lives. Costs nothing when every earlier delete succeeded.
+    async fn remove_stray_claims(&self, mine: &BTreeMap<TopicPartition, ThreadId>) {
+        let group = &self.shared.config.group_id;
+        let keep: BTreeMap<String, &[u8]> = mine
+            .iter()
+            .map(|(tp, thread)| {
+                (
+                    layout::owner_path(group, &tp.topic, tp.partition),
+                    thread.as_str().as_bytes(),
+                )
+            })
+            .collect();
+        for (path, data) in self.shared.remembered_claims() {
+            if keep.get(&path).is_some_and(|d| *d == data.as_slice()) {
+                continue;
+            }
+            tracing::info!(path = %path, "removing a leftover owner node of ours");
+            self.delete_claim(&path, &data).await;
+        }
+    }
+
+    /// Deletes one owner node of ours if it still holds `data`; forgets it once it is gone.
+    async fn delete_claim(&self, path: &str, data: &[u8]) {
+        match self.shared.zk.delete_if_data(path, data).await {
+            Ok(()) => self.shared.forget_claim(path),
+            Err(e) => tracing::warn!(error = %e, "cannot delete owner node; retried next attempt"),
+        }
     }
 
     async fn unclaim(&self, claimed: &[(String, ThreadId)]) {
         for (path, thread) in claimed {
-            if let Err(e) = self
-                .shared
-                .zk
-                .delete_if_data(path, thread.as_str().as_bytes())
-                .await
-            {
-                tracing::warn!(error = %e, "cannot undo ownership claim");
-            }
+            self.delete_claim(path, thread.as_str().as_bytes()).await;
         }
     }
 
@@ -854,14 +1242,15 @@ fn jittered(base: Duration) -> Duration {
 pub(crate) async fn probe_session(
     shared: Arc<Shared>,
     trigger_tx: mpsc::UnboundedSender<Trigger>,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
-    let interval = shared.liveness.probe_interval();
     loop {
+        // Re-read each round: a renewed session may have been granted another timeout.
+        let interval = shared.liveness.probe_interval();
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shared.liveness.probe_requested() => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.cancelled() => return,
         }
         let sent = Instant::now();
         match shared.zk.ping().await {
@@ -872,7 +1261,7 @@ pub(crate) async fn probe_session(
                 // The coordinator is renewing the session: do not spin on the dead one.
                 tokio::select! {
                     _ = tokio::time::sleep(interval) => {}
-                    _ = stop.wait_for(|s| *s) => return,
+                    _ = stop.cancelled() => return,
                 }
             }
             Err(e) => {
@@ -884,12 +1273,12 @@ pub(crate) async fn probe_session(
 }
 
 /// The auto-commit timer (`auto.commit.interval.ms`).
-pub(crate) async fn auto_commit(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn auto_commit(shared: Arc<Shared>, stop: CancellationToken) {
     let interval = shared.config.auto_commit_interval;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.cancelled() => return,
         }
         if !shared.liveness.may_deliver() {
             tracing::debug!("skipping auto-commit: session not confirmed alive");

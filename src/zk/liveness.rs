@@ -8,6 +8,10 @@
 //! allows delivery only within a fraction of the session timeout after it. A prober task
 //! (owned by the coordinator) refreshes the confirmation periodically and on demand.
 //!
+//! The window follows the timeout the server *granted* ([`Liveness::set_session_timeout`], called
+//! after every new session), not the one asked for: servers cap sessions at 20 x tickTime, so a
+//! member asking for 90 s may hold a 40 s session and must stop delivering well before 60 s.
+//!
 //! Time is the monotonic clock, which keeps running while the process is stopped. This module
 //! does no I/O itself.
 
@@ -22,7 +26,8 @@ pub struct Liveness {
     base: Instant,
     /// Nanoseconds after `base` at which the last confirmed round trip was *sent*.
     confirmed_at: AtomicU64,
-    window: Duration,
+    /// Nanoseconds of delivery allowed after a confirmation (two thirds of the session timeout).
+    window: AtomicU64,
     expired: AtomicBool,
     confirmed: Notify,
     probe_wanted: Notify,
@@ -36,16 +41,31 @@ impl Liveness {
         Liveness {
             base: Instant::now(),
             confirmed_at: AtomicU64::new(0),
-            window: session_timeout * 2 / 3,
+            window: AtomicU64::new(Self::window_nanos(session_timeout)),
             expired: AtomicBool::new(false),
             confirmed: Notify::new(),
             probe_wanted: Notify::new(),
         }
     }
 
+    fn window_nanos(session_timeout: Duration) -> u64 {
+        u64::try_from((session_timeout * 2 / 3).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Adopts the session timeout the server granted (after connecting and after each renewal).
+    pub fn set_session_timeout(&self, session_timeout: Duration) {
+        self.window
+            .store(Self::window_nanos(session_timeout), Ordering::Release);
+    }
+
+    /// How long delivery stays allowed after a confirmation.
+    pub fn window(&self) -> Duration {
+        Duration::from_nanos(self.window.load(Ordering::Acquire))
+    }
+
     /// How often the prober should confirm the session so that a healthy member never waits.
     pub fn probe_interval(&self) -> Duration {
-        self.window / 3
+        self.window() / 3
     }
 
     fn nanos_since_base(&self, t: Instant) -> u64 {
@@ -72,7 +92,7 @@ impl Liveness {
         }
         let confirmed = Duration::from_nanos(self.confirmed_at.load(Ordering::Acquire));
         let now = Instant::now().saturating_duration_since(self.base);
-        now.saturating_sub(confirmed) < self.window
+        now.saturating_sub(confirmed) < self.window()
     }
 
     /// Waits until delivery is allowed, asking the prober for a confirmation.
@@ -117,6 +137,17 @@ mod tests {
         assert!(!l.may_deliver());
         l.confirm(Instant::now());
         assert!(l.may_deliver());
+    }
+
+    #[test]
+    fn granted_timeout_shortens_the_window() {
+        let l = Liveness::new(Duration::from_secs(90));
+        assert_eq!(l.window(), Duration::from_secs(60));
+        l.set_session_timeout(Duration::from_millis(60));
+        assert_eq!(l.window(), Duration::from_millis(40));
+        assert_eq!(l.probe_interval(), Duration::from_nanos(13_333_333));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!l.may_deliver());
     }
 
     #[tokio::test]

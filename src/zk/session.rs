@@ -5,6 +5,7 @@
 //!
 //! It knows nothing of groups or assignment: callers pass paths from [`crate::zk::layout`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -103,6 +104,8 @@ pub enum EphemeralOutcome {
 pub struct ZkSession {
     settings: ZkSettings,
     client: Arc<RwLock<Client>>,
+    /// Requests sent through this session (all renewals), for benchmarks and monitoring.
+    requests: Arc<AtomicU64>,
 }
 
 fn persistent() -> CreateOptions<'static> {
@@ -120,6 +123,7 @@ impl ZkSession {
         Ok(ZkSession {
             settings,
             client: Arc::new(RwLock::new(client)),
+            requests: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -164,6 +168,22 @@ impl ZkSession {
         }
     }
 
+    /// How many requests were sent to ZooKeeper through this session so far (pings of the
+    /// client library itself not counted).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current client, counting one request about to be sent with it.
+    fn counted(&self) -> Client {
+        self.count();
+        self.client()
+    }
+
     /// Watches session state changes of the current client.
     pub fn state_watcher(&self) -> StateWatcher {
         self.client().state_watcher()
@@ -180,12 +200,48 @@ impl ZkSession {
         Ok(())
     }
 
+    /// The session timeout the server granted the current session. Servers clamp the requested
+    /// `zookeeper.session.timeout.ms` to `[2, 20] x tickTime` (their `min`/`maxSessionTimeout`),
+    /// so this can be much shorter than asked for; it changes with each renewal.
+    pub fn negotiated_session_timeout(&self) -> Duration {
+        let granted = self.client().session_timeout();
+        if granted.is_zero() {
+            self.settings.session_timeout
+        } else {
+            // The client may round its own deadline up; the request is an upper bound too.
+            granted.min(self.settings.session_timeout)
+        }
+    }
+
     /// Whether the current session is usable (not expired or closed).
     pub fn is_alive(&self) -> bool {
         !matches!(
             self.client().state(),
             SessionState::Expired | SessionState::Closed | SessionState::AuthFailed
         )
+    }
+
+    /// Id of the current session (owner of the ephemeral nodes this member creates).
+    pub fn session_id(&self) -> i64 {
+        self.client().session_id().0
+    }
+
+    /// The session owning an ephemeral node (`None`: the node does not exist; `Some(0)`: a
+    /// persistent node).
+    pub async fn ephemeral_owner(&self, path: &str) -> Result<Option<i64>, ZkError> {
+        match self.counted().check_stat(path).await {
+            Ok(stat) => Ok(stat.map(|s| s.ephemeral_owner)),
+            Err(e) => Err(ZkError::request("exists", path, e)),
+        }
+    }
+
+    /// Whether a node exists, and a watch that fires on its next creation, deletion or data
+    /// change.
+    pub async fn exists_watch(&self, path: &str) -> Result<(bool, OneshotWatcher), ZkError> {
+        match self.counted().check_and_watch_stat(path).await {
+            Ok((stat, watcher)) => Ok((stat.is_some(), watcher)),
+            Err(e) => Err(ZkError::request("exists", path, e)),
+        }
     }
 
     /// One round trip to the server: confirms the session is alive right now.
@@ -199,7 +255,7 @@ impl ZkSession {
 
     /// Data of a node, `None` when it does not exist.
     pub async fn get_data(&self, path: &str) -> Result<Option<Vec<u8>>, ZkError> {
-        match self.client().get_data(path).await {
+        match self.counted().get_data(path).await {
             Ok((data, _)) => Ok(Some(data)),
             Err(zookeeper_client::Error::NoNode) => Ok(None),
             Err(e) => Err(ZkError::request("get", path, e)),
@@ -211,7 +267,7 @@ impl ZkSession {
         &self,
         path: &str,
     ) -> Result<Option<(Vec<u8>, OneshotWatcher)>, ZkError> {
-        match self.client().get_and_watch_data(path).await {
+        match self.counted().get_and_watch_data(path).await {
             Ok((data, _, watcher)) => Ok(Some((data, watcher))),
             Err(zookeeper_client::Error::NoNode) => Ok(None),
             Err(e) => Err(ZkError::request("get", path, e)),
@@ -220,7 +276,7 @@ impl ZkSession {
 
     /// Children of a node (unsorted), empty when the node does not exist.
     pub async fn children(&self, path: &str) -> Result<Vec<String>, ZkError> {
-        match self.client().list_children(path).await {
+        match self.counted().list_children(path).await {
             Ok(children) => Ok(children),
             Err(zookeeper_client::Error::NoNode) => Ok(Vec::new()),
             Err(e) => Err(ZkError::request("children", path, e)),
@@ -235,6 +291,7 @@ impl ZkSession {
     ) -> Result<(Vec<String>, OneshotWatcher), ZkError> {
         let client = self.client();
         loop {
+            self.count();
             match client.list_and_watch_children(path).await {
                 Ok((children, watcher)) => return Ok((children, watcher)),
                 Err(zookeeper_client::Error::NoNode) => {
@@ -268,10 +325,12 @@ impl ZkSession {
     ) -> Result<EphemeralOutcome, ZkError> {
         let client = self.client();
         loop {
+            self.count();
             match client.create(path, data, &ephemeral()).await {
                 Ok(_) => return Ok(EphemeralOutcome::Created),
                 Err(zookeeper_client::Error::NoNode) => self.ensure_parent(&client, path).await?,
                 Err(zookeeper_client::Error::NodeExists) => {
+                    self.count();
                     match client.get_data(path).await {
                         Ok((existing, _)) if existing == data => {
                             return Ok(EphemeralOutcome::ExistsSame)
@@ -295,11 +354,13 @@ impl ZkSession {
     pub async fn write_persistent(&self, path: &str, data: &[u8]) -> Result<(), ZkError> {
         let client = self.client();
         loop {
+            self.count();
             match client.set_data(path, data, None).await {
                 Ok(_) => return Ok(()),
                 Err(zookeeper_client::Error::NoNode) => {}
                 Err(e) => return Err(ZkError::request("set", path, e)),
             }
+            self.count();
             match client.create(path, data, &persistent()).await {
                 Ok(_) => return Ok(()),
                 Err(zookeeper_client::Error::NoNode) => self.ensure_parent(&client, path).await?,
@@ -312,7 +373,7 @@ impl ZkSession {
 
     /// Deletes a node; a node that is already gone is not an error.
     pub async fn delete(&self, path: &str) -> Result<(), ZkError> {
-        match self.client().delete(path, None).await {
+        match self.counted().delete(path, None).await {
             Ok(()) | Err(zookeeper_client::Error::NoNode) => Ok(()),
             Err(e) => Err(ZkError::request("delete", path, e)),
         }
@@ -337,8 +398,10 @@ impl ZkSession {
     /// Deletes an ephemeral node only if it still holds `expected` (our own ownership claim).
     pub async fn delete_if_data(&self, path: &str, expected: &[u8]) -> Result<(), ZkError> {
         let client = self.client();
+        self.count();
         match client.get_data(path).await {
             Ok((data, stat)) if data == expected => {
+                self.count();
                 match client.delete(path, Some(stat.version)).await {
                     Ok(())
                     | Err(zookeeper_client::Error::NoNode)

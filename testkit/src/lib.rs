@@ -980,6 +980,61 @@ fn write_broker_properties(broker: &Broker, zk: &str) {
 
 /// Starts ZooKeeper of a lane on `port`; returns the server and its version.
 fn start_zookeeper(lane: &str, port: u16, dir: &Path) -> (Server, (u32, u32, u32)) {
+    start_zookeeper_with(lane, port, dir, (500, 60_000))
+}
+
+/// A ZooKeeper server of its own (no brokers), with session limits of its own; it dies with
+/// the test process or when dropped.
+#[derive(Debug)]
+pub struct ExtraZooKeeper {
+    /// `127.0.0.1:port`.
+    pub address: String,
+    /// The server version (of the cluster's lane).
+    pub version: (u32, u32, u32),
+    _server: Server,
+}
+
+impl Drop for ExtraZooKeeper {
+    fn drop(&mut self) {
+        if let Some(pid) = read_pid(&self._server.pid_file) {
+            signal(pid, "KILL");
+        }
+    }
+}
+
+impl Cluster {
+    /// Starts another ZooKeeper of this cluster's lane with `tickTime=tick_ms` and
+    /// `maxSessionTimeout=max_session_ms` (sessions asking for more are granted that).
+    pub fn extra_zookeeper(&self, tick_ms: u64, max_session_ms: u64) -> ExtraZooKeeper {
+        self.extra_zookeeper_of_lane(&self.lane.clone(), tick_ms, max_session_ms)
+    }
+
+    /// Like [`extra_zookeeper`](Self::extra_zookeeper), of the lane `lane` (`3.4`: 3.4.6 from
+    /// `../shared/zookeeper-3.4`, `3.8`) whatever this cluster's lane is.
+    pub fn extra_zookeeper_of_lane(
+        &self,
+        lane: &str,
+        tick_ms: u64,
+        max_session_ms: u64,
+    ) -> ExtraZooKeeper {
+        let port = free_port();
+        let dir = self.dir.join(format!("extra-zookeeper-{port}"));
+        std::fs::create_dir_all(&dir).expect("extra zookeeper dir");
+        let (server, version) = start_zookeeper_with(lane, port, &dir, (tick_ms, max_session_ms));
+        ExtraZooKeeper {
+            address: format!("127.0.0.1:{port}"),
+            version,
+            _server: server,
+        }
+    }
+}
+
+fn start_zookeeper_with(
+    lane: &str,
+    port: u16,
+    dir: &Path,
+    (tick_ms, max_session_ms): (u64, u64),
+) -> (Server, (u32, u32, u32)) {
     let data = dir.join("zookeeper");
     std::fs::create_dir_all(&data).expect("zookeeper dir");
     // Short ticks so tests can use sessions of a few seconds (minimum session = 2 ticks).
@@ -987,8 +1042,9 @@ fn start_zookeeper(lane: &str, port: u16, dir: &Path) -> (Server, (u32, u32, u32
     std::fs::write(
         &cfg,
         format!(
-            "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nminSessionTimeout=1000\nmaxSessionTimeout=60000\nmaxClientCnxns=0\n4lw.commands.whitelist=*\nadmin.enableServer=false\n",
-            data.display()
+            "tickTime={tick_ms}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nminSessionTimeout={}\nmaxSessionTimeout={max_session_ms}\nmaxClientCnxns=0\n4lw.commands.whitelist=*\nadmin.enableServer=false\n",
+            data.display(),
+            (2 * tick_ms).max(1000.min(max_session_ms))
         ),
     )
     .expect("write zoo.cfg");

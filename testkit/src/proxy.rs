@@ -146,6 +146,11 @@ impl FaultProxy {
         }
     }
 
+    /// How many connections were accepted so far (a client that reconnects opens another).
+    pub fn connections(&self) -> u64 {
+        self.faults.accepted.load(Ordering::Acquire)
+    }
+
     /// How many answers were corrupted so far.
     pub fn corrupted(&self) -> u64 {
         self.faults.corrupted.load(Ordering::Acquire)

@@ -1,0 +1,267 @@
+//! Rebalance benchmark (run by `scripts/bench-rebalance`; prints figures, asserts nothing).
+//!
+//! On the test-bed cluster (`ZKC_TEST_*` variables, or a cluster of its own started by
+//! `testkit`), with the Java defaults (`zookeeper.session.timeout.ms=6000`,
+//! `rebalance.backoff.ms=2000`):
+//! - join: a 10th member joins 9 on a 100-partition topic; time from its registration until
+//!   the group is valid (median of three joins);
+//! - cold: 50 members created together (20 ms apart, as processes started together register)
+//!   on 200 partitions; time from the last registration until valid;
+//! - kill: 10 of 50 members (a child process) are killed with SIGKILL; time from ZooKeeper
+//!   dropping their registrations until the 40 others own all 200 partitions;
+//! - ZooKeeper requests per member per completed rebalance, in each scenario.
+//!
+//! "Valid": every partition owned by exactly one member, every member owning some. Members
+//! run in this process (one runtime), except the 10 killed ones.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use zkconsumer::{Consumer, ConsumerConfig};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn config(group: &str) -> ConsumerConfig {
+    let cluster = testkit::cluster();
+    let (a, b, c) = cluster.zk_server_version();
+    ConsumerConfig::builder(&cluster.zk_connect(), group)
+        .set("zookeeper.server.version", format!("{a}.{b}.{c}"))
+        .set("auto.offset.reset", "smallest")
+        .build()
+        .expect("valid config")
+}
+
+async fn member(group: &str, topic: &str) -> Consumer {
+    let consumer = Consumer::connect(config(group)).await.expect("connect");
+    let streams = consumer
+        .create_message_streams(BTreeMap::from([(topic.to_string(), 1)]))
+        .await
+        .expect("streams");
+    // Drain the streams so fetchers never block on full queues.
+    for stream in streams.into_values().flatten() {
+        let mut stream = stream;
+        tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+    }
+    consumer
+}
+
+/// Every partition owned by exactly one of `members`, each owning some.
+fn valid(members: &[&Consumer], partitions: usize) -> bool {
+    let mut seen = HashSet::new();
+    for m in members {
+        let owned = m.owned_partitions();
+        if owned.is_empty() {
+            return false;
+        }
+        for tp in owned.into_keys() {
+            if !seen.insert(tp) {
+                return false;
+            }
+        }
+    }
+    seen.len() == partitions
+}
+
+async fn wait_valid(members: &[&Consumer], partitions: usize) -> Duration {
+    let start = Instant::now();
+    while !valid(members, partitions) {
+        assert!(start.elapsed() < LIMIT, "group never became valid");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    start.elapsed()
+}
+
+/// (ZooKeeper requests, completed rebalances) summed over members.
+fn counters(members: &[&Consumer]) -> (u64, u64) {
+    members.iter().fold((0, 0), |(r, n), m| {
+        (r + m.zookeeper_requests(), n + *m.rebalances().borrow())
+    })
+}
+
+fn per_rebalance(before: (u64, u64), after: (u64, u64)) -> String {
+    let requests = after.0 - before.0;
+    let rebalances = after.1 - before.1;
+    format!(
+        "{requests} ZooKeeper requests over {rebalances} completed member rebalances = {:.1} per member per rebalance",
+        requests as f64 / rebalances.max(1) as f64
+    )
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn join() {
+    let cluster = testkit::cluster();
+    let topic = cluster.unique("bench-join");
+    cluster.create_topic(&topic, 100, 1);
+    let group = cluster.unique("bench-join-group");
+    let mut nine = Vec::new();
+    for _ in 0..9 {
+        nine.push(member(&group, &topic).await);
+    }
+    let refs: Vec<&Consumer> = nine.iter().collect();
+    wait_valid(&refs, 100).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut times = Vec::new();
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        let before = counters(&refs);
+        let tenth = member(&group, &topic).await;
+        let mut all = refs.clone();
+        all.push(&tenth);
+        let took = wait_valid(&all, 100).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut after = counters(&refs);
+        after.0 += tenth.zookeeper_requests();
+        after.1 += *tenth.rebalances().borrow();
+        counts.push(per_rebalance(before, after));
+        times.push(took);
+        tenth.shutdown().await.expect("shutdown");
+        wait_valid(&refs, 100).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let mut sorted = times.clone();
+    sorted.sort();
+    println!(
+        "join of a 10th member to 9 on 100 partitions: median {} (runs: {})",
+        ms(sorted[1]),
+        times.iter().map(|t| ms(*t)).collect::<Vec<_>>().join(", ")
+    );
+    for c in counts {
+        println!("  join: {c}");
+    }
+    for m in nine {
+        m.shutdown().await.expect("shutdown");
+    }
+}
+
+async fn cold_and_kill() {
+    let cluster = testkit::cluster();
+    let topic = cluster.unique("bench-cold");
+    cluster.create_topic(&topic, 200, 1);
+
+    // Cold: 50 members created together.
+    let group = cluster.unique("bench-cold-group");
+    let started = Instant::now();
+    // Started 20 ms apart, as processes started together register over about a second.
+    let members: Vec<Consumer> = futures::future::join_all((0..50u64).map(|i| {
+        let (group, topic) = (group.clone(), topic.clone());
+        async move {
+            tokio::time::sleep(Duration::from_millis(20 * i)).await;
+            member(&group, &topic).await
+        }
+    }))
+    .await;
+    let registered = started.elapsed();
+    let refs: Vec<&Consumer> = members.iter().collect();
+    let took = wait_valid(&refs, 200).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    println!(
+        "50 members cold on 200 partitions: valid {} after the last registration (registering took {})",
+        ms(took),
+        ms(registered)
+    );
+    println!("  cold: {}", per_rebalance((0, 0), counters(&refs)));
+    futures::future::join_all(members.iter().map(|m| m.shutdown())).await;
+    drop(members);
+
+    // Kill: 40 here, 10 in a child process killed with SIGKILL.
+    let group = cluster.unique("bench-kill-group");
+    let version = cluster.zk_server_version();
+    let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
+        .args(["--child", &group, &topic, "10"])
+        // The child joins this cluster rather than starting one of its own.
+        .env("ZKC_TEST_ZK", cluster.zk_connect())
+        .env("ZKC_TEST_BROKERS", cluster.brokers().join(","))
+        .env(
+            "ZKC_TEST_ZK_VERSION",
+            format!("{}.{}.{}", version.0, version.1, version.2),
+        )
+        .spawn()
+        .expect("child process");
+    let zk = zkconsumer::zk::session::ZkSession::connect(zkconsumer::zk::session::ZkSettings {
+        connect: cluster.zk_connect(),
+        session_timeout: Duration::from_secs(10),
+        connection_timeout: Duration::from_secs(10),
+        server_version: cluster.zk_server_version(),
+    })
+    .await
+    .expect("zk");
+    let ids = format!("/consumers/{group}/ids");
+    let start = Instant::now();
+    while zk.children(&ids).await.expect("ids").len() < 10 {
+        assert!(start.elapsed() < LIMIT, "child members did not register");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let members: Vec<Consumer> =
+        futures::future::join_all((0..40).map(|_| member(&group, &topic))).await;
+    let refs: Vec<&Consumer> = members.iter().collect();
+    // Valid with 50: all 200 owned, by 50 distinct members.
+    let owners_root = format!("/consumers/{group}/owners/{topic}");
+    let start = Instant::now();
+    loop {
+        let mut owners = HashSet::new();
+        let mut owned = 0;
+        for p in zk.children(&owners_root).await.expect("owners") {
+            if let Some(data) = zk
+                .get_data(&format!("{owners_root}/{p}"))
+                .await
+                .expect("owner")
+            {
+                owned += 1;
+                owners.insert(data);
+            }
+        }
+        if owned == 200
+            && owners.len() == 50
+            && refs.iter().all(|m| !m.owned_partitions().is_empty())
+        {
+            break;
+        }
+        assert!(start.elapsed() < LIMIT, "50 members never valid");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = counters(&refs);
+    let _ = child.kill();
+    let _ = child.wait();
+    let killed = Instant::now();
+    while zk.children(&ids).await.expect("ids").len() > 40 {
+        assert!(killed.elapsed() < LIMIT, "killed members never expired");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let expired = killed.elapsed();
+    let took = wait_valid(&refs, 200).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    println!(
+        "kill -9 of 10 of 50: valid {} after ZooKeeper dropped their registrations ({} after the kill)",
+        ms(took),
+        ms(expired)
+    );
+    println!("  kill: {}", per_rebalance(before, counters(&refs)));
+    futures::future::join_all(members.iter().map(|m| m.shutdown())).await;
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--child") {
+        let (group, topic) = (&args[2], &args[3]);
+        let n: usize = args[4].parse().expect("member count");
+        let mut members = Vec::new();
+        for _ in 0..n {
+            members.push(member(group, topic).await);
+        }
+        // Killed by the parent.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        return;
+    }
+    let only = args.get(1).cloned().unwrap_or_default();
+    if only.is_empty() || only == "join" {
+        join().await;
+    }
+    if only.is_empty() || only == "cold" {
+        cold_and_kill().await;
+    }
+}

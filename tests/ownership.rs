@@ -1,0 +1,427 @@
+//! Ownership holes of the coordinator, each against real ZooKeeper and Kafka: the liveness gate
+//! follows the session timeout the server granted, an owner node left by an errored create is
+//! cleaned up, unrelated topics do not rebalance a filter member, a duplicate `consumer.id` is
+//! an error, a watch is never dropped on an error path (ZooKeeper 3.4 would cut the
+//! connection).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use zkconsumer::{Consumer, TopicFilter};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Waits until the owner nodes of `topic` are exactly `wanted` (partition -> `<group>_<thread>`).
+async fn wait_owners(
+    zk: &zkconsumer::zk::session::ZkSession,
+    group: &str,
+    topic: &str,
+    wanted: &[(i32, &str)],
+    limit: Duration,
+) {
+    let wanted: BTreeMap<i32, String> = wanted
+        .iter()
+        .map(|(p, t)| (*p, format!("{group}_{t}")))
+        .collect();
+    let start = std::time::Instant::now();
+    loop {
+        let now = owners(zk, group, topic).await;
+        if now == wanted {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "owners of {topic} are {now:?}, not {wanted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_duplicate_consumer_id_is_an_error_naming_it_and_the_first_member_keeps_its_node() {
+    let cluster = testkit::cluster();
+    let topic = topic("dupid", 1, 1);
+    let group = cluster.unique("dupid-group");
+    init_logs();
+    let first = Consumer::connect(config(&group).set("consumer.id", "twin").build().unwrap())
+        .await
+        .unwrap();
+    let _seen = collect_streams(&first, &topic, 1).await;
+    let zk = zk().await;
+    wait_owners(&zk, &group, &topic, &[(0, "twin-0")], LIMIT).await;
+    let path = format!("/consumers/{group}/ids/{group}_twin");
+    let holder = zk.ephemeral_owner(&path).await.unwrap();
+    assert!(holder.is_some_and(|s| s != 0), "first member registered");
+
+    let second = Consumer::connect(config(&group).set("consumer.id", "twin").build().unwrap())
+        .await
+        .unwrap();
+    let error = second
+        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
+        .await
+        .expect_err("a second member with the same consumer.id must not register");
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("{group}_twin")) && message.contains("consumer.id"),
+        "error names the id: {message}"
+    );
+    // The first member's registration is the same node, and it still owns its partition.
+    assert_eq!(zk.ephemeral_owner(&path).await.unwrap(), holder);
+    wait_owners(&zk, &group, &topic, &[(0, "twin-0")], LIMIT).await;
+    second.shutdown().await.unwrap();
+    first.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_owner_node_created_by_an_errored_call_is_removed_when_the_partition_moves() {
+    let cluster = testkit::cluster();
+    let topic = topic("stray", 2, 1);
+    let group = cluster.unique("stray-group");
+    init_logs();
+    // A reaches ZooKeeper through a proxy that garbles the answer to its create of the owner
+    // node of partition 1: the node exists, but A's call reports an error.
+    let proxy = testkit::FaultProxy::start(&cluster.zk_hosts());
+    proxy.corrupt_next_answer_containing(format!("owners/{topic}/1").as_bytes());
+    let chroot = &cluster.zk_connect()[cluster.zk_hosts().len()..];
+    let a = Consumer::connect(
+        config(&group)
+            .set("zookeeper.connect", format!("{}{chroot}", proxy.address()))
+            .set("consumer.id", "a")
+            .set("rebalance.backoff.ms", 4000)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let seen_a = collect_streams(&a, &topic, 1).await;
+    wait_until("A's create of partition 1 errored", LIMIT, || {
+        proxy.corrupted() == 1
+    })
+    .await;
+    let zk = zk().await;
+    assert_eq!(
+        owners(&zk, &group, &topic).await,
+        BTreeMap::from([(1, format!("{group}_a-0"))]),
+        "the errored create was applied"
+    );
+
+    // B joins while A backs off: partition 1 is B's now, and A's leftover node must go.
+    let b = Consumer::connect(config(&group).set("consumer.id", "b").build().unwrap())
+        .await
+        .unwrap();
+    let seen_b = collect_streams(&b, &topic, 1).await;
+    wait_owners(&zk, &group, &topic, &[(0, "a-0"), (1, "b-0")], LIMIT).await;
+    produce(&topic, 2, 5, "m");
+    wait_until("both partitions delivered", LIMIT, || {
+        seen_a.len() + seen_b.len() >= 10
+    })
+    .await;
+    assert_eq!(seen_b.partitions(), [1].into());
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    assert!(owners(&zk, &group, &topic).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_whitelist_member_does_not_rebalance_when_an_unrelated_topic_appears() {
+    let cluster = testkit::cluster();
+    let prefix = cluster.unique("wlonly");
+    let first = format!("{prefix}-x");
+    cluster.create_topic(&first, 1, 1);
+    let group = cluster.unique("wlonly-group");
+    let consumer = connect(&group).await;
+    let collector = Collector::default();
+    collector.spawn(
+        consumer
+            .create_message_streams_by_filter(
+                TopicFilter::whitelist(&format!("{prefix}-.*")).unwrap(),
+                1,
+            )
+            .await
+            .unwrap(),
+    );
+    let rebalances = consumer.rebalances();
+    wait_until("first rebalance", LIMIT, || *rebalances.borrow() >= 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = *rebalances.borrow();
+
+    cluster.create_topic(&cluster.unique("unrelated"), 1, 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        *rebalances.borrow(),
+        before,
+        "an unrelated topic rebalanced a whitelist member"
+    );
+
+    // A matching topic does rebalance, and is consumed.
+    let second = format!("{prefix}-y");
+    cluster.create_topic(&second, 1, 1);
+    wait_until("rebalance for the matching topic", LIMIT, || {
+        *rebalances.borrow() > before
+    })
+    .await;
+    cluster.produce_values(&second, 0, &["late"]);
+    wait_until("the new topic delivered", LIMIT, || collector.len() >= 1).await;
+    assert_eq!(collector.snapshot()[0].topic, second);
+    consumer.shutdown().await.unwrap();
+}
+
+/// A session on `chroot` of another ZooKeeper, holding copies of the cluster's broker nodes and
+/// of `topic`'s node (what a member reads there; its fetchers reach the real brokers).
+async fn mirror_brokers_and_topic(
+    server: &testkit::ExtraZooKeeper,
+    chroot: &str,
+    topic: &str,
+) -> zkconsumer::zk::session::ZkSession {
+    let source = zk().await;
+    let copy = zkconsumer::zk::session::ZkSession::connect(zkconsumer::zk::session::ZkSettings {
+        connect: format!("{}{chroot}", server.address),
+        session_timeout: Duration::from_secs(4),
+        connection_timeout: Duration::from_secs(10),
+        server_version: server.version,
+    })
+    .await
+    .unwrap();
+    let mut nodes = vec![format!("/brokers/topics/{topic}")];
+    for id in source.children("/brokers/ids").await.unwrap() {
+        nodes.push(format!("/brokers/ids/{id}"));
+    }
+    for node in &nodes {
+        let data = source.get_data(node).await.unwrap().expect("node");
+        copy.write_persistent(node, &data).await.unwrap();
+    }
+    copy
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cut_off_member_stops_delivering_within_the_session_timeout_the_server_granted() {
+    let cluster = testkit::cluster();
+    let topic = topic("granted", 1, 1);
+    let group = cluster.unique("granted-group");
+    init_logs();
+    // A ZooKeeper that grants at most 4 s (ticks of 200 ms) while the member asks for 20 s,
+    // holding copies of the cluster's broker and topic nodes.
+    let server = cluster.extra_zookeeper(200, 4000);
+    let chroot = "/granted";
+    let copy = mirror_brokers_and_topic(&server, chroot, &topic).await;
+
+    let proxy = testkit::FaultProxy::start(&server.address);
+    let member = Consumer::connect(
+        config(&group)
+            .set("zookeeper.connect", format!("{}{chroot}", proxy.address()))
+            .set("zookeeper.server.version", version_string(server.version))
+            .set("zookeeper.session.timeout.ms", 20_000)
+            .set("consumer.id", "cut")
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let seen = collect_streams(&member, &topic, 1).await;
+    produce(&topic, 1, 5, "before");
+    wait_until("first batch", LIMIT, || seen.len() >= 5).await;
+    let start = std::time::Instant::now();
+    while committed(&copy, &group, &topic).await.get(&0) != Some(&5) {
+        assert!(start.elapsed() < LIMIT, "first batch never committed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Cut off from ZooKeeper (Kafka still reachable). The server expires the session 4 s
+    // after it last heard from the member; the member must stop delivering before that, not
+    // two thirds of the 20 s it asked for.
+    proxy.stall();
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    produce(&topic, 1, 5, "after");
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let late: Vec<Seen> = seen
+        .snapshot()
+        .into_iter()
+        .filter(|s| s.value.starts_with("after"))
+        .collect();
+    assert!(
+        late.is_empty(),
+        "delivered after the granted session ran out: {late:?}"
+    );
+
+    // Reconnected, it learns of the expiry, registers again and delivers the rest once.
+    proxy.resume();
+    wait_until("second batch after rejoining", LIMIT, || seen.len() >= 10).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_no_duplicates(&seen.snapshot());
+    assert_eq!(seen.len(), 10);
+    member.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_claims_a_contended_partition_the_moment_its_owner_node_goes_away() {
+    let cluster = testkit::cluster();
+    let topic = topic("contended", 1, 1);
+    let group = cluster.unique("contended-group");
+    init_logs();
+    // A slow member (as a Java member in its 2 s backoff) still holds partition 0.
+    let slow = zk().await;
+    let owner = format!("/consumers/{group}/owners/{topic}/0");
+    slow.create_ephemeral(&owner, format!("{group}_slow-0").as_bytes())
+        .await
+        .unwrap();
+    // Backoff of a minute: jittered, at least 30 s before a clock-driven retry.
+    let member = Consumer::connect(
+        config(&group)
+            .set("consumer.id", "fast")
+            .set("rebalance.backoff.ms", 60_000)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let seen = collect_streams(&member, &topic, 1).await;
+    let zk = zk().await;
+    wait_until("the member's claim met the slow owner", LIMIT, || {
+        member.zookeeper_requests() > 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Waiting costs no requests: it watches the node instead of retrying.
+    let before = member.zookeeper_requests();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        member.zookeeper_requests(),
+        before,
+        "retrying while the owner holds on"
+    );
+    assert_eq!(
+        owners(&zk, &group, &topic).await,
+        BTreeMap::from([(0, format!("{group}_slow-0"))])
+    );
+
+    // Released: claimed right away, far inside the backoff.
+    slow.delete(&owner).await.unwrap();
+    wait_owners(
+        &zk,
+        &group,
+        &topic,
+        &[(0, "fast-0")],
+        Duration::from_secs(15),
+    )
+    .await;
+    produce(&topic, 1, 3, "m");
+    wait_until("delivered", LIMIT, || seen.len() >= 3).await;
+    member.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_attempt_keeps_its_watches_so_zookeeper_3_4_keeps_the_connection() {
+    let cluster = testkit::cluster();
+    if testkit::shared_dir()
+        .map(|s| s.join("zookeeper-3.4"))
+        .filter(|p| p.is_dir())
+        .is_none()
+    {
+        println!("skipped: needs ../shared/zookeeper-3.4 (ZooKeeper 3.4.6)");
+        return;
+    }
+    let topic = topic("keepwatch", 1, 1);
+    let group = cluster.unique("keepwatch-group");
+    init_logs();
+    // ZooKeeper 3.4.6 answers RemoveWatches (sent when a pending watch is dropped) by closing
+    // the connection.
+    let server = cluster.extra_zookeeper_of_lane("3.4", 500, 60_000);
+    let chroot = "/keepwatch";
+    let copy = mirror_brokers_and_topic(&server, chroot, &topic).await;
+    // A member registration nobody may read: every attempt fails after setting its watch on
+    // the member list.
+    let ids = format!("/consumers/{group}/ids");
+    copy.write_persistent(&ids, b"").await.unwrap();
+    let locked = format!("{ids}/{group}_locked");
+    let nobody = [zookeeper_client::Acl::new(
+        zookeeper_client::Permission::ALL,
+        zookeeper_client::AuthId::new("digest", "nobody:AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+    )];
+    copy.client()
+        .create(
+            &locked,
+            b"{}",
+            &zookeeper_client::CreateMode::Persistent
+                .with_acls(zookeeper_client::Acls::new(&nobody)),
+        )
+        .await
+        .unwrap();
+
+    let proxy = testkit::FaultProxy::start(&server.address);
+    let member = Consumer::connect(
+        config(&group)
+            .set("zookeeper.connect", format!("{}{chroot}", proxy.address()))
+            .set("zookeeper.server.version", "3.4.6")
+            .set("consumer.id", "m")
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let connections = proxy.connections();
+    let seen = collect_streams(&member, &topic, 1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        member.owned_partitions().is_empty(),
+        "attempts fail meanwhile"
+    );
+    assert_eq!(
+        proxy.connections(),
+        connections,
+        "a failed attempt dropped a watch and ZooKeeper 3.4 closed the connection"
+    );
+
+    // Readable group again: the member list watch (kept) wakes the member, which takes over.
+    copy.delete(&locked).await.unwrap();
+    wait_until("the member owns the partition", LIMIT, || {
+        member.owned_partitions().len() == 1
+    })
+    .await;
+    produce(&topic, 1, 3, "m");
+    wait_until("delivered", LIMIT, || seen.len() >= 3).await;
+    assert_eq!(proxy.connections(), connections);
+    member.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kafka_stored_offsets_of_an_assignment_are_read_over_one_connection() {
+    let cluster = testkit::cluster();
+    if let Some(reason) = cluster.control_skip_reason() {
+        println!("skipped: {reason}");
+        return;
+    }
+    // One broker, on a chroot of its own, reached through a proxy that counts connections.
+    let broker = cluster.proxied_broker();
+    let topic = cluster.unique("kstore");
+    broker.create_topic(&topic, 8);
+    let values: Vec<String> = (0..3).map(|i| format!("v{i}")).collect();
+    for p in 0..8 {
+        broker.produce_values(&topic, p, &values);
+    }
+    let group = cluster.unique("kstore-group");
+    init_logs();
+    let before = broker.proxy.connections();
+    let member = Consumer::connect(
+        config(&group)
+            .set("zookeeper.connect", &broker.zk_connect)
+            .set("offsets.storage", "kafka")
+            .set("auto.commit.enable", false)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let seen = collect_streams(&member, &topic, 1).await;
+    wait_until("all 8 partitions delivered", LIMIT, || seen.len() >= 24).await;
+    // The offsets of 8 partitions: one OffsetFetch over one client (one connection), plus the
+    // fetcher's; one client (and connection) per partition before.
+    let used = broker.proxy.connections() - before;
+    assert!(
+        used <= 3,
+        "{used} connections to the broker to start consuming 8 partitions"
+    );
+    member.shutdown().await.unwrap();
+}

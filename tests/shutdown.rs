@@ -1,0 +1,69 @@
+//! The stop tree (its own test binary: a process-wide stop would end other tests' consumers):
+//! one consumer stopped alone leaves the others running; a process-wide request from any thread
+//! ends every stream of every consumer; a consumer created afterwards is not born stopped.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consumers_stop_one_by_one_or_together_and_later_ones_are_not_born_stopped() {
+    let cluster = testkit::cluster();
+    let topic = topic("stoptree", 2, 1);
+    let group = cluster.unique("stoptree-group");
+    let a = connect(&group).await;
+    let b = connect(&group).await;
+    let seen_a = collect_streams(&a, &topic, 1).await;
+    let seen_b = collect_streams(&b, &topic, 1).await;
+    let zk = zk().await;
+    let both_owned = |n: usize| {
+        let zk = zk.clone();
+        let (group, topic) = (group.clone(), topic.clone());
+        async move { owners(&zk, &group, &topic).await.len() == n }
+    };
+    let start = std::time::Instant::now();
+    while !both_owned(2).await || a.owned_partitions().is_empty() {
+        assert!(start.elapsed() < LIMIT, "a and b never split the topic");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // One alone: a stops, b takes everything over and keeps delivering.
+    a.shutdown().await.unwrap();
+    seen_a.wait_ended().await;
+    wait_until("b owns both partitions", LIMIT, || {
+        b.owned_partitions().len() == 2
+    })
+    .await;
+    produce(&topic, 2, 5, "one");
+    wait_until("b delivers after a left", LIMIT, || seen_b.len() >= 10).await;
+
+    // Together, from another thread (no runtime there), as a signal handler or the Python
+    // package would: b's streams end.
+    std::thread::spawn(zkconsumer::shutdown::request)
+        .join()
+        .unwrap();
+    tokio::time::timeout(LIMIT, seen_b.wait_ended())
+        .await
+        .expect("b's streams end after the process-wide stop");
+    b.shutdown().await.unwrap();
+
+    // Created after the stop: consumes normally.
+    let c = connect(&group).await;
+    let seen_c = collect_streams(&c, &topic, 1).await;
+    produce(&topic, 2, 5, "two");
+    wait_until("a consumer created after the stop delivers", LIMIT, || {
+        seen_c
+            .snapshot()
+            .iter()
+            .filter(|s| s.value.starts_with("two"))
+            .count()
+            == 10
+    })
+    .await;
+    c.shutdown().await.unwrap();
+    seen_c.wait_ended().await;
+}
