@@ -179,7 +179,7 @@ def test_consumer_group_example_splits_a_topic_between_two_processes(cluster, gr
 
 def test_request_shutdown_ends_existing_streams_and_later_consumers_start_normally(cluster, group):
     topic = cluster.create_topic(1)
-    cluster.produce(topic, 0, ["one", "two"])
+    cluster.produce(topic, 0, ["one"])
     with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config()) as first:
         stream = first.streams({topic: 1})[topic][0]
         assert next(stream).value == b"one"
@@ -187,6 +187,7 @@ def test_request_shutdown_ends_existing_streams_and_later_consumers_start_normal
         assert list(stream) == []
     assert zkconsumer.shutdown_requested()
     assert cluster.offsets(group, topic) == {0: 1}
+    cluster.produce(topic, 0, ["two"])
     with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config(
             consumer_timeout_ms=20000)) as later:
         assert next(later.streams({topic: 1})[topic][0]).value == b"two"
