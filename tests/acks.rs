@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
@@ -60,14 +59,7 @@ async fn explicit_acks_in_any_order_commit_only_the_finished_prefix() {
     assert!(builder.unknown_keys().is_empty(), "auto.ack is a known key");
     let config = builder.build().unwrap();
     let consumer = Consumer::connect(config).await.unwrap();
-    let mut stream = consumer
-        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-        .await
-        .unwrap()
-        .remove(&topic)
-        .unwrap()
-        .pop()
-        .unwrap();
+    let mut stream = single_stream(&consumer, &topic).await;
     let mut taken = Vec::new();
     while taken.len() < 10 {
         match tokio::time::timeout(LIMIT, stream.next()).await {

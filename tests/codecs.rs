@@ -214,11 +214,7 @@ async fn an_undecodable_set_fails_its_partition_only() {
         .build()
         .unwrap();
     let consumer = Consumer::connect(config).await.unwrap();
-    let mut streams = consumer
-        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-        .await
-        .unwrap();
-    let mut stream = streams.remove(&topic).unwrap().pop().unwrap();
+    let mut stream = single_stream(&consumer, &topic).await;
     let mut delivered: BTreeMap<i32, Vec<(i64, String)>> = BTreeMap::new();
     let mut errors = Vec::new();
     let deadline = Instant::now() + LIMIT;

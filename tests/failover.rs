@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use std::time::Duration;
 
 use common::*;
@@ -73,11 +71,7 @@ async fn corrupt_message_set_is_reported_not_delivered() {
         .build()
         .unwrap();
     let consumer = Consumer::connect(config).await.unwrap();
-    let mut streams = consumer
-        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-        .await
-        .unwrap();
-    let mut stream = streams.remove(&topic).unwrap().pop().unwrap();
+    let mut stream = single_stream(&consumer, &topic).await;
     for expected in ["fine-1", "fine-2"] {
         let m = tokio::time::timeout(LIMIT, stream.next())
             .await

@@ -346,11 +346,7 @@ async fn oversized_message_is_a_clear_error() {
     )
     .await
     .unwrap();
-    let mut streams = consumer
-        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-        .await
-        .unwrap();
-    let mut stream = streams.remove(&topic).unwrap().pop().unwrap();
+    let mut stream = single_stream(&consumer, &topic).await;
     let first = tokio::time::timeout(LIMIT, stream.next())
         .await
         .unwrap()
@@ -379,11 +375,7 @@ async fn corrupt_offset_node_is_a_clear_error_naming_the_path() {
     let path = format!("/consumers/{group}/offsets/{topic}/0");
     zk.write_persistent(&path, b"not-a-number").await.unwrap();
     let consumer = connect(&group).await;
-    let mut streams = consumer
-        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-        .await
-        .unwrap();
-    let mut stream = streams.remove(&topic).unwrap().pop().unwrap();
+    let mut stream = single_stream(&consumer, &topic).await;
     let err = tokio::time::timeout(LIMIT, stream.next())
         .await
         .expect("error instead of a stall")
@@ -452,14 +444,7 @@ async fn rebalance_listener_hears_each_release_and_assignment_and_idle_streams_t
     )
     .await
     .unwrap();
-    let mut idle = second
-        .create_message_streams(BTreeMap::from([(topic.clone(), 1)]))
-        .await
-        .unwrap()
-        .remove(&topic)
-        .unwrap()
-        .pop()
-        .unwrap();
+    let mut idle = single_stream(&second, &topic).await;
     let started = std::time::Instant::now();
     let timed_out = tokio::time::timeout(LIMIT, idle.next())
         .await

@@ -51,6 +51,17 @@ pub fn init_logs() {
         .try_init();
 }
 
+/// Subscribes `consumer` to `topic` with one stream and returns it.
+pub async fn single_stream(consumer: &Consumer, topic: &str) -> MessageStream {
+    consumer
+        .create_message_streams(BTreeMap::from([(topic.to_string(), 1)]))
+        .await
+        .expect("create the stream")
+        .remove(topic)
+        .and_then(|mut streams| streams.pop())
+        .expect("one stream for the topic")
+}
+
 pub async fn connect(group: &str) -> Consumer {
     init_logs();
     Consumer::connect(config(group).build().expect("valid config"))
