@@ -14,10 +14,18 @@ import threading
 import zkconsumer
 
 
+print_lock = threading.Lock()  # print() from several threads can interleave within a line
+
+
+def say(line: str) -> None:
+    with print_lock:
+        print(line, flush=True)
+
+
 def run(n: int, stream: zkconsumer.Stream) -> None:
     for message in stream:
-        print(f"Thread {n}: {message.value.decode(errors='replace')}", flush=True)
-    print(f"Shutting down Thread: {n}", flush=True)
+        say(f"Thread {n}: {message.value.decode(errors='replace')}")
+    say(f"Shutting down Thread: {n}")
 
 
 def main() -> None:

@@ -172,7 +172,7 @@ def test_consumer_group_example_splits_a_topic_between_two_processes(cluster, gr
         r.signal(signal.SIGTERM)
     for r in runs:
         assert r.wait(20) == 0, r.stderr()
-        assert sum(l.startswith("Shutting down Thread") for l in r.output()) == 2
+        assert sum(l.startswith("Shutting down Thread") for l in r.output()) == 2, r.stderr()
     assert sorted(printed()) == sorted(values)
     assert cluster.members(group) == []
 
