@@ -237,30 +237,9 @@ impl MessageStream {
                 if !self.liveness.may_deliver() && !self.wait_deliverable().await {
                     return None;
                 }
-                // Ownership may have been lost while we waited (session expired), or the
-                // partition's offsets reset (the chunk is from the old range).
-                match &self.current {
-                    Some(c)
-                        if c.info.is_current()
-                            && c.info
-                                .hand_out(c.epoch, &[message.offset], self.explicit_ack) =>
-                    {
-                        if !self.explicit_ack {
-                            self.handed_out = Some(HandedOut {
-                                info: c.info.clone(),
-                                epoch: c.epoch,
-                                next: message.offset + 1,
-                                skip: false,
-                            });
-                            self.holding.hold();
-                        }
-                        self.metrics.record_delivered(1, message.value.len() as u64);
-                        return Some(Ok(message));
-                    }
-                    _ => {
-                        self.current = None;
-                        continue;
-                    }
+                match self.hand_out(message) {
+                    Some(message) => return Some(Ok(message)),
+                    None => continue,
                 }
             }
             match self.receive().await {
@@ -344,6 +323,50 @@ impl MessageStream {
     }
 
     /// Finishes what the previous call handed out (see [`HandedOut`]).
+    /// The next message if one is buffered and may be delivered right now, without waiting:
+    /// what [`next`](Self::next) returns when it does not have to wait, with the same
+    /// effects: calling it declares the previous message processed, as `next()` does, even
+    /// when it returns `None`. `None` means "call `next()`": nothing is buffered, the session
+    /// is not confirmed, or the stream stopped.
+    /// For embeddings that poll from outside an async context (the Python package).
+    pub fn try_next(&mut self) -> Option<Message> {
+        self.finish_handed_out();
+        loop {
+            if *self.stop.borrow() || !self.liveness.may_deliver() {
+                return None;
+            }
+            let message = self.next_buffered()?;
+            if let Some(message) = self.hand_out(message) {
+                return Some(message);
+            }
+        }
+    }
+
+    /// Hands `message` (just taken from the current chunk) to the application, unless
+    /// ownership was lost meanwhile (session expired) or the partition's offsets were reset
+    /// (the chunk is from the old range): then the chunk is dropped and `None` returned.
+    fn hand_out(&mut self, message: Message) -> Option<Message> {
+        let c = self.current.as_ref()?;
+        if !(c.info.is_current()
+            && c.info
+                .hand_out(c.epoch, &[message.offset], self.explicit_ack))
+        {
+            self.current = None;
+            return None;
+        }
+        if !self.explicit_ack {
+            self.handed_out = Some(HandedOut {
+                info: c.info.clone(),
+                epoch: c.epoch,
+                next: message.offset + 1,
+                skip: false,
+            });
+            self.holding.hold();
+        }
+        self.metrics.record_delivered(1, message.value.len() as u64);
+        Some(message)
+    }
+
     fn finish_handed_out(&mut self) {
         let Some(h) = self.handed_out.take() else {
             return;
@@ -454,6 +477,32 @@ mod tests {
             Some(Ok(m)) => m.offset,
             other => panic!("expected a message, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn try_next_hands_out_only_what_is_buffered_and_deliverable_with_next_s_effects() {
+        let info = Arc::new(PartitionTopicInfo::new("t", 0, 0, 0));
+        let (tx, mut s, stop) = stream(false);
+        tx.send(chunk(&info, &[0, 1, 2])).await.unwrap();
+        assert!(s.try_next().is_none(), "a queued chunk is not buffered yet");
+        assert_eq!(next_offset(&mut s).await, 0);
+        assert_eq!(s.try_next().map(|m| m.offset), Some(1));
+        assert_eq!(info.consumed_offset(), 1, "taking 1 finished 0");
+        tx.send(chunk(&info, &[3])).await.unwrap();
+        assert_eq!(s.try_next().map(|m| m.offset), Some(2));
+        assert!(s.try_next().is_none(), "the buffer is empty");
+        assert_eq!(info.consumed_offset(), 3, "the failed try still finished 2");
+        assert_eq!(next_offset(&mut s).await, 3);
+        tx.send(chunk(&info, &[4, 5])).await.unwrap();
+        assert_eq!(next_offset(&mut s).await, 4);
+        info.revoke();
+        assert!(
+            s.try_next().is_none(),
+            "5 is buffered, but its partition was released"
+        );
+        stop.send_replace(true);
+        assert!(s.try_next().is_none());
+        assert!(s.next().await.is_none(), "the stop ends the stream");
     }
 
     #[tokio::test]

@@ -169,7 +169,9 @@ impl Consumer {
                 .map(|s| Slot::new(s, self.inner.clone()))
                 .collect();
             self.keep(&slots);
-            result.insert(topic, slots.into_iter().map(Stream::new).collect());
+            let rt = runtime::runtime(py)?;
+            let streams = slots.into_iter().map(|s| Stream::new(s, rt.clone()));
+            result.insert(topic, streams.collect());
         }
         Ok(result)
     }
@@ -210,7 +212,11 @@ impl Consumer {
             .map(|s| Slot::new(s, self.inner.clone()))
             .collect();
         self.keep(&slots);
-        Ok(slots.into_iter().map(Stream::new).collect())
+        let rt = runtime::runtime(py)?;
+        Ok(slots
+            .into_iter()
+            .map(|s| Stream::new(s, rt.clone()))
+            .collect())
     }
 
     /// Commits the processed offset of every owned partition now.

@@ -8,7 +8,8 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -19,6 +20,25 @@ use crate::errors;
 /// The longest a blocked call goes without looking at Python's signals.
 pub const SLICE: Duration = Duration::from_millis(50);
 
+/// This process's id, without a system call per message: read once, and again in the child
+/// of every `fork()` (a `pthread_atfork` handler).
+pub fn current_pid() -> u32 {
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static HOOK: Once = Once::new();
+    extern "C" fn after_fork_in_child() {
+        PID.store(std::process::id(), Ordering::Relaxed);
+    }
+    HOOK.call_once(|| {
+        // SAFETY: registers a handler that only calls getpid(2) (async-signal-safe) and
+        // stores to an atomic, as a fork child handler must.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        }
+        PID.store(std::process::id(), Ordering::Relaxed);
+    });
+    PID.load(Ordering::Relaxed)
+}
+
 /// The runtime of this process (a new one in a forked child).
 pub fn runtime(py: Python<'_>) -> PyResult<Arc<Runtime>> {
     static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
@@ -26,7 +46,7 @@ pub fn runtime(py: Python<'_>) -> PyResult<Arc<Runtime>> {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
     };
-    let pid = std::process::id();
+    let pid = current_pid();
     if let Some((owner, rt)) = slot.as_ref() {
         if *owner == pid {
             return Ok(rt.clone());
@@ -53,11 +73,11 @@ pub struct Birth(u32);
 
 impl Birth {
     pub fn now() -> Self {
-        Birth(std::process::id())
+        Birth(current_pid())
     }
 
     pub fn check(self, py: Python<'_>, what: &str) -> PyResult<()> {
-        if self.0 == std::process::id() {
+        if self.0 == current_pid() {
             Ok(())
         } else {
             Err(errors::error(

@@ -1,9 +1,9 @@
 //! `Stream` and `Message`: a library [`MessageStream`] as a blocking Python iterator.
 //!
-//! A `next()` of the library runs as one future that lives across calls: a Python call polls
-//! it once while holding the GIL (a buffered message comes back without any thread switch),
-//! and only when nothing is ready waits for it with the GIL released, in slices that let
-//! Python's signal handlers run. An interrupted wait loses nothing: the same `next()` goes on
+//! A buffered message is taken with the library's synchronous `try_next` while holding the
+//! GIL (no future, no thread switch). Otherwise a `next()` of the library runs as one future
+//! that lives across calls: polled once, then waited for with the GIL released, in slices that
+//! let Python's signal handlers run. An interrupted wait loses nothing: the same `next()` goes on
 //! at the following call, so `consumer.timeout.ms` and the "taking the next message marks
 //! the previous one processed" rule are the library's, unchanged. A stream also keeps its
 //! consumer alive: streams still in use do not end because the `Consumer` object was dropped.
@@ -23,6 +23,7 @@ use zkconsumer::{Acker, MessageStream, StreamError};
 
 use crate::errors;
 use crate::runtime::{self, Birth, SLICE};
+use tokio::runtime::Runtime;
 
 type Next = Option<Result<zkconsumer::Message, StreamError>>;
 type PendingNext = Pin<Box<dyn Future<Output = (MessageStream, Next)> + Send>>;
@@ -48,8 +49,9 @@ struct State {
     holder: Option<ThreadId>,
 }
 
-/// What a thread may wait on.
+/// What a thread gets from a stream: a message now, or something to wait on.
 enum Turn {
+    Ready(zkconsumer::Message),
     Wait(PendingNext),
     Ended,
     Busy,
@@ -88,7 +90,8 @@ impl Slot {
         }
     }
 
-    /// The `next()` in flight (started when none is), for the calling thread to wait on.
+    /// A buffered message right away (the library's `try_next`, no future, no thread switch),
+    /// else the `next()` in flight (started when none is) for the calling thread to wait on.
     fn take_turn(&self) -> Turn {
         if self.ended.load(Ordering::Acquire) {
             return Turn::Ended;
@@ -97,19 +100,26 @@ impl Slot {
         if state.busy {
             return Turn::Busy;
         }
-        let pending = match (state.pending.take(), state.stream.take()) {
-            (Some(pending), _) => pending,
-            (None, Some(mut stream)) => {
-                state.holder = None;
-                Box::pin(async move {
-                    let next = stream.next().await;
-                    (stream, next)
-                }) as PendingNext
-            }
-            (None, None) => return Turn::Ended,
+        if let Some(pending) = state.pending.take() {
+            state.busy = true;
+            return Turn::Wait(pending);
+        }
+        let Some(stream) = state.stream.as_mut() else {
+            return Turn::Ended;
+        };
+        if let Some(message) = stream.try_next() {
+            state.holder = Some(std::thread::current().id());
+            return Turn::Ready(message);
+        }
+        state.holder = None;
+        let Some(mut stream) = state.stream.take() else {
+            return Turn::Ended;
         };
         state.busy = true;
-        Turn::Wait(pending)
+        Turn::Wait(Box::pin(async move {
+            let next = stream.next().await;
+            (stream, next)
+        }))
     }
 
     /// A wait that did not finish hands the `next()` back for the following call.
@@ -180,13 +190,16 @@ impl Drop for Waiting<'_> {
 pub struct Stream {
     slot: Arc<Slot>,
     birth: Birth,
+    /// The runtime of the process the stream was made in (checked by `birth`).
+    rt: Arc<Runtime>,
 }
 
 impl Stream {
-    pub(crate) fn new(slot: Arc<Slot>) -> Self {
+    pub(crate) fn new(slot: Arc<Slot>, rt: Arc<Runtime>) -> Self {
         Stream {
             slot,
             birth: Birth::now(),
+            rt,
         }
     }
 
@@ -194,8 +207,9 @@ impl Stream {
     fn wait(&self, py: Python<'_>, deadline: Option<Instant>) -> PyResult<Outcome> {
         self.birth.check(py, "Stream")?;
         runtime::check_not_in_runtime(py)?;
-        let rt = runtime::runtime(py)?;
+        let rt = &self.rt;
         let pending = match self.slot.take_turn() {
+            Turn::Ready(message) => return Ok(Outcome::Message(message)),
             Turn::Wait(pending) => pending,
             Turn::Ended => return Ok(Outcome::Ended),
             Turn::Busy => {
