@@ -235,3 +235,81 @@ async fn a_join_releases_only_the_partitions_that_move() {
     assert_eq!(releases, vec![&moved], "{events:?}");
     assert_eq!(events.last().unwrap(), &("start", kept), "{events:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partition_that_changes_thread_id_within_a_member_is_released_and_claimed_again() {
+    let topic = topic("keep-thread", 4, 1);
+    let group = testkit::cluster().unique("keep-thread-group");
+    let zk = zk().await;
+    init_logs();
+    let with_id = |id: &str| {
+        config(&group)
+            .set("auto.commit.enable", false)
+            .set("consumer.id", id)
+            .build()
+            .expect("valid config")
+    };
+
+    // "b" alone with two streams (range): b-0 -> 0,1; b-1 -> 2,3.
+    let first = zkconsumer::Consumer::connect(with_id("b")).await.unwrap();
+    let recorder = Arc::new(Recorder::default());
+    first.set_rebalance_listener(recorder.clone());
+    let seen = collect_streams(&first, &topic, 2).await;
+    produce(&topic, 4, 5, "one");
+    wait_until("first batch delivered", LIMIT, || seen.len() >= 20).await;
+    let czxids_before = owner_czxids(&zk, &group, &topic).await;
+    assert_eq!(
+        owners(&zk, &group, &topic).await[&2],
+        format!("{group}_b-1")
+    );
+
+    // "a" joins with one stream and sorts first: a-0 -> 0,1; b-0 -> 2; b-1 -> 3. Partition 2
+    // stays with member b but moves from thread b-1 to b-0 (another stream): a move.
+    let second = zkconsumer::Consumer::connect(with_id("a")).await.unwrap();
+    let seen_second = collect_streams(&second, &topic, 1).await;
+    let wanted: BTreeMap<i32, String> = [(0, "a-0"), (1, "a-0"), (2, "b-0"), (3, "b-1")]
+        .into_iter()
+        .map(|(p, t)| (p, format!("{group}_{t}")))
+        .collect();
+    let start = std::time::Instant::now();
+    while owners(&zk, &group, &topic).await != wanted {
+        assert!(start.elapsed() < LIMIT, "owners never became {wanted:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let czxids_after = owner_czxids(&zk, &group, &topic).await;
+    assert_eq!(czxids_after[&3], czxids_before[&3], "partition 3 kept");
+    assert_ne!(
+        czxids_after[&2], czxids_before[&2],
+        "partition 2 claimed again"
+    );
+
+    // Partition 2 was released (nothing committed): fetched again from the start, on b-0.
+    wait_until("partition 2 delivered again", LIMIT, || {
+        seen.snapshot().iter().filter(|s| s.partition == 2).count() >= 10
+    })
+    .await;
+    wait_until("the second member's partitions", LIMIT, || {
+        seen_second.len() >= 10
+    })
+    .await;
+    first.shutdown().await.unwrap();
+    second.shutdown().await.unwrap();
+    seen.wait_ended().await;
+    seen_second.wait_ended().await;
+    let on_first = |p: i32| {
+        seen.snapshot()
+            .into_iter()
+            .filter(|s| s.partition == p)
+            .count()
+    };
+    assert_eq!(on_first(2), 10, "redelivered once after the move");
+    assert_eq!(on_first(3), 5, "kept: delivered once");
+
+    let events = recorder.events.lock().unwrap().clone();
+    let releases: Vec<&BTreeSet<i32>> = events
+        .iter()
+        .filter(|(kind, _)| *kind == "release")
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(releases, vec![&BTreeSet::from([0, 1, 2])], "{events:?}");
+}
