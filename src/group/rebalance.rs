@@ -760,7 +760,8 @@ impl Coordinator {
                     return;
                 }
                 Err(Failure::Superseded) => {
-                    // Nothing was released yet: the next attempt releases what moves.
+                    // What the stale assignment moved is released; the next attempt releases
+                    // what the current one moves.
                     tracing::debug!(attempt, "group changed during the attempt: reading again");
                     if !self.shared.zk.is_alive() && !self.recover_session().await {
                         return;
@@ -890,10 +891,14 @@ impl Coordinator {
             return Ok(());
         };
         let plan = self.compute(&view).map_err(Failure::plain)?;
-        if self.superseded() {
+        // Released even when the assignment is already stale: what it moves, the newer one
+        // mostly moves too (a burst of joins shrinks every share), and partitions held through
+        // a burst of reads would keep the members that get them waiting.
+        let superseded = self.superseded();
+        self.release_moving(&plan.mine).await;
+        if superseded {
             return Err(Failure::Superseded);
         }
-        self.release_moving(&plan.mine).await;
         self.remove_stray_claims(&plan.mine).await;
         self.claim_and_start(Prepared {
             brokers: view.brokers,
