@@ -9,12 +9,21 @@
 //!   on 200 partitions; time from the last registration until valid;
 //! - kill: 10 of 50 members (a child process) are killed with SIGKILL; time from ZooKeeper
 //!   dropping their registrations until the 40 others own all 200 partitions;
-//! - ZooKeeper requests per member per completed rebalance, in each scenario.
+//! - ZooKeeper requests per member per completed rebalance, in each scenario;
+//! - pause: the delivery pause of members whose partitions do not move, under a steady produce
+//!   load (one message per partition every 20 ms), while a 10th member joins 9: (a) the 10th
+//!   subscribes to another topic, so no partition of the 9 moves: the longest gap in each
+//!   member's deliveries; (b) the 10th joins the same topic (range: most members keep most of
+//!   their partitions): the longest gap of the partitions whose owner did not change. Both
+//!   next to the longest gap of the same members in the 2 s before the join (median of three
+//!   joins each).
 //!
 //! "Valid": every partition owned by exactly one member, every member owning some. Members
 //! run in this process (one runtime), except the 10 killed ones.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use zkconsumer::{Consumer, ConsumerConfig};
@@ -43,6 +52,196 @@ async fn member(group: &str, topic: &str) -> Consumer {
         tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
     }
     consumer
+}
+
+/// When each message of a member was delivered: (time, partition).
+type Deliveries = Arc<Mutex<Vec<(Instant, i32)>>>;
+
+/// A member whose streams record when they deliver.
+async fn timed_member(group: &str, topic: &str) -> (Consumer, Deliveries) {
+    let consumer = Consumer::connect(config(group)).await.expect("connect");
+    let streams = consumer
+        .create_message_streams(BTreeMap::from([(topic.to_string(), 1)]))
+        .await
+        .expect("streams");
+    let deliveries: Deliveries = Arc::default();
+    for stream in streams.into_values().flatten() {
+        let mut stream = stream;
+        let deliveries = deliveries.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = stream.next().await {
+                let now = Instant::now();
+                if let Ok(mut d) = deliveries.lock() {
+                    d.push((now, m.partition));
+                }
+            }
+        });
+    }
+    (consumer, deliveries)
+}
+
+/// Longest time in `[from, to]` without a delivery among `times` (sorted or not).
+fn longest_gap(mut times: Vec<Instant>, from: Instant, to: Instant) -> Duration {
+    times.retain(|t| *t >= from && *t <= to);
+    times.sort();
+    let mut last = from;
+    let mut longest = Duration::ZERO;
+    for t in times.into_iter().chain(std::iter::once(to)) {
+        longest = longest.max(t - last);
+        last = t;
+    }
+    longest
+}
+
+/// Longest gap of one member's deliveries (of `partitions` only, when given) in the window.
+fn member_gap(
+    deliveries: &Deliveries,
+    partitions: Option<&HashSet<i32>>,
+    from: Instant,
+    to: Instant,
+) -> Duration {
+    let times = deliveries
+        .lock()
+        .map(|d| {
+            d.iter()
+                .filter(|(_, p)| partitions.is_none_or(|ps| ps.contains(p)))
+                .map(|(t, _)| *t)
+                .collect()
+        })
+        .unwrap_or_default();
+    longest_gap(times, from, to)
+}
+
+/// Sends one message to every partition of `topic` every 20 ms until `stop`.
+fn steady_load(
+    topic: String,
+    partitions: i32,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let brokers = testkit::cluster().brokers();
+    std::thread::spawn(move || {
+        let mut producer = kafka::producer::Producer::from_hosts(brokers)
+            .with_required_acks(kafka::producer::RequiredAcks::One)
+            .create()
+            .expect("producer");
+        let value = [b'x'; 100];
+        while !stop.load(Ordering::Acquire) {
+            let records: Vec<_> = (0..partitions)
+                .map(|p| kafka::producer::Record::from_value(&topic, &value[..]).with_partition(p))
+                .collect();
+            if let Err(e) = producer.send_all(&records) {
+                eprintln!("steady load: {e}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The delivery pause of members whose partitions do not move (see the module doc).
+async fn pause() {
+    let cluster = testkit::cluster();
+    let topic = cluster.unique("bench-pause");
+    let other = cluster.unique("bench-pause-other");
+    cluster.create_topic(&topic, 90, 1);
+    cluster.create_topic(&other, 10, 1);
+    for same_topic in [false, true] {
+        let group = cluster.unique("bench-pause-group");
+        let mut nine = Vec::new();
+        for _ in 0..9 {
+            nine.push(timed_member(&group, &topic).await);
+        }
+        let refs: Vec<&Consumer> = nine.iter().map(|(c, _)| c).collect();
+        wait_valid(&refs, 90).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let load = steady_load(topic.clone(), 90, stop.clone());
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (mut baseline, mut during, mut kept_counts) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..3 {
+            let owners_before: Vec<HashSet<i32>> = refs
+                .iter()
+                .map(|c| {
+                    c.owned_partitions()
+                        .into_keys()
+                        .map(|tp| tp.partition)
+                        .collect()
+                })
+                .collect();
+            let rebalances: Vec<u64> = refs.iter().map(|c| *c.rebalances().borrow()).collect();
+            let joined = Instant::now();
+            let (tenth, _) = timed_member(&group, if same_topic { &topic } else { &other }).await;
+            // Settled: every one of the nine rebalanced, and the topic is fully owned.
+            let start = Instant::now();
+            loop {
+                let all_rebalanced = refs
+                    .iter()
+                    .zip(&rebalances)
+                    .all(|(c, n)| *c.rebalances().borrow() > *n);
+                let settled = if same_topic {
+                    let mut all = refs.clone();
+                    all.push(&tenth);
+                    valid(&all, 90)
+                } else {
+                    tenth.owned_partitions().len() == 10 && valid(&refs, 90)
+                };
+                if all_rebalanced && settled {
+                    break;
+                }
+                assert!(start.elapsed() < LIMIT, "group never settled");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            // Time for the moved partitions' first fetches to arrive.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let end = Instant::now();
+            let mut worst_before = Duration::ZERO;
+            let mut worst_during = Duration::ZERO;
+            let mut kept_total = 0;
+            for ((c, deliveries), before) in nine.iter().zip(&owners_before) {
+                let after: HashSet<i32> = c
+                    .owned_partitions()
+                    .into_keys()
+                    .map(|tp| tp.partition)
+                    .collect();
+                let kept: HashSet<i32> = before.intersection(&after).copied().collect();
+                kept_total += kept.len();
+                if kept.is_empty() {
+                    continue;
+                }
+                let pre = joined - Duration::from_secs(2);
+                worst_before = worst_before.max(member_gap(deliveries, Some(&kept), pre, joined));
+                worst_during = worst_during.max(member_gap(deliveries, Some(&kept), joined, end));
+            }
+            baseline.push(worst_before);
+            during.push(worst_during);
+            kept_counts.push(kept_total);
+            tenth.shutdown().await.expect("shutdown");
+            wait_valid(&refs, 90).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        stop.store(true, Ordering::Release);
+        let _ = load.join();
+        println!(
+            "pause of unmoved partitions, 10th member joins 9 on {}: longest gap median {} (runs: {}); \
+             in the 2 s before: {} ({} partitions kept of 90, per run: {:?})",
+            if same_topic {
+                "the same 90-partition topic"
+            } else {
+                "another topic (none of the 90 moves)"
+            },
+            ms(median(during.clone())),
+            during.iter().map(|t| ms(*t)).collect::<Vec<_>>().join(", "),
+            ms(median(baseline)),
+            kept_counts.iter().sum::<usize>() / kept_counts.len().max(1),
+            kept_counts,
+        );
+        for (c, _) in nine {
+            c.shutdown().await.expect("shutdown");
+        }
+    }
 }
 
 /// Every partition owned by exactly one of `members`, each owning some.
@@ -263,5 +462,8 @@ async fn main() {
     }
     if only.is_empty() || only == "cold" {
         cold_and_kill().await;
+    }
+    if only.is_empty() || only == "pause" {
+        pause().await;
     }
 }

@@ -10,6 +10,12 @@
 //! fetcher (back-pressure) but never blocks stop. This module knows nothing of ZooKeeper or
 //! of the group: it is given broker addresses and partitions with their positions.
 //!
+//! The partition set of a running [`FetcherManager`] can change without a stop: partitions are
+//! added with [`FetcherManager::add`]; a partition is removed by revoking its info
+//! ([`crate::partition::PartitionTopicInfo::revoke`]), after which nothing more of it is sent
+//! (the fetcher drops it before its next request or send), while the other partitions keep
+//! their positions and their data already queued.
+//!
 //! A message set that cannot be decoded (unknown codec, corrupt compressed payload,
 //! decompressed set that does not parse) concerns its partition only: the messages before it
 //! are delivered, then one [`StreamItem::Undecodable`] goes to the partition's stream and
@@ -217,11 +223,21 @@ impl Stop {
     }
 }
 
+/// What the manager thread is handed: a partition back from a fetcher (no usable leader), or
+/// a partition newly added to the running assignment.
+#[derive(Debug)]
+enum ToManager {
+    Returned(FetchTarget),
+    Added(FetchTarget),
+}
+
 /// The running fetchers of one assignment.
 #[derive(Debug)]
 pub struct FetcherManager {
     stop: Arc<Stop>,
     manager: Option<JoinHandle<()>>,
+    /// Hands added partitions to the manager thread.
+    adds: std_mpsc::Sender<ToManager>,
 }
 
 impl FetcherManager {
@@ -230,12 +246,42 @@ impl FetcherManager {
     pub fn start(config: FetchConfig, brokers: Vec<String>, targets: Vec<FetchTarget>) -> Self {
         let stop = Arc::new(Stop::default());
         let thread_stop = stop.clone();
+        let (adds, to_manager) = std_mpsc::channel();
+        let returned_tx = adds.clone();
         let manager = std::thread::Builder::new()
             .name("zkc-fetch-manager".into())
-            .spawn(move || Manager::new(config, brokers, thread_stop).run(targets))
+            .spawn(move || {
+                Manager::new(config, brokers, thread_stop, returned_tx, to_manager).run(targets)
+            })
             .map_err(|e| tracing::error!(error = %e, "cannot start the fetch manager thread"))
             .ok();
-        FetcherManager { stop, manager }
+        FetcherManager {
+            stop,
+            manager,
+            adds,
+        }
+    }
+
+    /// Adds partitions to the running assignment, each fetched from its fetch position; the
+    /// partitions already fetched are not disturbed. Returns the targets back when the manager
+    /// is gone (stopped), for the caller to start a new one.
+    pub fn add(&self, targets: Vec<FetchTarget>) -> Result<(), Vec<FetchTarget>> {
+        if self.stop.is_set() || self.manager.as_ref().is_none_or(|m| m.is_finished()) {
+            return Err(targets);
+        }
+        let mut refused = Vec::new();
+        for target in targets {
+            if let Err(std_mpsc::SendError(ToManager::Added(t) | ToManager::Returned(t))) =
+                self.adds.send(ToManager::Added(target))
+            {
+                refused.push(t);
+            }
+        }
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(refused)
+        }
     }
 
     /// Signals every fetcher to stop, without waiting.
@@ -258,6 +304,14 @@ impl Drop for FetcherManager {
     }
 }
 
+impl ToManager {
+    fn into_target(self) -> FetchTarget {
+        match self {
+            ToManager::Returned(t) | ToManager::Added(t) => t,
+        }
+    }
+}
+
 struct Worker {
     adds: std_mpsc::Sender<FetchTarget>,
     handle: JoinHandle<()>,
@@ -268,14 +322,19 @@ struct Manager {
     brokers: Vec<String>,
     client: TimedClient,
     stop: Arc<Stop>,
-    returned_tx: std_mpsc::Sender<FetchTarget>,
-    returned: std_mpsc::Receiver<FetchTarget>,
+    returned_tx: std_mpsc::Sender<ToManager>,
+    returned: std_mpsc::Receiver<ToManager>,
     workers: HashMap<(String, u32), Worker>,
 }
 
 impl Manager {
-    fn new(config: FetchConfig, brokers: Vec<String>, stop: Arc<Stop>) -> Self {
-        let (returned_tx, returned) = std_mpsc::channel();
+    fn new(
+        config: FetchConfig,
+        brokers: Vec<String>,
+        stop: Arc<Stop>,
+        returned_tx: std_mpsc::Sender<ToManager>,
+        returned: std_mpsc::Receiver<ToManager>,
+    ) -> Self {
         Manager {
             client: TimedClient::new(&config, &brokers, "leaders"),
             config,
@@ -300,11 +359,16 @@ impl Manager {
                 self.config.refresh_leader_backoff
             };
             match self.returned.recv_timeout(wait) {
-                Ok(target) => {
+                // A new partition of the assignment: placed at once.
+                Ok(ToManager::Added(target)) => {
+                    waiting.push(target);
+                    waiting.extend(self.returned.try_iter().map(ToManager::into_target));
+                }
+                Ok(ToManager::Returned(target)) => {
                     waiting.push(target);
                     // Let the cluster settle before looking the leader up again.
                     sleep_unless_stopped(&self.stop, self.config.refresh_leader_backoff);
-                    waiting.extend(self.returned.try_iter());
+                    waiting.extend(self.returned.try_iter().map(ToManager::into_target));
                 }
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
@@ -462,7 +526,7 @@ struct Fetcher {
     leader: String,
     partitions: Vec<Owned>,
     adds: std_mpsc::Receiver<FetchTarget>,
-    returned: std_mpsc::Sender<FetchTarget>,
+    returned: std_mpsc::Sender<ToManager>,
     stop: Arc<Stop>,
     needs_metadata: bool,
 }
@@ -523,7 +587,7 @@ impl Fetcher {
 
     fn return_all(&mut self) {
         for owned in self.partitions.drain(..) {
-            let _ = self.returned.send(owned.target);
+            let _ = self.returned.send(ToManager::Returned(owned.target));
         }
     }
 
@@ -675,10 +739,10 @@ impl Fetcher {
                 None => {
                     tracing::debug!(partition = %owned.target.info.topic_partition(), broker = %self.leader, "no leader for partition in this fetcher's metadata; looking it up again");
                     self.needs_metadata = true;
-                    let _ = self.returned.send(owned.target);
+                    let _ = self.returned.send(ToManager::Returned(owned.target));
                 }
                 Some(Next::Return) => {
-                    let _ = self.returned.send(owned.target);
+                    let _ = self.returned.send(ToManager::Returned(owned.target));
                 }
             }
         }

@@ -10,6 +10,16 @@
 //! off. Attempts are retried until shutdown: unlike Java, we never stop consuming silently after
 //! `rebalance.max.retries`.
 //!
+//! What does not move is not stopped (spec §4 "Beyond"): the release of steps 2-4 comes after
+//! the assignment is computed and covers only the partitions that leave us or change thread
+//! id (stream). A partition the new assignment gives the same thread id keeps its owner node,
+//! fetch position, queued data and committed-offset checkpoint; the fetchers go on with it
+//! and the new partitions join them. Java members agree: an owner node with its own thread id
+//! is already claimed for them, one with ours means "not released yet", which only happens
+//! while our view of the group is stale (our next attempt, already triggered, releases it).
+//! When nothing stays, everything stops as in Java; a failed attempt other than an ownership
+//! conflict, and the loss of the session, still drop everything.
+//!
 //! Never: drop a pending ZooKeeper watch (ZooKeeper 3.4 closes the connection on the
 //! RemoveWatches that sends), delete an owner or registration node that another session holds. The assignment itself is computed by the pure
 //! [`crate::group::assign`]; this module owns the I/O around it.
@@ -94,9 +104,12 @@ impl Subscription {
 /// Callbacks around a rebalance (Java's `ConsumerRebalanceListener`), so an application can
 /// flush its state before partitions go and learn what it got.
 pub trait RebalanceListener: Send + Sync {
-    /// Called after delivery of the owned partitions stopped and their processed offsets were
-    /// committed (when auto-commit is on), before ownership is released. Unlike Java, not
-    /// called when the member owned nothing (Java passes an empty map).
+    /// Called after delivery of the partitions being released stopped and their processed
+    /// offsets were committed (when auto-commit is on), before their ownership is released.
+    /// Unlike Java, `owned` holds only the partitions that are released: a partition the new
+    /// assignment leaves on the same stream is not released and keeps being delivered (Java
+    /// releases and re-claims everything, and passes everything owned). Not called when
+    /// nothing is released (Java passes an empty map).
     fn before_releasing_partitions(&self, owned: &BTreeMap<String, BTreeSet<i32>>) {
         let _ = owned;
     }
@@ -373,6 +386,16 @@ impl StreamRouting {
         self.senders.insert((topic.to_string(), n), (index, sender));
     }
 
+    /// The stream an owned partition's data goes to (by its stream index).
+    fn route_index(&self, info: &PartitionTopicInfo) -> Option<(usize, ChunkSender)> {
+        self.senders
+            .iter()
+            .find(|((topic, _), (index, _))| {
+                *index == info.stream_index && (!self.by_topic || **topic == *info.topic)
+            })
+            .map(|(_, sender)| sender.clone())
+    }
+
     fn route(&self, topic: &str, thread: &ThreadId) -> Option<(usize, ChunkSender)> {
         let n: u32 = thread.as_str().rsplit('-').next()?.parse().ok()?;
         let topic = if self.by_topic { topic } else { "" };
@@ -449,6 +472,9 @@ pub(crate) struct Coordinator {
     /// Existing topics of our subscription at the last attempt: a change of the topic list
     /// that does not change this set does not rebalance (as Java's filter consumers).
     subscribed_topics: Option<BTreeSet<String>>,
+    /// Owned partitions not being fetched (their committed offset was unusable): never kept
+    /// across a rebalance, so the next one reads their offset again.
+    not_fetched: BTreeSet<TopicPartition>,
 }
 
 impl Coordinator {
@@ -473,6 +499,7 @@ impl Coordinator {
             watch_tasks: HashMap::new(),
             session_task: None,
             subscribed_topics: None,
+            not_fetched: BTreeSet::new(),
             owner_gone,
             owner_gone_tx,
         }
@@ -654,17 +681,23 @@ impl Coordinator {
         if released.is_empty() {
             return;
         }
-        for info in &released {
+        self.release(&released).await;
+    }
+
+    /// Revokes, commits (auto-commit), tells the listener about and deletes the owner nodes of
+    /// `released`, which are no longer in the owned set.
+    async fn release(&self, released: &[Arc<PartitionTopicInfo>]) {
+        for info in released {
             info.revoke();
         }
         if self.shared.config.auto_commit_enable {
-            if let Err(e) = self.shared.commit(&released).await {
+            if let Err(e) = self.shared.commit(released).await {
                 tracing::warn!(error = %e, "commit before releasing partitions failed");
             }
         }
         if let Some(listener) = self.shared.listener() {
             let mut owned: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
-            for info in &released {
+            for info in released {
                 owned
                     .entry(info.topic.to_string())
                     .or_default()
@@ -727,8 +760,9 @@ impl Coordinator {
                     return;
                 }
                 Err(Failure::Superseded) => {
+                    // What the stale assignment moved is released; the next attempt releases
+                    // what the current one moves.
                     tracing::debug!(attempt, "group changed during the attempt: reading again");
-                    self.release_partitions().await;
                     if !self.shared.zk.is_alive() && !self.recover_session().await {
                         return;
                     }
@@ -755,7 +789,11 @@ impl Coordinator {
                     } else {
                         tracing::warn!(attempt, error = %e, "rebalance attempt failed; backing off");
                     }
-                    self.release_partitions().await;
+                    // A conflict undid this attempt's claims and already released what moves:
+                    // what stays keeps flowing while we wait. Any other failure stops all.
+                    if contended.is_none() {
+                        self.release_partitions().await;
+                    }
                     let backoff = jittered(self.shared.config.rebalance_backoff);
                     match self.wait_before_retry(backoff, contended).await {
                         Wake::Stop => return,
@@ -853,7 +891,12 @@ impl Coordinator {
             return Ok(());
         };
         let plan = self.compute(&view).map_err(Failure::plain)?;
-        if self.superseded() {
+        // Released even when the assignment is already stale: what it moves, the newer one
+        // mostly moves too (a burst of joins shrinks every share), and partitions held through
+        // a burst of reads would keep the members that get them waiting.
+        let superseded = self.superseded();
+        self.release_moving(&plan.mine).await;
+        if superseded {
             return Err(Failure::Superseded);
         }
         self.remove_stray_claims(&plan.mine).await;
@@ -867,16 +910,80 @@ impl Coordinator {
     /// Steps 6-8 for a computed assignment: offsets, claim, start. An ownership conflict
     /// hands the assignment back for a retry that need not read the group again.
     async fn claim_and_start(&mut self, prepared: Prepared) -> Result<(), Failure> {
-        let offsets = self
-            .read_offsets(&prepared.plan.mine)
-            .await
-            .map_err(Failure::plain)?;
-        if let Err(e) = self.claim(&prepared.plan.mine).await {
+        let kept = self.kept(&prepared.plan.mine);
+        let kept_tps: BTreeSet<TopicPartition> = kept.iter().map(|i| i.topic_partition()).collect();
+        let new: BTreeMap<TopicPartition, ThreadId> = prepared
+            .plan
+            .mine
+            .iter()
+            .filter(|(tp, _)| !kept_tps.contains(*tp))
+            .map(|(tp, t)| (tp.clone(), t.clone()))
+            .collect();
+        let offsets = self.read_offsets(&new).await.map_err(Failure::plain)?;
+        if let Err(e) = self.claim(&new).await {
             let retry = matches!(e, RebalanceError::OwnershipConflict { .. }).then_some(prepared);
             return Err(Failure::Error(e, retry));
         }
-        self.start(prepared.brokers, prepared.plan, offsets).await;
+        self.start(prepared.brokers, &prepared.plan, new, offsets, kept)
+            .await;
         Ok(())
+    }
+
+    /// The partitions we own that the assignment `mine` leaves where they are: same partition,
+    /// same thread id (so the same stream), claimed by this session. Their owner nodes stay,
+    /// and their fetch positions and queued data with them. The Java protocol allows it: a
+    /// Java member treats an owner node holding its own thread id as already claimed, and one
+    /// holding another's as not released yet (it waits); a node is only kept while our
+    /// assignment keeps it, so nobody waits for it in a group that agrees.
+    fn kept(&self, mine: &BTreeMap<TopicPartition, ThreadId>) -> Vec<Arc<PartitionTopicInfo>> {
+        let group = &self.shared.config.group_id;
+        let claims = self.shared.lock_claims().clone();
+        self.shared
+            .owned_snapshot()
+            .into_iter()
+            .filter(|info| {
+                let tp = info.topic_partition();
+                let Some(thread) = mine.get(&tp) else {
+                    return false;
+                };
+                let path = layout::owner_path(group, &tp.topic, tp.partition);
+                info.is_current()
+                    && !self.not_fetched.contains(&tp)
+                    && claims.get(&path).map(Vec::as_slice) == Some(thread.as_str().as_bytes())
+                    && self
+                        .routing
+                        .route(&tp.topic, thread)
+                        .is_some_and(|(index, _)| index == info.stream_index)
+            })
+            .collect()
+    }
+
+    /// Releases what the new assignment `mine` moves (step 2-4 for those partitions only):
+    /// their delivery stops (revoked: the fetchers drop them, the streams drop their queued
+    /// data), their offsets are committed (auto-commit), the listener hears of them, their
+    /// owner nodes are deleted. What stays keeps flowing. When nothing stays, everything is
+    /// stopped as in Java.
+    async fn release_moving(&mut self, mine: &BTreeMap<TopicPartition, ThreadId>) {
+        let kept = self.kept(mine);
+        if kept.is_empty() {
+            self.release_partitions().await;
+            return;
+        }
+        let kept_tps: BTreeSet<TopicPartition> = kept.iter().map(|i| i.topic_partition()).collect();
+        let (_, released): (Vec<_>, Vec<_>) = self
+            .shared
+            .replace_owned(kept)
+            .into_iter()
+            .partition(|info| kept_tps.contains(&info.topic_partition()));
+        if released.is_empty() {
+            return;
+        }
+        tracing::debug!(
+            released = released.len(),
+            kept = kept_tps.len(),
+            "releasing the partitions that move; the others keep flowing"
+        );
+        self.release(&released).await;
     }
 
     /// Steps 1-5: brokers, release of what we own, members and their subscriptions, partitions
@@ -888,8 +995,8 @@ impl Coordinator {
         let group = self.shared.config.group_id.clone();
         let zk = self.shared.zk.clone();
         let brokers = self.read_brokers(watchers).await?;
-        self.release_partitions().await;
         if brokers.is_empty() {
+            self.release_partitions().await;
             tracing::warn!("no Kafka brokers registered in ZooKeeper; waiting for one to appear");
             return Ok(None);
         }
@@ -1072,13 +1179,18 @@ impl Coordinator {
     async fn start(
         &mut self,
         brokers: Vec<BrokerInfo>,
-        plan: Plan,
+        plan: &Plan,
+        new: BTreeMap<TopicPartition, ThreadId>,
         offsets: BTreeMap<TopicPartition, Result<Option<i64>, String>>,
+        kept: Vec<Arc<PartitionTopicInfo>>,
     ) {
-        let mut infos = Vec::new();
+        // Kept partitions are all being fetched (see `kept`).
+        self.not_fetched.clear();
+        let kept_count = kept.len();
+        let mut infos = kept;
         let mut targets = Vec::new();
         let mut checkpoints = HashMap::new();
-        for (tp, thread) in &plan.mine {
+        for (tp, thread) in &new {
             let Some((index, sender)) = self.routing.route(&tp.topic, thread) else {
                 tracing::error!(partition = %tp, thread = %thread, "no stream for assigned thread id");
                 continue;
@@ -1098,6 +1210,7 @@ impl Coordinator {
             ));
             infos.push(info.clone());
             if let Some(Err(problem)) = offsets.get(tp) {
+                self.not_fetched.insert(tp.clone());
                 let error = FetchError::BadOffset(problem.clone());
                 if sender.try_send(StreamItem::Error(error)).is_err() {
                     tracing::warn!(partition = %tp, "stream queue full: offset error reported in logs only");
@@ -1106,7 +1219,12 @@ impl Coordinator {
             }
             targets.push(FetchTarget { info, sink: sender });
         }
-        *self.shared.checkpoints.lock().await = checkpoints;
+        {
+            // Kept partitions keep what was last written or read for them.
+            let mut current = self.shared.checkpoints.lock().await;
+            current.retain(|tp, _| infos.iter().any(|i| i.topic_partition() == *tp));
+            current.extend(checkpoints);
+        }
         self.shared.replace_owned(infos);
         if let Some(listener) = self.shared.listener() {
             let mut view: BTreeMap<String, BTreeMap<i32, String>> = BTreeMap::new();
@@ -1117,11 +1235,29 @@ impl Coordinator {
             }
             listener.before_starting_fetchers(self.shared.consumer_id.as_str(), &view);
         }
-        if !targets.is_empty() {
-            let addresses = brokers.iter().map(BrokerInfo::address).collect();
-            let config = FetchConfig::from_consumer_config(&self.shared.config);
-            self.fetchers = Some(FetcherManager::start(config, addresses, targets));
+        if targets.is_empty() {
+            return;
         }
+        // Kept partitions are being fetched: the new ones join them.
+        let targets = match &self.fetchers {
+            Some(running) => match running.add(targets) {
+                Ok(()) => return,
+                Err(back) => back,
+            },
+            None => targets,
+        };
+        self.stop_fetchers().await;
+        let addresses = brokers.iter().map(BrokerInfo::address).collect();
+        let config = FetchConfig::from_consumer_config(&self.shared.config);
+        // A manager that stopped by itself (not expected while kept partitions run) would
+        // lose the kept ones: they are fetched again from their positions.
+        let mut targets = targets;
+        for info in self.shared.owned_snapshot().into_iter().take(kept_count) {
+            if let Some((_, sink)) = self.routing.route_index(&info) {
+                targets.push(FetchTarget { info, sink });
+            }
+        }
+        self.fetchers = Some(FetcherManager::start(config, addresses, targets));
     }
 
     /// Whether an owner node's data is one of this member's thread ids.

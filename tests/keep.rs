@@ -1,0 +1,315 @@
+//! "Do not stop what does not move", against real ZooKeeper and Kafka: a rebalance that leaves
+//! a member's partition on the same thread id keeps its owner node (not deleted and created
+//! again), its fetch position and its queued data; only the partitions that move are released.
+//!
+//! The observable is redelivery with auto-commit off and nothing committed: a released
+//! partition is fetched again from `auto.offset.reset` (smallest), so a member that released
+//! and re-claimed everything (as the Java consumer does) delivers its messages twice. Owner
+//! nodes are compared by creation transaction id (czxid), and the rebalance listener must not
+//! hear of a release of a kept partition.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Records what a rebalance listener is told, in order.
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<(&'static str, BTreeSet<i32>)>>,
+}
+
+impl zkconsumer::RebalanceListener for Recorder {
+    fn before_releasing_partitions(&self, owned: &BTreeMap<String, BTreeSet<i32>>) {
+        let all = owned.values().flatten().copied().collect();
+        self.events.lock().unwrap().push(("release", all));
+    }
+
+    fn before_starting_fetchers(
+        &self,
+        consumer_id: &str,
+        assignment: &BTreeMap<String, BTreeMap<i32, String>>,
+    ) {
+        let mine = assignment
+            .values()
+            .flatten()
+            .filter(|(_, owner)| owner.starts_with(&format!("{consumer_id}-")))
+            .map(|(p, _)| *p)
+            .collect();
+        self.events.lock().unwrap().push(("start", mine));
+    }
+}
+
+/// A member with auto-commit off (so a release and re-claim would fetch from the start again).
+async fn member(group: &str) -> zkconsumer::Consumer {
+    init_logs();
+    zkconsumer::Consumer::connect(
+        config(group)
+            .set("auto.commit.enable", false)
+            .build()
+            .expect("valid config"),
+    )
+    .await
+    .expect("connect")
+}
+
+/// Creation transaction id of each owner node of `topic` (partition -> czxid).
+async fn owner_czxids(
+    zk: &zkconsumer::zk::session::ZkSession,
+    group: &str,
+    topic: &str,
+) -> BTreeMap<i32, i64> {
+    let mut czxids = BTreeMap::new();
+    for partition in owners(zk, group, topic).await.keys() {
+        let path = format!("/consumers/{group}/owners/{topic}/{partition}");
+        if let Some(stat) = zk
+            .client()
+            .check_stat(&path)
+            .await
+            .expect("stat owner node")
+        {
+            czxids.insert(*partition, stat.czxid);
+        }
+    }
+    czxids
+}
+
+async fn wait_rebalanced(consumer: &zkconsumer::Consumer, after: u64) {
+    let mut rebalances = consumer.rebalances();
+    tokio::time::timeout(LIMIT, rebalances.wait_for(|n| *n > after))
+        .await
+        .expect("the member rebalances")
+        .expect("consumer alive");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_whose_partitions_do_not_move_keeps_them_through_another_members_join() {
+    let mine = topic("keep-a", 4, 1);
+    let other = topic("keep-b", 2, 1);
+    let group = testkit::cluster().unique("keep-group");
+    let zk = zk().await;
+
+    let first = member(&group).await;
+    let recorder = Arc::new(Recorder::default());
+    first.set_rebalance_listener(recorder.clone());
+    let seen = collect_streams(&first, &mine, 2).await;
+    produce(&mine, 4, 5, "one");
+    wait_until("first batch delivered", LIMIT, || seen.len() >= 20).await;
+    let owners_before = owners(&zk, &group, &mine).await;
+    let czxids_before = owner_czxids(&zk, &group, &mine).await;
+    assert_eq!(czxids_before.len(), 4, "{owners_before:?}");
+    let rebalances_before = *first.rebalances().borrow();
+
+    // Another member joins the group for another topic: the first member rebalances, and
+    // its assignment (partition -> thread id) stays the same.
+    let second = member(&group).await;
+    let seen_other = collect_streams(&second, &other, 1).await;
+    wait_rebalanced(&first, rebalances_before).await;
+    produce(&other, 2, 3, "other");
+    wait_until("second member consumes its topic", LIMIT, || {
+        seen_other.len() >= 6
+    })
+    .await;
+
+    assert_eq!(owners(&zk, &group, &mine).await, owners_before);
+    assert_eq!(
+        owner_czxids(&zk, &group, &mine).await,
+        czxids_before,
+        "the owner nodes of unchanged partitions were kept, not deleted and created again"
+    );
+
+    produce(&mine, 4, 5, "two");
+    wait_until("second batch delivered", LIMIT, || seen.len() >= 40).await;
+    first.shutdown().await.unwrap();
+    second.shutdown().await.unwrap();
+    seen.wait_ended().await;
+    seen_other.wait_ended().await;
+    let all = seen.snapshot();
+    // Kept fetch positions: nothing fetched again from the (uncommitted) start.
+    assert_no_duplicates(&all);
+    assert_eq!(all.len(), 40);
+
+    let events = recorder.events.lock().unwrap().clone();
+    assert!(
+        !events.iter().any(|(kind, _)| *kind == "release"),
+        "nothing was released: {events:?}"
+    );
+    let everything: BTreeSet<i32> = (0..4).collect();
+    assert!(events.len() >= 2, "{events:?}");
+    assert!(
+        events.iter().all(|e| *e == ("start", everything.clone())),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_join_releases_only_the_partitions_that_move() {
+    let topic = topic("keep-half", 4, 1);
+    let group = testkit::cluster().unique("keep-half-group");
+    let zk = zk().await;
+
+    let first = member(&group).await;
+    let recorder = Arc::new(Recorder::default());
+    first.set_rebalance_listener(recorder.clone());
+    let seen = collect_streams(&first, &topic, 1).await;
+    produce(&topic, 4, 5, "one");
+    wait_until("first batch delivered", LIMIT, || seen.len() >= 20).await;
+    let czxids_before = owner_czxids(&zk, &group, &topic).await;
+    let rebalances_before = *first.rebalances().borrow();
+
+    let second = member(&group).await;
+    let seen_second = collect_streams(&second, &topic, 1).await;
+    wait_rebalanced(&first, rebalances_before).await;
+    wait_until("the second member owns half", LIMIT, || {
+        second.owned_partitions().len() == 2
+    })
+    .await;
+    let kept: BTreeSet<i32> = first
+        .owned_partitions()
+        .keys()
+        .map(|tp| tp.partition)
+        .collect();
+    assert_eq!(kept.len(), 2);
+    let moved: BTreeSet<i32> = (0..4).filter(|p| !kept.contains(p)).collect();
+
+    // The kept owner nodes are the same nodes; the moved ones were created by the second member.
+    let czxids_after = owner_czxids(&zk, &group, &topic).await;
+    for p in &kept {
+        assert_eq!(czxids_after.get(p), czxids_before.get(p), "partition {p}");
+    }
+    for p in &moved {
+        assert_ne!(czxids_after.get(p), czxids_before.get(p), "partition {p}");
+    }
+
+    produce(&topic, 4, 5, "two");
+    wait_until("the first member's second batch", LIMIT, || {
+        seen.snapshot()
+            .iter()
+            .filter(|s| kept.contains(&s.partition))
+            .count()
+            >= 20
+    })
+    .await;
+    // The second member reads the moved partitions from the start (nothing was committed).
+    wait_until("the second member's partitions", LIMIT, || {
+        seen_second.len() >= 20
+    })
+    .await;
+    first.shutdown().await.unwrap();
+    second.shutdown().await.unwrap();
+    seen.wait_ended().await;
+    seen_second.wait_ended().await;
+
+    // Kept partitions: every offset exactly once on the first member (no fetch from the start).
+    let first_kept: Vec<Seen> = seen
+        .snapshot()
+        .into_iter()
+        .filter(|s| kept.contains(&s.partition))
+        .collect();
+    assert_no_duplicates(&first_kept);
+    assert_eq!(first_kept.len(), 20);
+    // Moved partitions: nothing after the release on the first member.
+    let first_moved = seen
+        .snapshot()
+        .into_iter()
+        .filter(|s| moved.contains(&s.partition))
+        .count();
+    assert_eq!(first_moved, 10);
+    let second_all = seen_second.snapshot();
+    assert_no_duplicates(&second_all);
+    assert!(second_all.iter().all(|s| moved.contains(&s.partition)));
+    assert_eq!(second_all.len(), 20);
+
+    // The listener heard the release of exactly what moved.
+    let events = recorder.events.lock().unwrap().clone();
+    let releases: Vec<&BTreeSet<i32>> = events
+        .iter()
+        .filter(|(kind, _)| *kind == "release")
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(releases, vec![&moved], "{events:?}");
+    assert_eq!(events.last().unwrap(), &("start", kept), "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partition_that_changes_thread_id_within_a_member_is_released_and_claimed_again() {
+    let topic = topic("keep-thread", 4, 1);
+    let group = testkit::cluster().unique("keep-thread-group");
+    let zk = zk().await;
+    init_logs();
+    let with_id = |id: &str| {
+        config(&group)
+            .set("auto.commit.enable", false)
+            .set("consumer.id", id)
+            .build()
+            .expect("valid config")
+    };
+
+    // "b" alone with two streams (range): b-0 -> 0,1; b-1 -> 2,3.
+    let first = zkconsumer::Consumer::connect(with_id("b")).await.unwrap();
+    let recorder = Arc::new(Recorder::default());
+    first.set_rebalance_listener(recorder.clone());
+    let seen = collect_streams(&first, &topic, 2).await;
+    produce(&topic, 4, 5, "one");
+    wait_until("first batch delivered", LIMIT, || seen.len() >= 20).await;
+    let czxids_before = owner_czxids(&zk, &group, &topic).await;
+    assert_eq!(
+        owners(&zk, &group, &topic).await[&2],
+        format!("{group}_b-1")
+    );
+
+    // "a" joins with one stream and sorts first: a-0 -> 0,1; b-0 -> 2; b-1 -> 3. Partition 2
+    // stays with member b but moves from thread b-1 to b-0 (another stream): a move.
+    let second = zkconsumer::Consumer::connect(with_id("a")).await.unwrap();
+    let seen_second = collect_streams(&second, &topic, 1).await;
+    let wanted: BTreeMap<i32, String> = [(0, "a-0"), (1, "a-0"), (2, "b-0"), (3, "b-1")]
+        .into_iter()
+        .map(|(p, t)| (p, format!("{group}_{t}")))
+        .collect();
+    let start = std::time::Instant::now();
+    while owners(&zk, &group, &topic).await != wanted {
+        assert!(start.elapsed() < LIMIT, "owners never became {wanted:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let czxids_after = owner_czxids(&zk, &group, &topic).await;
+    assert_eq!(czxids_after[&3], czxids_before[&3], "partition 3 kept");
+    assert_ne!(
+        czxids_after[&2], czxids_before[&2],
+        "partition 2 claimed again"
+    );
+
+    // Partition 2 was released (nothing committed): fetched again from the start, on b-0.
+    wait_until("partition 2 delivered again", LIMIT, || {
+        seen.snapshot().iter().filter(|s| s.partition == 2).count() >= 10
+    })
+    .await;
+    wait_until("the second member's partitions", LIMIT, || {
+        seen_second.len() >= 10
+    })
+    .await;
+    first.shutdown().await.unwrap();
+    second.shutdown().await.unwrap();
+    seen.wait_ended().await;
+    seen_second.wait_ended().await;
+    let on_first = |p: i32| {
+        seen.snapshot()
+            .into_iter()
+            .filter(|s| s.partition == p)
+            .count()
+    };
+    assert_eq!(on_first(2), 10, "redelivered once after the move");
+    assert_eq!(on_first(3), 5, "kept: delivered once");
+
+    let events = recorder.events.lock().unwrap().clone();
+    let releases: Vec<&BTreeSet<i32>> = events
+        .iter()
+        .filter(|(kind, _)| *kind == "release")
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(releases, vec![&BTreeSet::from([0, 1, 2])], "{events:?}");
+}
