@@ -259,8 +259,9 @@ impl Consumer {
         Ok(false)
     }
 
-    /// Calls `before_release(partitions)` before ownership is released (partitions:
-    /// `{topic: {partition, ...}}`) and `after_assign(consumer_id, assignment)` after a new
+    /// Calls `before_release(partitions)` before ownership of partitions that move away is
+    /// released (partitions: `{topic: {partition, ...}}`; partitions this member keeps through a
+    /// rebalance are not released) and `after_assign(consumer_id, assignment)` after a new
     /// assignment was claimed (`{topic: {partition: thread_id}}` for the whole group).
     #[pyo3(signature = (before_release=None, after_assign=None))]
     fn set_rebalance_listener(
