@@ -392,33 +392,6 @@ async fn corrupt_offset_node_is_a_clear_error_naming_the_path() {
     assert_eq!(zk.get_data(&path).await.unwrap().unwrap(), b"not-a-number");
 }
 
-/// Records what a rebalance listener is told, in order.
-#[derive(Default)]
-struct Recorder {
-    events: std::sync::Mutex<Vec<(&'static str, BTreeSet<i32>)>>,
-}
-
-impl zkconsumer::RebalanceListener for Recorder {
-    fn before_releasing_partitions(&self, owned: &BTreeMap<String, BTreeSet<i32>>) {
-        let all = owned.values().flatten().copied().collect();
-        self.events.lock().unwrap().push(("release", all));
-    }
-
-    fn before_starting_fetchers(
-        &self,
-        consumer_id: &str,
-        assignment: &BTreeMap<String, BTreeMap<i32, String>>,
-    ) {
-        let mine = assignment
-            .values()
-            .flatten()
-            .filter(|(_, owner)| owner.starts_with(&format!("{consumer_id}-")))
-            .map(|(p, _)| *p)
-            .collect();
-        self.events.lock().unwrap().push(("start", mine));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rebalance_listener_hears_each_release_and_assignment_and_idle_streams_time_out() {
     let topic = topic("listen", 4, 1);

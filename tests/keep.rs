@@ -11,39 +11,12 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// Records what a rebalance listener is told, in order.
-#[derive(Default)]
-struct Recorder {
-    events: Mutex<Vec<(&'static str, BTreeSet<i32>)>>,
-}
-
-impl zkconsumer::RebalanceListener for Recorder {
-    fn before_releasing_partitions(&self, owned: &BTreeMap<String, BTreeSet<i32>>) {
-        let all = owned.values().flatten().copied().collect();
-        self.events.lock().unwrap().push(("release", all));
-    }
-
-    fn before_starting_fetchers(
-        &self,
-        consumer_id: &str,
-        assignment: &BTreeMap<String, BTreeMap<i32, String>>,
-    ) {
-        let mine = assignment
-            .values()
-            .flatten()
-            .filter(|(_, owner)| owner.starts_with(&format!("{consumer_id}-")))
-            .map(|(p, _)| *p)
-            .collect();
-        self.events.lock().unwrap().push(("start", mine));
-    }
-}
 
 /// A member with auto-commit off (so a release and re-claim would fetch from the start again).
 async fn member(group: &str) -> zkconsumer::Consumer {

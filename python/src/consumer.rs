@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyInt, PyString};
 
 use zkconsumer::config::{parse_properties, read_properties_file, ConsumerConfigBuilder};
-use zkconsumer::TopicFilter;
+use zkconsumer::{MessageStream, TopicFilter};
 
 use crate::errors;
 use crate::listener::PyListener;
@@ -77,12 +77,21 @@ fn builder(
 }
 
 impl Consumer {
-    fn keep(&self, streams: &[Arc<Slot>]) {
-        let mut slots = match self.slots.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        slots.extend(streams.iter().cloned());
+    /// The library's streams as Python streams; the consumer keeps their slots for `close()`.
+    fn wrap(&self, py: Python<'_>, streams: Vec<MessageStream>) -> PyResult<Vec<Stream>> {
+        let rt = runtime::runtime(py)?;
+        let slots: Vec<Arc<Slot>> = streams
+            .into_iter()
+            .map(|s| Slot::new(s, self.inner.clone()))
+            .collect();
+        match self.slots.lock() {
+            Ok(mut g) => g.extend(slots.iter().cloned()),
+            Err(poisoned) => poisoned.into_inner().extend(slots.iter().cloned()),
+        }
+        Ok(slots
+            .into_iter()
+            .map(|slot| Stream::new(slot, rt.clone()))
+            .collect())
     }
 
     fn check(&self, py: Python<'_>) -> PyResult<()> {
@@ -162,18 +171,10 @@ impl Consumer {
             inner.create_message_streams(topic_counts).await
         })?
         .map_err(|e| errors::from_consumer(py, &e))?;
-        let mut result = BTreeMap::new();
-        for (topic, streams) in streams {
-            let slots: Vec<Arc<Slot>> = streams
-                .into_iter()
-                .map(|s| Slot::new(s, self.inner.clone()))
-                .collect();
-            self.keep(&slots);
-            let rt = runtime::runtime(py)?;
-            let streams = slots.into_iter().map(|s| Stream::new(s, rt.clone()));
-            result.insert(topic, streams.collect());
-        }
-        Ok(result)
+        streams
+            .into_iter()
+            .map(|(topic, streams)| Ok((topic, self.wrap(py, streams)?)))
+            .collect()
     }
 
     /// Subscribes to every topic matching `whitelist` (or not matching `blacklist`), Java
@@ -207,16 +208,7 @@ impl Consumer {
             inner.create_message_streams_by_filter(filter, count).await
         })?
         .map_err(|e| errors::from_consumer(py, &e))?;
-        let slots: Vec<Arc<Slot>> = streams
-            .into_iter()
-            .map(|s| Slot::new(s, self.inner.clone()))
-            .collect();
-        self.keep(&slots);
-        let rt = runtime::runtime(py)?;
-        Ok(slots
-            .into_iter()
-            .map(|s| Stream::new(s, rt.clone()))
-            .collect())
+        self.wrap(py, streams)
     }
 
     /// Commits the processed offset of every owned partition now.

@@ -324,3 +324,30 @@ pub async fn connect_through(proxy: &testkit::FaultProxy, group: &str, id: &str)
     .await
     .expect("connect through the proxy")
 }
+
+/// Records what a rebalance listener is told, in order.
+#[derive(Default)]
+pub struct Recorder {
+    pub events: Mutex<Vec<(&'static str, BTreeSet<i32>)>>,
+}
+
+impl zkconsumer::RebalanceListener for Recorder {
+    fn before_releasing_partitions(&self, owned: &BTreeMap<String, BTreeSet<i32>>) {
+        let all = owned.values().flatten().copied().collect();
+        self.events.lock().unwrap().push(("release", all));
+    }
+
+    fn before_starting_fetchers(
+        &self,
+        consumer_id: &str,
+        assignment: &BTreeMap<String, BTreeMap<i32, String>>,
+    ) {
+        let mine = assignment
+            .values()
+            .flatten()
+            .filter(|(_, owner)| owner.starts_with(&format!("{consumer_id}-")))
+            .map(|(p, _)| *p)
+            .collect();
+        self.events.lock().unwrap().push(("start", mine));
+    }
+}
