@@ -31,6 +31,21 @@ async fn member(group: &str) -> zkconsumer::Consumer {
     .expect("connect")
 }
 
+/// Starts `consumer` on `topic` with `streams` streams and a listener log, produces five
+/// messages "one" to each of the topic's four partitions and waits until all 20 are delivered.
+async fn first_batch_delivered(
+    consumer: &zkconsumer::Consumer,
+    topic: &str,
+    streams: u32,
+) -> (Arc<Recorder>, Collector) {
+    let recorder = Arc::new(Recorder::default());
+    consumer.set_rebalance_listener(recorder.clone());
+    let seen = collect_streams(consumer, topic, streams).await;
+    produce(topic, 4, 5, "one");
+    wait_until("first batch delivered", LIMIT, || seen.len() >= 20).await;
+    (recorder, seen)
+}
+
 /// Creation transaction id of each owner node of `topic` (partition -> czxid).
 async fn owner_czxids(
     zk: &zkconsumer::zk::session::ZkSession,
@@ -68,11 +83,7 @@ async fn a_member_whose_partitions_do_not_move_keeps_them_through_another_member
     let zk = zk().await;
 
     let first = member(&group).await;
-    let recorder = Arc::new(Recorder::default());
-    first.set_rebalance_listener(recorder.clone());
-    let seen = collect_streams(&first, &mine, 2).await;
-    produce(&mine, 4, 5, "one");
-    wait_until("first batch delivered", LIMIT, || seen.len() >= 20).await;
+    let (recorder, seen) = first_batch_delivered(&first, &mine, 2).await;
     let owners_before = owners(&zk, &group, &mine).await;
     let czxids_before = owner_czxids(&zk, &group, &mine).await;
     assert_eq!(czxids_before.len(), 4, "{owners_before:?}");
@@ -127,11 +138,7 @@ async fn a_join_releases_only_the_partitions_that_move() {
     let zk = zk().await;
 
     let first = member(&group).await;
-    let recorder = Arc::new(Recorder::default());
-    first.set_rebalance_listener(recorder.clone());
-    let seen = collect_streams(&first, &topic, 1).await;
-    produce(&topic, 4, 5, "one");
-    wait_until("first batch delivered", LIMIT, || seen.len() >= 20).await;
+    let (recorder, seen) = first_batch_delivered(&first, &topic, 1).await;
     let czxids_before = owner_czxids(&zk, &group, &topic).await;
     let rebalances_before = *first.rebalances().borrow();
 
@@ -225,11 +232,7 @@ async fn a_partition_that_changes_thread_id_within_a_member_is_released_and_clai
 
     // "b" alone with two streams (range): b-0 -> 0,1; b-1 -> 2,3.
     let first = zkconsumer::Consumer::connect(with_id("b")).await.unwrap();
-    let recorder = Arc::new(Recorder::default());
-    first.set_rebalance_listener(recorder.clone());
-    let seen = collect_streams(&first, &topic, 2).await;
-    produce(&topic, 4, 5, "one");
-    wait_until("first batch delivered", LIMIT, || seen.len() >= 20).await;
+    let (recorder, seen) = first_batch_delivered(&first, &topic, 2).await;
     let czxids_before = owner_czxids(&zk, &group, &topic).await;
     assert_eq!(
         owners(&zk, &group, &topic).await[&2],
