@@ -112,6 +112,13 @@ class Cluster:
     def offsets(self, group: str, topic: str) -> Dict[int, int]:
         return {p: int(v) for p, v in self._values(f"/consumers/{group}/offsets/{topic}").items()}
 
+    def commit(self, group: str, topic: str, offsets: Dict[int, int]) -> None:
+        """Writes committed offsets as a consumer of the group would (before any member runs)."""
+        for partition, offset in offsets.items():
+            path = f"{self.chroot}/consumers/{group}/offsets/{topic}/{partition}"
+            self.zk.ensure_path(path)
+            self.zk.set(path, str(offset).encode())
+
     def members(self, group: str) -> List[str]:
         return self.children(f"/consumers/{group}/ids")
 
