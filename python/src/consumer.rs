@@ -12,6 +12,7 @@ use pyo3::types::{PyBool, PyDict, PyInt, PyString};
 use zkconsumer::config::{parse_properties, read_properties_file, ConsumerConfigBuilder};
 use zkconsumer::{MessageStream, TopicFilter};
 
+use crate::aio;
 use crate::errors;
 use crate::listener::PyListener;
 use crate::runtime::{self, Birth};
@@ -92,6 +93,18 @@ impl Consumer {
             .into_iter()
             .map(|slot| Stream::new(slot, rt.clone()))
             .collect())
+    }
+
+    /// Ends the streams whose last message the calling thread holds (see
+    /// [`Slot::end_if_held_by_current_thread`]).
+    fn end_streams_held_by_current_thread(&self) {
+        let slots = match self.slots.lock() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        for slot in &slots {
+            slot.end_if_held_by_current_thread();
+        }
     }
 
     fn check(&self, py: Python<'_>) -> PyResult<()> {
@@ -223,13 +236,7 @@ impl Consumer {
     /// this member's owner and registration nodes. Idempotent; callable from any thread.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         self.check(py)?;
-        let slots = match self.slots.lock() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        for slot in &slots {
-            slot.end_if_held_by_current_thread();
-        }
+        self.end_streams_held_by_current_thread();
         let inner = self.inner.clone();
         let result = runtime::run(py, async move { inner.shutdown().await })?;
         // The listener's callables may refer to this object (a cycle through Rust that
@@ -249,6 +256,27 @@ impl Consumer {
     fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
         self.close(py)?;
         Ok(false)
+    }
+
+    fn __aenter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, PyAny>> {
+        let future = aio::running_loop(slf.py())?.call_method0("create_future")?;
+        future.call_method1("set_result", (&slf,))?;
+        Ok(future)
+    }
+
+    /// Leaving `async with`: `close()` runs in the event loop's default executor (it blocks),
+    /// so the loop goes on meanwhile. Messages taken in the loop's thread and not finished stay
+    /// unprocessed (delivered again later), as when a `with` block is left.
+    #[pyo3(signature = (*_exc))]
+    fn __aexit__<'py>(
+        slf: Bound<'py, Self>,
+        _exc: &Bound<'py, pyo3::types::PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        slf.get().check(py)?;
+        let event_loop = aio::running_loop(py)?;
+        slf.get().end_streams_held_by_current_thread();
+        event_loop.call_method1("run_in_executor", (py.None(), slf.getattr("close")?))
     }
 
     /// Calls `before_release(partitions)` before ownership of partitions that move away is

@@ -7,20 +7,30 @@
 //! at the following call, so `consumer.timeout.ms` and the "taking the next message marks
 //! the previous one processed" rule are the library's, unchanged. A stream also keeps its
 //! consumer alive: streams still in use do not end because the `Consumer` object was dropped.
+//!
+//! `async for` (asyncio) shares that `next()` in flight: it stays in the stream's state and a
+//! task of the runtime polls it there; when it completes, its output is kept in the state (as
+//! a ready future) and the event loop is asked to deliver it to the awaiting asyncio future.
+//! Cancelling the awaiting task (`wait_for`, a task group ending) only lets go of the wait: a
+//! message that arrived meanwhile stays in the stream for the next `__anext__` or `next()`.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use tokio::task::AbortHandle;
 
 use zkconsumer::{Acker, MessageStream, StreamError};
 
+use crate::aio;
 use crate::errors;
 use crate::runtime::{self, Birth, SLICE};
 use tokio::runtime::Runtime;
@@ -29,7 +39,7 @@ type Next = Option<Result<zkconsumer::Message, StreamError>>;
 type PendingNext = Pin<Box<dyn Future<Output = (MessageStream, Next)> + Send>>;
 
 /// What a wait on a stream came to.
-enum Outcome {
+pub(crate) enum Outcome {
     Message(zkconsumer::Message),
     Failed(StreamError),
     Ended,
@@ -47,6 +57,30 @@ struct State {
     busy: bool,
     /// The thread that took the message the application holds now (unfinished).
     holder: Option<ThreadId>,
+    /// The `__anext__` the `next()` in flight serves (`busy` is set while there is one); the
+    /// future stays in `pending`, polled there by the waiter's task.
+    waiter: Option<AsyncWaiter>,
+}
+
+/// An `__anext__` waiting: its number and the runtime task polling for it.
+struct AsyncWaiter {
+    id: u64,
+    poller: Option<AbortHandle>,
+}
+
+/// Where a stream stands for a new reader: a buffered message, a `next()` in flight, or ended.
+enum Start {
+    Ready(zkconsumer::Message),
+    InFlight,
+    Ended,
+}
+
+/// What an `__anext__` gets from a stream.
+enum AsyncTurn {
+    Ready(zkconsumer::Message),
+    Wait(u64),
+    Ended,
+    Busy,
 }
 
 /// What a thread gets from a stream: a message now, or something to wait on.
@@ -63,6 +97,8 @@ pub(crate) struct Slot {
     ended: AtomicBool,
     acker: Acker,
     thread_id: String,
+    /// Numbers `__anext__` waiters.
+    waiters: AtomicU64,
     /// Streams keep their consumer alive (its tasks stop when the last handle goes).
     _consumer: Arc<zkconsumer::Consumer>,
 }
@@ -73,11 +109,13 @@ impl Slot {
             acker: stream.acker(),
             thread_id: stream.thread_id().to_string(),
             ended: AtomicBool::new(false),
+            waiters: AtomicU64::new(0),
             state: Mutex::new(State {
                 stream: Some(stream),
                 pending: None,
                 busy: false,
                 holder: None,
+                waiter: None,
             }),
             _consumer: consumer,
         })
@@ -100,26 +138,126 @@ impl Slot {
         if state.busy {
             return Turn::Busy;
         }
-        if let Some(pending) = state.pending.take() {
-            state.busy = true;
-            return Turn::Wait(pending);
+        match Self::start(&mut state) {
+            Start::Ready(message) => Turn::Ready(message),
+            Start::Ended => Turn::Ended,
+            Start::InFlight => match state.pending.take() {
+                Some(pending) => {
+                    state.busy = true;
+                    Turn::Wait(pending)
+                }
+                None => Turn::Ended,
+            },
+        }
+    }
+
+    /// As [`Self::take_turn`] for an `__anext__`: the `next()` in flight stays in the state,
+    /// served to waiter number `id` (see [`Self::poll_for`]).
+    fn take_async_turn(&self) -> AsyncTurn {
+        if self.ended.load(Ordering::Acquire) {
+            return AsyncTurn::Ended;
+        }
+        let mut state = self.state();
+        if state.busy {
+            return AsyncTurn::Busy;
+        }
+        match Self::start(&mut state) {
+            Start::Ready(message) => AsyncTurn::Ready(message),
+            Start::Ended => AsyncTurn::Ended,
+            Start::InFlight => {
+                let id = self.waiters.fetch_add(1, Ordering::Relaxed);
+                state.busy = true;
+                state.waiter = Some(AsyncWaiter { id, poller: None });
+                AsyncTurn::Wait(id)
+            }
+        }
+    }
+
+    /// A buffered message, else makes sure a `next()` of the library is in flight.
+    fn start(state: &mut State) -> Start {
+        if state.pending.is_some() {
+            return Start::InFlight;
         }
         let Some(stream) = state.stream.as_mut() else {
-            return Turn::Ended;
+            return Start::Ended;
         };
         if let Some(message) = stream.try_next() {
             state.holder = Some(std::thread::current().id());
-            return Turn::Ready(message);
+            return Start::Ready(message);
         }
         state.holder = None;
         let Some(mut stream) = state.stream.take() else {
-            return Turn::Ended;
+            return Start::Ended;
         };
-        state.busy = true;
-        Turn::Wait(Box::pin(async move {
+        state.pending = Some(Box::pin(async move {
             let next = stream.next().await;
             (stream, next)
-        }))
+        }));
+        Start::InFlight
+    }
+
+    /// Polls the `next()` in flight for waiter `id`: `Ready(true)` once it completed (its output
+    /// is then kept in the state for [`Self::complete`]), `Ready(false)` if the waiter is gone.
+    pub(crate) fn poll_for(&self, id: u64, cx: &mut Context<'_>) -> Poll<bool> {
+        let mut state = self.state();
+        if state.waiter.as_ref().map(|w| w.id) != Some(id) {
+            return Poll::Ready(false);
+        }
+        let Some(pending) = state.pending.as_mut() else {
+            return Poll::Ready(false);
+        };
+        match pending.as_mut().poll(cx) {
+            Poll::Ready(output) => {
+                state.pending = Some(Box::pin(std::future::ready(output)));
+                Poll::Ready(true)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Records the task polling for waiter `id` (aborted at once if the waiter is gone).
+    pub(crate) fn set_poller(&self, id: u64, poller: AbortHandle) {
+        let mut state = self.state();
+        match state.waiter.as_mut() {
+            Some(waiter) if waiter.id == id => waiter.poller = Some(poller),
+            _ => poller.abort(),
+        }
+    }
+
+    /// Waiter `id` no longer waits (cancelled, or its event loop is closed): the `next()` in
+    /// flight, or the output it already came to, stays for the next reader.
+    pub(crate) fn abandon(&self, id: u64) {
+        let mut state = self.state();
+        if state.waiter.as_ref().map(|w| w.id) != Some(id) {
+            return;
+        }
+        if let Some(poller) = state.waiter.take().and_then(|w| w.poller) {
+            poller.abort();
+        }
+        state.busy = false;
+    }
+
+    /// The outcome for waiter `id`, once [`Self::poll_for`] saw the `next()` complete; `None`
+    /// if the waiter is gone.
+    pub(crate) fn complete(&self, id: u64) -> Option<Outcome> {
+        let output = {
+            let mut state = self.state();
+            if state.waiter.as_ref().map(|w| w.id) != Some(id) {
+                return None;
+            }
+            state.waiter = None;
+            let output = state
+                .pending
+                .as_mut()
+                .and_then(|p| p.as_mut().now_or_never());
+            if output.is_some() {
+                state.pending = None;
+            } else {
+                state.busy = false;
+            }
+            output?
+        };
+        Some(self.finish(output))
     }
 
     /// A wait that did not finish hands the `next()` back for the following call.
@@ -203,6 +341,17 @@ impl Stream {
         }
     }
 
+    fn busy_error(&self, py: Python<'_>) -> PyErr {
+        errors::error(
+            py,
+            format!(
+                "stream {} is already being read (by another thread or another asyncio task): \
+                 a stream is read by one reader at a time",
+                self.slot.thread_id
+            ),
+        )
+    }
+
     /// Waits for the next outcome until `deadline` (forever when `None`).
     fn wait(&self, py: Python<'_>, deadline: Option<Instant>) -> PyResult<Outcome> {
         self.birth.check(py, "Stream")?;
@@ -212,16 +361,7 @@ impl Stream {
             Turn::Ready(message) => return Ok(Outcome::Message(message)),
             Turn::Wait(pending) => pending,
             Turn::Ended => return Ok(Outcome::Ended),
-            Turn::Busy => {
-                return Err(errors::error(
-                    py,
-                    format!(
-                        "stream {} is already being read by another thread: a stream is read \
-                         by one thread at a time",
-                        self.slot.thread_id
-                    ),
-                ))
-            }
+            Turn::Busy => return Err(self.busy_error(py)),
         };
         let mut waiting = Waiting {
             slot: &self.slot,
@@ -298,6 +438,28 @@ impl Stream {
         }
     }
 
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// An awaitable of the next message, for `async for` in an asyncio event loop; same rules
+    /// as `__next__` (the awaitable raises `StopAsyncIteration` once the stream has ended).
+    /// Cancelling the await loses nothing: a message that arrived meanwhile is the next one.
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.birth.check(py, "Stream")?;
+        let event_loop = aio::running_loop(py)?;
+        let future = event_loop.call_method0("create_future")?;
+        match self.slot.take_async_turn() {
+            AsyncTurn::Ready(inner) => {
+                future.call_method1("set_result", (Message { inner },))?;
+            }
+            AsyncTurn::Ended => return Err(PyStopAsyncIteration::new_err(())),
+            AsyncTurn::Busy => return Err(self.busy_error(py)),
+            AsyncTurn::Wait(id) => aio::await_in_flight(&self.slot, &self.rt, id, &future)?,
+        }
+        Ok(future)
+    }
+
     /// Declares `message` processed (with `auto.ack=true`, every earlier message of its
     /// partition too), from any thread. No effect once the partition is no longer owned by
     /// this member, or for a message of another stream.
@@ -326,7 +488,7 @@ impl Stream {
 /// One message: `topic`, `partition`, `offset`, `key` (bytes or None) and `value` (bytes).
 #[pyclass(module = "zkconsumer._native", name = "Message", frozen)]
 pub struct Message {
-    inner: zkconsumer::Message,
+    pub(crate) inner: zkconsumer::Message,
 }
 
 #[pymethods]

@@ -1,7 +1,7 @@
 """Type stubs of the native module (the Rust binding)."""
 
 from os import PathLike
-from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
+from typing import Awaitable, Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 ConfigValue = Union[str, int, bool]
 
@@ -26,6 +26,10 @@ class Stream:
 
     def __iter__(self) -> Iterator[Message]: ...
     def __next__(self) -> Message: ...
+    def __aiter__(self) -> "Stream": ...
+    def __anext__(self) -> Awaitable[Message]:
+        """The next message for `async for` in a running asyncio loop; cancelling the await
+        loses nothing (a message that arrived meanwhile is the next one)."""
     def poll(self, timeout: Optional[float] = None) -> Optional[Message]:
         """The next message, or None when none arrived within `timeout` seconds or the
         stream has ended (see `ended`)."""
@@ -64,6 +68,9 @@ class Consumer:
     def close(self) -> None: ...
     def __enter__(self) -> "Consumer": ...
     def __exit__(self, *exc: object) -> bool: ...
+    def __aenter__(self) -> Awaitable["Consumer"]: ...
+    def __aexit__(self, *exc: object) -> Awaitable[None]:
+        """Runs close() in the running loop's default executor."""
     def set_rebalance_listener(
         self,
         before_release: Optional[Callable[[Dict[str, Set[int]]], object]] = None,
