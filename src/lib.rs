@@ -52,7 +52,7 @@ pub use consumer::{Consumer, ConsumerError};
 pub use group::filter::TopicFilter;
 pub use group::rebalance::RebalanceListener;
 pub use partition::Message;
-pub use stream::{Acker, MessageStream, StreamError};
+pub use stream::{Acker, ForeignMessage, MessageStream, StreamError};
 
 /// The README's examples, compiled by `cargo test --doc` (scripts/test) so they stay correct.
 #[cfg(doctest)]

@@ -49,6 +49,25 @@ impl StreamError {
 
 type PartitionKey = (Arc<str>, i32);
 
+/// A message given to [`Acker::ack`] that its stream never handed out: it came from another
+/// stream (acknowledging it here would do nothing, and with `auto.ack=false` its partition's
+/// commits would never move).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{topic}-{partition} offset {offset} was not handed out by stream {thread_id}: acknowledge \
+     a message with the stream (or its Acker) it came from"
+)]
+pub struct ForeignMessage {
+    /// Topic of the message.
+    pub topic: String,
+    /// Partition of the message.
+    pub partition: i32,
+    /// Offset of the message.
+    pub offset: i64,
+    /// The consumer thread id of the stream it was given to.
+    pub thread_id: String,
+}
+
 /// Marks messages as processed from anywhere (another task, after asynchronous work).
 ///
 /// By default acknowledgement is cumulative per partition: acknowledging offset `n` declares
@@ -59,27 +78,36 @@ type PartitionKey = (Arc<str>, i32);
 pub struct Acker {
     partitions: Arc<Mutex<HashMap<PartitionKey, Arc<PartitionTopicInfo>>>>,
     explicit: bool,
+    thread_id: Arc<str>,
 }
 
 impl Acker {
     /// Declares `message` processed (and, unless `auto.ack=false`, every earlier message of
     /// its partition). Has no effect when the partition is no longer owned by this member, or
-    /// for a message handed out before an offset reset of its partition.
-    pub fn ack(&self, message: &Message) {
+    /// for a message handed out before an offset reset of its partition; fails for a message
+    /// of a partition this stream never handed out.
+    pub fn ack(&self, message: &Message) -> Result<(), ForeignMessage> {
         let key = (message.topic.clone(), message.partition);
         let guard = match self.partitions.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some(info) = guard.get(&key) {
-            if info.is_current() {
-                if self.explicit {
-                    info.ack_one(message.offset);
-                } else {
-                    info.ack_through(message.offset);
-                }
+        let Some(info) = guard.get(&key) else {
+            return Err(ForeignMessage {
+                topic: message.topic.to_string(),
+                partition: message.partition,
+                offset: message.offset,
+                thread_id: self.thread_id.to_string(),
+            });
+        };
+        if info.is_current() {
+            if self.explicit {
+                info.ack_one(message.offset);
+            } else {
+                info.ack_through(message.offset);
             }
         }
+        Ok(())
     }
 
     fn track(&self, info: &Arc<PartitionTopicInfo>) {
@@ -183,6 +211,7 @@ impl MessageStream {
         holding: Arc<HoldCount>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let thread_id = thread.clone();
         MessageStream {
             thread,
             queue,
@@ -192,7 +221,10 @@ impl MessageStream {
             liveness,
             stop,
             consumer_timeout,
-            acker: Acker::default(),
+            acker: Acker {
+                thread_id: Arc::from(thread_id.as_str()),
+                ..Acker::default()
+            },
             holding,
             metrics,
         }
@@ -217,8 +249,8 @@ impl MessageStream {
     }
 
     /// Declares `message` processed (see [`Acker::ack`]).
-    pub fn ack(&self, message: &Message) {
-        self.acker.ack(message);
+    pub fn ack(&self, message: &Message) -> Result<(), ForeignMessage> {
+        self.acker.ack(message)
     }
 
     /// The next message. Taking it declares the previously returned message processed
@@ -533,7 +565,8 @@ mod tests {
             offset: 481,
             key: None,
             value: Vec::new(),
-        });
+        })
+        .unwrap();
         assert_eq!(
             info.consumed_offset(),
             301,
@@ -559,12 +592,12 @@ mod tests {
             "taking messages acknowledges nothing"
         );
         let acker = s.acker();
-        acker.ack(&taken[2]);
-        acker.ack(&taken[1]);
+        acker.ack(&taken[2]).unwrap();
+        acker.ack(&taken[1]).unwrap();
         assert_eq!(info.consumed_offset(), 0);
-        s.ack(&taken[0]);
+        s.ack(&taken[0]).unwrap();
         assert_eq!(info.consumed_offset(), 3);
-        acker.ack(&taken[3]);
+        acker.ack(&taken[3]).unwrap();
         assert_eq!(info.consumed_offset(), 4);
         // next_batch hands out without acknowledging either
         tx.send(chunk(&info, &[4, 5, 6])).await.unwrap();
@@ -572,7 +605,21 @@ mod tests {
         assert_eq!(batch.len(), 3);
         assert!(matches!(s.next().await, Some(Err(StreamError::Timeout(_)))));
         assert_eq!(info.consumed_offset(), 4);
-        acker.ack(&batch[0]);
+        acker.ack(&batch[0]).unwrap();
+        assert_eq!(info.consumed_offset(), 5);
+        // a message of a partition this stream never handed out is refused, naming it
+        let foreign = Message {
+            topic: Arc::from("t"),
+            partition: 1,
+            offset: 9,
+            key: None,
+            value: Vec::new(),
+        };
+        let err = acker.ack(&foreign).unwrap_err().to_string();
+        assert!(
+            err.contains("t-1 offset 9") && err.contains(s.thread_id()),
+            "{err}"
+        );
         assert_eq!(info.consumed_offset(), 5);
     }
 

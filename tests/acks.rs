@@ -81,7 +81,7 @@ async fn explicit_acks_in_any_order_commit_only_the_finished_prefix() {
     let finished = taken.clone();
     tokio::spawn(async move {
         for i in [3, 1, 2] {
-            acker.ack(&finished[i]);
+            acker.ack(&finished[i]).unwrap();
         }
     })
     .await
@@ -92,13 +92,13 @@ async fn explicit_acks_in_any_order_commit_only_the_finished_prefix() {
         still.unwrap_or(0) == 0,
         "0 is unfinished, committed {still:?}"
     );
-    stream.ack(&taken[0]);
+    stream.ack(&taken[0]).unwrap();
     wait_committed(&zk, &group, &topic, 4).await;
     for i in [9, 5, 4, 6, 8] {
-        stream.ack(&taken[i]);
+        stream.ack(&taken[i]).unwrap();
     }
     wait_committed(&zk, &group, &topic, 7).await;
-    stream.ack(&taken[7]);
+    stream.ack(&taken[7]).unwrap();
     wait_committed(&zk, &group, &topic, 10).await;
     consumer.shutdown().await.unwrap();
     assert_eq!(committed_offset(&zk, &group, &topic).await, Some(10));

@@ -23,7 +23,7 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use pyo3::exceptions::PyStopAsyncIteration;
+use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::task::AbortHandle;
@@ -462,9 +462,12 @@ impl Stream {
 
     /// Declares `message` processed (with `auto.ack=true`, every earlier message of its
     /// partition too), from any thread. No effect once the partition is no longer owned by
-    /// this member, or for a message of another stream.
-    fn ack(&self, message: &Message) {
-        self.slot.acker.ack(&message.inner);
+    /// this member; `ValueError` for a message this stream did not hand out.
+    fn ack(&self, message: &Message) -> PyResult<()> {
+        self.slot
+            .acker
+            .ack(&message.inner)
+            .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
     /// The consumer thread id this stream stands for (`<consumer id>-<n>`).

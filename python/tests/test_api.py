@@ -38,6 +38,11 @@ def test_listener_introspection_ack_and_poll(cluster, group):
             (p, i) for p in range(3) for i in range(10)]
         # Acknowledged explicitly: processed although no next message was taken.
         assert consumer.owned_partitions() == {(topic, p): 10 for p in range(3)}
+        # A message acknowledged with a stream it did not come from is an error naming it.
+        stranger = next(m for m in taken if m.partition == 2)
+        with pytest.raises(ValueError, match=f"{topic}-2 offset {stranger.offset} was not handed "
+                                             f"out by stream {streams[0].thread_id}"):
+            streams[0].ack(stranger)
         assert sorted((l["topic"], l["partition"], l["lag"]) for l in consumer.lags()) == [
             (topic, p, 0) for p in range(3)]
         assert f'zkconsumer_messages_consumed_total{{group="{group}"}} 30' in consumer.metrics_text()

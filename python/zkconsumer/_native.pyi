@@ -36,7 +36,8 @@ class Stream:
     def ack(self, message: Message) -> None:
         """Marks `message` processed; with the default `auto.ack=true` every earlier message of
         its partition too (with `auto.ack=false` each message is acknowledged on its own and
-        commits stop at the lowest unacknowledged offset)."""
+        commits stop at the lowest unacknowledged offset). ValueError for a message this
+        stream did not hand out."""
     @property
     def thread_id(self) -> str: ...
     @property

@@ -324,7 +324,10 @@ async fn drain_stream(
             // Limit reached: only what was printed counts as processed, and no next batch is
             // taken, so acknowledge explicitly.
             if let Some(last) = take.checked_sub(1).and_then(|i| batch.get(i)) {
-                acker.ack(last);
+                // `last` came from this stream's own batch: it cannot be foreign.
+                if let Err(e) = acker.ack(last) {
+                    tracing::error!(error = %e, "acknowledging the last printed message");
+                }
             }
             // End every other stream too.
             zkconsumer::shutdown::request();
