@@ -66,6 +66,8 @@ struct State {
 struct AsyncWaiter {
     id: u64,
     poller: Option<AbortHandle>,
+    /// The waiter's event loop: once it is closed nobody can await any more.
+    event_loop: Py<PyAny>,
 }
 
 /// Where a stream stands for a new reader: a buffered message, a `next()` in flight, or ended.
@@ -153,7 +155,7 @@ impl Slot {
 
     /// As [`Self::take_turn`] for an `__anext__`: the `next()` in flight stays in the state,
     /// served to waiter number `id` (see [`Self::poll_for`]).
-    fn take_async_turn(&self) -> AsyncTurn {
+    fn take_async_turn(&self, event_loop: Py<PyAny>) -> AsyncTurn {
         if self.ended.load(Ordering::Acquire) {
             return AsyncTurn::Ended;
         }
@@ -167,7 +169,11 @@ impl Slot {
             Start::InFlight => {
                 let id = self.waiters.fetch_add(1, Ordering::Relaxed);
                 state.busy = true;
-                state.waiter = Some(AsyncWaiter { id, poller: None });
+                state.waiter = Some(AsyncWaiter {
+                    id,
+                    poller: None,
+                    event_loop,
+                });
                 AsyncTurn::Wait(id)
             }
         }
@@ -213,6 +219,31 @@ impl Slot {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+
+    /// Lets go of an `__anext__` waiter whose event loop was closed while it waited (an
+    /// awaitable left pending when `asyncio.run` ended): nothing can await it any more.
+    /// Whether there was one. The loop is asked outside the lock (Python code may let other
+    /// threads run, and they may want this lock with the GIL held).
+    fn abandon_if_loop_closed(&self, py: Python<'_>) -> bool {
+        let waiter = {
+            let state = self.state();
+            state
+                .waiter
+                .as_ref()
+                .map(|w| (w.id, w.event_loop.clone_ref(py)))
+        };
+        let Some((id, event_loop)) = waiter else {
+            return false;
+        };
+        let closed = event_loop
+            .call_method0(py, "is_closed")
+            .and_then(|c| c.is_truthy(py))
+            .unwrap_or(false);
+        if closed {
+            self.abandon(id);
+        }
+        closed
     }
 
     /// Records the task polling for waiter `id` (aborted at once if the waiter is gone).
@@ -357,7 +388,11 @@ impl Stream {
         self.birth.check(py, "Stream")?;
         runtime::check_not_in_runtime(py)?;
         let rt = &self.rt;
-        let pending = match self.slot.take_turn() {
+        let mut turn = self.slot.take_turn();
+        if matches!(turn, Turn::Busy) && self.slot.abandon_if_loop_closed(py) {
+            turn = self.slot.take_turn();
+        }
+        let pending = match turn {
             Turn::Ready(message) => return Ok(Outcome::Message(message)),
             Turn::Wait(pending) => pending,
             Turn::Ended => return Ok(Outcome::Ended),
@@ -449,7 +484,11 @@ impl Stream {
         self.birth.check(py, "Stream")?;
         let event_loop = aio::running_loop(py)?;
         let future = event_loop.call_method0("create_future")?;
-        match self.slot.take_async_turn() {
+        let mut turn = self.slot.take_async_turn(event_loop.clone().unbind());
+        if matches!(turn, AsyncTurn::Busy) && self.slot.abandon_if_loop_closed(py) {
+            turn = self.slot.take_async_turn(event_loop.clone().unbind());
+        }
+        match turn {
             AsyncTurn::Ready(inner) => {
                 future.call_method1("set_result", (Message { inner },))?;
             }

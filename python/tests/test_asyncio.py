@@ -121,6 +121,27 @@ def test_timeouts_and_concurrent_readers_are_errors_and_the_stream_stays_usable(
         assert asyncio.run(main(stream)) == b"late"
 
 
+def test_an_await_left_pending_when_its_loop_closed_does_not_hold_the_stream(cluster, group):
+    topic = cluster.create_topic(1)
+
+    async def leave_one_pending(stream):
+        stream.__anext__()  # never awaited nor cancelled: asyncio.run only cancels tasks
+
+    with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config()) as consumer:
+        stream = consumer.streams({topic: 1})[topic][0]
+        asyncio.run(leave_one_pending(stream))
+        assert stream.poll(timeout=0.3) is None  # not "already being read"
+        cluster.produce(topic, 0, ["after"])
+        assert next(stream).value == b"after"
+        # and in a new loop
+        cluster.produce(topic, 0, ["again"])
+
+        async def read_one():
+            return (await stream.__anext__()).value
+
+        assert asyncio.run(asyncio.wait_for(read_one(), 30)) == b"again"
+
+
 def test_anext_outside_an_event_loop_is_a_clear_error(cluster, group):
     topic = cluster.create_topic(1)
     with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config()) as consumer:
