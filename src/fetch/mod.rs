@@ -601,6 +601,17 @@ struct Fetcher {
     needs_metadata: bool,
 }
 
+/// What [`Fetcher::queue_set`] came to.
+#[derive(Debug)]
+enum Queued {
+    /// At least one chunk was queued.
+    Chunks,
+    /// Nothing was queued; `failed` is the compressed wrapper the set ended at, if any.
+    Nothing { failed: Option<DecodeError> },
+    /// Stopped, or the partition is no longer owned: the rest was dropped.
+    Stopped,
+}
+
 /// What to do with a partition after one fetch answer.
 #[derive(Debug, Clone, Copy)]
 enum Next {
@@ -814,16 +825,42 @@ impl Fetcher {
         self.partitions = kept;
     }
 
-    /// Queues a partition's fetched set in chunks of at most about `fetch.message.max.bytes`
-    /// of keys and values (see [`ChunkBuilder`]), decompressing one compressed wrapper at a
-    /// time, so a compressed answer is never held decompressed as a whole. A set that stops
-    /// at a message that cannot be decoded delivers what comes before it; the error is
-    /// reported when nothing comes before it (by the next fetch, which starts at it).
+    /// Queues a partition's fetched set (see [`queue_set`](Self::queue_set)); when nothing
+    /// of it can be queued, reports a message set that cannot be decoded, or counts the
+    /// answer as empty.
     fn deliver(&mut self, index: usize, data: &Data<'_>) -> Next {
         let info = self.partitions[index].target.info.clone();
         let high_watermark = data.highwatermark_offset();
         info.set_high_watermark(high_watermark);
         let requested = info.fetch_offset();
+        match self.queue_set(index, data, requested) {
+            Queued::Stopped => Next::Drop,
+            Queued::Chunks => {
+                let owned = &mut self.partitions[index];
+                owned.empty_answers = 0;
+                owned.crc_failures = 0;
+                Next::Keep
+            }
+            Queued::Nothing { failed } => {
+                let error = failed.as_ref().or(data.decode_error());
+                match error.filter(|e| e.offset >= requested) {
+                    Some(error) => self.undecodable(index, requested, error),
+                    None if high_watermark > requested => {
+                        self.empty_answer(index, requested, high_watermark)
+                    }
+                    None => Next::Keep,
+                }
+            }
+        }
+    }
+
+    /// Queues the messages of a partition's fetched set from `requested` on, in chunks of at
+    /// most about `fetch.message.max.bytes` (see [`ChunkBuilder`]), decompressing one
+    /// compressed wrapper at a time, so a compressed answer is never held decompressed as a
+    /// whole. The set ends at a wrapper that cannot be decoded: what comes before it is
+    /// queued, and the next fetch starts at it (and reports it, see [`deliver`](Self::deliver)).
+    fn queue_set(&self, index: usize, data: &Data<'_>, requested: i64) -> Queued {
+        let info = &self.partitions[index].target.info;
         let mut chunk = ChunkBuilder::new(self.config.fetch_message_max_bytes);
         let mut sent = false;
         let mut failed = None;
@@ -846,9 +883,9 @@ impl Fetcher {
                 },
             };
             for m in messages.iter().filter(|m| m.offset >= requested) {
-                if chunk.push(message_of(&info, m)) {
+                if chunk.push(message_of(info, m)) {
                     if !self.send_chunk(index, chunk.take()) {
-                        return Next::Drop;
+                        return Queued::Stopped;
                     }
                     sent = true;
                 }
@@ -856,38 +893,37 @@ impl Fetcher {
         }
         if !chunk.is_empty() {
             if !self.send_chunk(index, chunk.take()) {
-                return Next::Drop;
+                return Queued::Stopped;
             }
             sent = true;
         }
-        let owned = &mut self.partitions[index];
         if sent {
-            owned.empty_answers = 0;
-            owned.crc_failures = 0;
+            Queued::Chunks
+        } else {
+            Queued::Nothing { failed }
+        }
+    }
+
+    /// An answer with no complete message below the high watermark. One is a benign race;
+    /// [`EMPTY_ANSWERS_FOR_TOO_LARGE`] in a row mean the next message does not fit in
+    /// `fetch.message.max.bytes`: reported, and the partition stops.
+    fn empty_answer(&mut self, index: usize, requested: i64, high_watermark: i64) -> Next {
+        let owned = &mut self.partitions[index];
+        let info = owned.target.info.clone();
+        owned.empty_answers += 1;
+        if owned.empty_answers < EMPTY_ANSWERS_FOR_TOO_LARGE {
+            tracing::debug!(partition = %info.topic_partition(), offset = requested, high_watermark, "no complete message below the high watermark; fetching again");
             return Next::Keep;
         }
-        // Nothing to deliver before a message that cannot be decoded: report it.
-        let error = failed.as_ref().or(data.decode_error());
-        if let Some(error) = error.filter(|e| e.offset >= requested) {
-            return self.undecodable(index, requested, error);
-        }
-        if high_watermark > requested {
-            owned.empty_answers += 1;
-            if owned.empty_answers < EMPTY_ANSWERS_FOR_TOO_LARGE {
-                tracing::debug!(partition = %info.topic_partition(), offset = requested, high_watermark, "no complete message below the high watermark; fetching again");
-                return Next::Keep;
-            }
-            let error = FetchError::MessageTooLarge {
-                topic: info.topic.to_string(),
-                partition: info.partition,
-                offset: requested,
-                max_bytes: self.config.fetch_message_max_bytes,
-            };
-            tracing::error!(%error, "partition stalled");
-            self.send(index, StreamItem::Error(error));
-            return Next::Drop;
-        }
-        Next::Keep
+        let error = FetchError::MessageTooLarge {
+            topic: info.topic.to_string(),
+            partition: info.partition,
+            offset: requested,
+            max_bytes: self.config.fetch_message_max_bytes,
+        };
+        tracing::error!(%error, "partition stalled");
+        self.send(index, StreamItem::Error(error));
+        Next::Drop
     }
 
     /// Queues `messages` (not empty, ascending) of the partition at `index` and moves its
