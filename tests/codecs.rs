@@ -117,6 +117,61 @@ async fn lz4_and_mixed_codecs_read_as_the_java_console_consumer_reads_them() {
     consumer.shutdown().await.unwrap();
 }
 
+/// A compressed set is bounded by `fetch.message.max.bytes` on the wire, not once
+/// decompressed: one gzip set of 3,000 messages of 100 bytes (~380 KB decompressed) within a
+/// 64 KiB fetch. It reaches the stream in chunks of at most that figure (counted as an
+/// uncompressed set: 26 bytes per message besides key and value), not as one chunk of the
+/// whole set, so what a stream's queue holds is bounded alike for every codec. `next_batch`
+/// hands out what is left of one chunk, which shows the chunks' sizes without any timing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_compressed_set_is_queued_in_chunks_bounded_by_fetch_message_max_bytes() {
+    const MAX_BYTES: usize = 64 * 1024;
+    const COUNT: usize = 3_000;
+    let cluster = testkit::cluster();
+    let topic = topic("bounded", 1, 1);
+    let produced: Vec<String> = (0..COUNT)
+        .map(|i| format!("{i:05}-{}", "x".repeat(94)))
+        .collect();
+    let pairs: Vec<(Option<&[u8]>, &[u8])> =
+        produced.iter().map(|v| (None, v.as_bytes())).collect();
+    cluster.produce(&topic, 0, &pairs, Compression::GZIP);
+    let group = format!("bounded-{}", std::process::id());
+    init_logs();
+    let config = config(&group)
+        .set("fetch.message.max.bytes", MAX_BYTES)
+        .build()
+        .unwrap();
+    let consumer = Consumer::connect(config).await.unwrap();
+    let mut stream = single_stream(&consumer, &topic).await;
+    let mut got: Vec<String> = Vec::new();
+    let mut largest = 0;
+    while got.len() < COUNT {
+        let batch = tokio::time::timeout(LIMIT, stream.next_batch(usize::MAX))
+            .await
+            .expect("messages within the limit")
+            .expect("the stream goes on")
+            .expect("no stream error");
+        let bytes: usize = batch.iter().map(|m| 26 + m.value.len()).sum();
+        largest = largest.max(bytes);
+        assert!(
+            bytes <= MAX_BYTES + 26 + 100,
+            "a batch of {} messages, {bytes} bytes: more than one chunk's worth",
+            batch.len()
+        );
+        got.extend(
+            batch
+                .iter()
+                .map(|m| String::from_utf8_lossy(&m.value).into_owned()),
+        );
+    }
+    assert_eq!(got, produced, "every message, in order");
+    assert!(
+        largest > MAX_BYTES / 2,
+        "chunks are filled up to the limit ({largest} bytes)"
+    );
+    consumer.shutdown().await.unwrap();
+}
+
 /// CRC-32 (IEEE), as Kafka's message CRC.
 fn crc32(data: &[u8]) -> u32 {
     let mut crc = 0xffff_ffffu32;

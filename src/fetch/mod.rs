@@ -16,11 +16,22 @@
 //! (the fetcher drops it before its next request or send), while the other partitions keep
 //! their positions and their data already queued.
 //!
+//! `fetch.message.max.bytes` bounds a partition's bytes *on the wire*, and a compressed set
+//! can decompress to many times that. So the client hands each partition's set over with its
+//! compressed wrappers undecoded (`KafkaClient::set_fetch_decompression(false)`, a patch of
+//! the vendored `kafka` crate), and the fetcher decompresses one wrapper at a time, queueing
+//! the messages in chunks of at most about `fetch.message.max.bytes` counted as an
+//! uncompressed set (`ChunkBuilder`). What a stream's queue holds is then bounded alike for
+//! every codec (`queued.max.message.chunks` chunks of that size), and a fetcher holds at most
+//! its compressed answer and one decompressed wrapper besides the chunk it is sending. (Java's
+//! consumer queues compressed chunks and decompresses in the stream; decompressing here keeps
+//! every decoding decision in the fetcher, where a partition is isolated and retried.)
+//!
 //! A message set that cannot be decoded (unknown codec, corrupt compressed payload,
 //! decompressed set that does not parse) concerns its partition only: the messages before it
 //! are delivered, then one [`StreamItem::Undecodable`] goes to the partition's stream and
 //! fetching goes on after the set; the other partitions of the answer are not held up. It is
-//! never retried as if the broker were at fault.
+//! never retried as if the broker were at fault (a CRC mismatch is: up to three fetches).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +40,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use kafka::client::fetch::DecodeError;
+use kafka::client::fetch::{Data, DecodeError, Entry};
 use kafka::client::{FetchOffset, FetchPartition, KafkaClient};
 use kafka::error::{Error as KafkaError, KafkaCode};
 
@@ -480,6 +491,8 @@ fn new_client(config: &FetchConfig, brokers: &[String]) -> KafkaClient {
     client.set_fetch_min_bytes(config.fetch_min_bytes);
     client.set_fetch_max_bytes_per_partition(config.fetch_message_max_bytes);
     client.set_fetch_crc_validation(true);
+    // Compressed wrappers are decoded one at a time by the fetcher (see `Fetcher::deliver`).
+    client.set_fetch_decompression(false);
     client.set_retry_max_attempts(1);
     client
 }
@@ -490,6 +503,59 @@ fn sleep_unless_stopped(stop: &Stop, total: Duration) {
     while slept < total && !stop.is_set() {
         std::thread::sleep(step.min(total - slept));
         slept += step;
+    }
+}
+
+/// A fetched message as delivered to the application.
+fn message_of(info: &PartitionTopicInfo, m: &kafka::client::fetch::Message<'_>) -> Message {
+    Message {
+        topic: info.topic.clone(),
+        partition: info.partition,
+        offset: m.offset,
+        key: (!m.key.is_empty()).then(|| m.key.to_vec()),
+        value: m.value.to_vec(),
+    }
+}
+
+/// Gathers one partition's messages into chunks of at most about `budget` bytes
+/// (`fetch.message.max.bytes`), counted as the messages would take in an uncompressed message
+/// set (the message that reaches the budget is the last of its chunk). An uncompressed fetch
+/// answer never fills more than one chunk (the broker sends at most that many bytes per
+/// partition); a compressed one, whose bytes on the wire are bounded but may decompress to
+/// several times as many, fills several instead of one big chunk, so what a stream's queue
+/// holds stays bounded by the same figure for every codec.
+#[derive(Debug)]
+struct ChunkBuilder {
+    messages: Vec<Message>,
+    bytes: usize,
+    budget: usize,
+}
+
+impl ChunkBuilder {
+    fn new(budget: i32) -> Self {
+        ChunkBuilder {
+            messages: Vec::new(),
+            bytes: 0,
+            budget: usize::try_from(budget).unwrap_or(0).max(1),
+        }
+    }
+
+    /// Adds `message`; `true` when the chunk is full and must be taken.
+    fn push(&mut self, message: Message) -> bool {
+        self.bytes +=
+            MESSAGE_OVERHEAD + message.value.len() + message.key.as_ref().map_or(0, Vec::len);
+        self.messages.push(message);
+        self.bytes >= self.budget
+    }
+
+    fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// The messages gathered so far; the builder starts a new chunk.
+    fn take(&mut self) -> Vec<Message> {
+        self.bytes = 0;
+        std::mem::take(&mut self.messages)
     }
 }
 
@@ -517,6 +583,10 @@ impl Owned {
     }
 }
 
+/// Bytes a message takes in an uncompressed message set besides its key and value: offset
+/// (8), size (4), CRC (4), magic byte, attributes, key and value lengths (4 each).
+const MESSAGE_OVERHEAD: usize = 26;
+
 /// Consecutive empty answers below the high watermark that mean "message too large".
 const EMPTY_ANSWERS_FOR_TOO_LARGE: u32 = 3;
 
@@ -529,6 +599,17 @@ struct Fetcher {
     returned: std_mpsc::Sender<ToManager>,
     stop: Arc<Stop>,
     needs_metadata: bool,
+}
+
+/// What [`Fetcher::queue_set`] came to.
+#[derive(Debug)]
+enum Queued {
+    /// At least one chunk was queued.
+    Chunks,
+    /// Nothing was queued; `failed` is the compressed wrapper the set ended at, if any.
+    Nothing { failed: Option<DecodeError> },
+    /// Stopped, or the partition is no longer owned: the rest was dropped.
+    Stopped,
 }
 
 /// What to do with a partition after one fetch answer.
@@ -698,12 +779,7 @@ impl Fetcher {
                         continue;
                     };
                     let next = match partition.data() {
-                        Ok(data) => self.deliver(
-                            index,
-                            data.messages(),
-                            data.highwatermark_offset(),
-                            data.decode_error(),
-                        ),
+                        Ok(data) => self.deliver(index, data),
                         Err(e) => self.handle_error(index, &e),
                     };
                     self.partitions[index].next = Some(next);
@@ -749,73 +825,122 @@ impl Fetcher {
         self.partitions = kept;
     }
 
-    fn deliver(
-        &mut self,
-        index: usize,
-        messages: &[kafka::client::fetch::Message<'_>],
-        high_watermark: i64,
-        decode_error: Option<&DecodeError>,
-    ) -> Next {
-        let owned = &mut self.partitions[index];
-        let info = owned.target.info.clone();
+    /// Queues a partition's fetched set (see [`queue_set`](Self::queue_set)); when nothing
+    /// of it can be queued, reports a message set that cannot be decoded, or counts the
+    /// answer as empty.
+    fn deliver(&mut self, index: usize, data: &Data<'_>) -> Next {
+        let info = self.partitions[index].target.info.clone();
+        let high_watermark = data.highwatermark_offset();
         info.set_high_watermark(high_watermark);
         let requested = info.fetch_offset();
-        let batch: Vec<Message> = messages
-            .iter()
-            .filter(|m| m.offset >= requested)
-            .map(|m| Message {
-                topic: info.topic.clone(),
-                partition: info.partition,
-                offset: m.offset,
-                key: (!m.key.is_empty()).then(|| m.key.to_vec()),
-                value: m.value.to_vec(),
-            })
-            .collect();
-        let Some(last) = batch.last().map(|m| m.offset) else {
-            // Nothing to deliver before a message that cannot be decoded: report it. (With
-            // messages before it, those are delivered first and the next fetch starts at it.)
-            if let Some(error) = decode_error.filter(|e| e.offset >= requested) {
-                return self.undecodable(index, requested, error);
+        match self.queue_set(index, data, requested) {
+            Queued::Stopped => Next::Drop,
+            Queued::Chunks => {
+                let owned = &mut self.partitions[index];
+                owned.empty_answers = 0;
+                owned.crc_failures = 0;
+                Next::Keep
             }
-            if high_watermark > requested && !messages.iter().any(|m| m.offset >= requested) {
-                if messages.is_empty() {
-                    owned.empty_answers += 1;
-                    if owned.empty_answers < EMPTY_ANSWERS_FOR_TOO_LARGE {
-                        tracing::debug!(partition = %info.topic_partition(), offset = requested, high_watermark, "no complete message below the high watermark; fetching again");
-                        return Next::Keep;
+            Queued::Nothing { failed } => {
+                let error = failed.as_ref().or(data.decode_error());
+                match error.filter(|e| e.offset >= requested) {
+                    Some(error) => self.undecodable(index, requested, error),
+                    None if high_watermark > requested => {
+                        self.empty_answer(index, requested, high_watermark)
                     }
-                    let error = FetchError::MessageTooLarge {
-                        topic: info.topic.to_string(),
-                        partition: info.partition,
-                        offset: requested,
-                        max_bytes: self.config.fetch_message_max_bytes,
-                    };
-                    tracing::error!(%error, "partition stalled");
-                    self.send(index, StreamItem::Error(error));
-                    return Next::Drop;
-                }
-                // Only messages below the requested offset (inside a compressed set): move on.
-                if let Some(max) = messages.iter().map(|m| m.offset).max() {
-                    info.mark_fetched(max + 1);
+                    None => Next::Keep,
                 }
             }
+        }
+    }
+
+    /// Queues the messages of a partition's fetched set from `requested` on, in chunks of at
+    /// most about `fetch.message.max.bytes` (see [`ChunkBuilder`]), decompressing one
+    /// compressed wrapper at a time, so a compressed answer is never held decompressed as a
+    /// whole. The set ends at a wrapper that cannot be decoded: what comes before it is
+    /// queued, and the next fetch starts at it (and reports it, see [`deliver`](Self::deliver)).
+    fn queue_set(&self, index: usize, data: &Data<'_>, requested: i64) -> Queued {
+        let info = &self.partitions[index].target.info;
+        let mut chunk = ChunkBuilder::new(self.config.fetch_message_max_bytes);
+        let mut sent = false;
+        let mut failed = None;
+        for entry in data.entries() {
+            let decoded;
+            let messages = match entry {
+                Entry::Message(m) => std::slice::from_ref(m),
+                Entry::Compressed(c) => match c.decode(requested, true) {
+                    Ok(d) => {
+                        decoded = d;
+                        decoded.messages()
+                    }
+                    Err(error) => {
+                        failed = Some(DecodeError {
+                            offset: c.offset,
+                            error,
+                        });
+                        break;
+                    }
+                },
+            };
+            for m in messages.iter().filter(|m| m.offset >= requested) {
+                if chunk.push(message_of(info, m)) {
+                    if !self.send_chunk(index, chunk.take()) {
+                        return Queued::Stopped;
+                    }
+                    sent = true;
+                }
+            }
+        }
+        if !chunk.is_empty() {
+            if !self.send_chunk(index, chunk.take()) {
+                return Queued::Stopped;
+            }
+            sent = true;
+        }
+        if sent {
+            Queued::Chunks
+        } else {
+            Queued::Nothing { failed }
+        }
+    }
+
+    /// An answer with no complete message below the high watermark. One is a benign race;
+    /// [`EMPTY_ANSWERS_FOR_TOO_LARGE`] in a row mean the next message does not fit in
+    /// `fetch.message.max.bytes`: reported, and the partition stops.
+    fn empty_answer(&mut self, index: usize, requested: i64, high_watermark: i64) -> Next {
+        let owned = &mut self.partitions[index];
+        let info = owned.target.info.clone();
+        owned.empty_answers += 1;
+        if owned.empty_answers < EMPTY_ANSWERS_FOR_TOO_LARGE {
+            tracing::debug!(partition = %info.topic_partition(), offset = requested, high_watermark, "no complete message below the high watermark; fetching again");
             return Next::Keep;
+        }
+        let error = FetchError::MessageTooLarge {
+            topic: info.topic.to_string(),
+            partition: info.partition,
+            offset: requested,
+            max_bytes: self.config.fetch_message_max_bytes,
         };
-        owned.empty_answers = 0;
-        owned.crc_failures = 0;
-        info.mark_fetched(last + 1);
-        if self.send(
+        tracing::error!(%error, "partition stalled");
+        self.send(index, StreamItem::Error(error));
+        Next::Drop
+    }
+
+    /// Queues `messages` (not empty, ascending) of the partition at `index` and moves its
+    /// fetch position past them; `false` when stopped or the partition is no longer owned.
+    fn send_chunk(&self, index: usize, messages: Vec<Message>) -> bool {
+        let info = self.partitions[index].target.info.clone();
+        if let Some(last) = messages.last() {
+            info.mark_fetched(last.offset + 1);
+        }
+        self.send(
             index,
             StreamItem::Chunk(FetchedChunk {
                 epoch: info.epoch(),
                 info,
-                messages: batch,
+                messages,
             }),
-        ) {
-            Next::Keep
-        } else {
-            Next::Drop
-        }
+        )
     }
 
     /// Blocks until the stream queue takes `item`; `false` when stopped or the partition is
@@ -912,5 +1037,61 @@ impl Fetcher {
                 Next::Return
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(offset: i64, key: Option<&[u8]>, value_len: usize) -> Message {
+        Message {
+            topic: Arc::from("t"),
+            partition: 0,
+            offset,
+            key: key.map(<[u8]>::to_vec),
+            value: vec![b'v'; value_len],
+        }
+    }
+
+    fn offsets(chunk: &[Message]) -> Vec<i64> {
+        chunk.iter().map(|m| m.offset).collect()
+    }
+
+    #[test]
+    fn a_chunk_is_full_at_its_budget_of_message_set_bytes() {
+        // each message counts 26 bytes besides its key and value, as in a message set
+        let mut chunk = ChunkBuilder::new(200);
+        assert!(chunk.is_empty());
+        assert!(!chunk.push(message(0, None, 40)), "66 bytes");
+        assert!(
+            !chunk.push(message(1, Some(b"0123456789"), 40)),
+            "142 bytes"
+        );
+        assert!(
+            chunk.push(message(2, None, 40)),
+            "208 bytes: the last message passes it"
+        );
+        assert_eq!(offsets(&chunk.take()), [0, 1, 2]);
+        assert!(chunk.is_empty(), "taking starts a new chunk");
+        assert!(
+            !chunk.push(message(3, None, 148)),
+            "the count starts again: 174 bytes"
+        );
+        assert!(
+            chunk.push(message(4, None, 0)),
+            "an empty message counts too: 200 bytes"
+        );
+        assert_eq!(offsets(&chunk.take()), [3, 4]);
+    }
+
+    #[test]
+    fn a_message_larger_than_the_budget_is_a_chunk_of_its_own() {
+        let mut chunk = ChunkBuilder::new(10);
+        assert!(chunk.push(message(7, None, 1000)));
+        assert_eq!(offsets(&chunk.take()), [7]);
+        // a non-positive budget (refused by the configuration anyway) cuts after every message
+        let mut chunk = ChunkBuilder::new(0);
+        assert!(chunk.push(message(8, None, 0)));
     }
 }

@@ -35,8 +35,10 @@ mod state;
 pub mod fetch {
     //! A representation of fetched messages from Kafka.
 
-    // zkconsumer patch: DecodeError
-    pub use crate::protocol::fetch::{Data, DecodeError, Message, Partition, Response, Topic};
+    // zkconsumer patch: DecodeError, Entry, Compressed, Decoded
+    pub use crate::protocol::fetch::{
+        Compressed, Data, DecodeError, Decoded, Entry, Message, Partition, Response, Topic,
+    };
 }
 
 const DEFAULT_CONNECTION_RW_TIMEOUT_SECS: u64 = 120;
@@ -106,6 +108,8 @@ struct ClientConfig {
     fetch_min_bytes: i32,
     fetch_max_bytes_per_partition: i32,
     fetch_crc_validation: bool,
+    // zkconsumer patch: `false` keeps compressed wrappers of fetched sets undecoded
+    fetch_decompression: bool,
     // ~ the version of the API to use for the corresponding kafka
     // calls; note that this might have an effect on the storage type
     // kafka will then use (zookeeper or __consumer_offsets).  it is
@@ -398,6 +402,7 @@ impl KafkaClient {
                 fetch_min_bytes: DEFAULT_FETCH_MIN_BYTES,
                 fetch_max_bytes_per_partition: DEFAULT_FETCH_MAX_BYTES_PER_PARTITION,
                 fetch_crc_validation: DEFAULT_FETCH_CRC_VALIDATION,
+                fetch_decompression: true,
                 offset_storage: DEFAULT_GROUP_OFFSET_STORAGE,
                 retry_backoff_time: Duration::from_millis(DEFAULT_RETRY_BACKOFF_TIME_MILLIS),
                 retry_max_attempts: DEFAULT_RETRY_MAX_ATTEMPTS,
@@ -466,6 +471,7 @@ impl KafkaClient {
                 fetch_min_bytes: DEFAULT_FETCH_MIN_BYTES,
                 fetch_max_bytes_per_partition: DEFAULT_FETCH_MAX_BYTES_PER_PARTITION,
                 fetch_crc_validation: DEFAULT_FETCH_CRC_VALIDATION,
+                fetch_decompression: true,
                 offset_storage: DEFAULT_GROUP_OFFSET_STORAGE,
                 retry_backoff_time: Duration::from_millis(DEFAULT_RETRY_BACKOFF_TIME_MILLIS),
                 retry_max_attempts: DEFAULT_RETRY_MAX_ATTEMPTS,
@@ -628,6 +634,16 @@ impl KafkaClient {
     #[inline]
     pub fn fetch_crc_validation(&self) -> bool {
         self.config.fetch_crc_validation
+    }
+
+    /// zkconsumer patch: whether fetched compressed message sets are decompressed while the
+    /// answer is parsed (the default). With `false`, each partition's set is handed out by
+    /// `fetch::Data::entries` with its compressed wrappers undecoded, for the caller to
+    /// decode one at a time (`fetch::Compressed::decode`), and `fetch::Data::messages` is
+    /// empty.
+    #[inline]
+    pub fn set_fetch_decompression(&mut self, decompress: bool) {
+        self.config.fetch_decompression = decompress;
     }
 
     /// Specifies the group offset storage to address when fetching or
@@ -1537,6 +1553,7 @@ fn __fetch_messages(
     for (host, req) in reqs {
         let p = protocol::fetch::ResponseParser {
             validate_crc: config.fetch_crc_validation,
+            decompress: config.fetch_decompression,
             requests: Some(&req),
         };
         res.push(__z_send_receive(conn_pool, host, now, &req, &p)?);

@@ -140,13 +140,15 @@ impl PartitionFetchRequest {
 
 pub struct ResponseParser<'a, 'b, 'c> {
     pub validate_crc: bool,
+    // zkconsumer patch: `false` keeps compressed wrappers undecoded (see `Data::entries`)
+    pub decompress: bool,
     pub requests: Option<&'c FetchRequest<'a, 'b>>,
 }
 
 impl<'a, 'b, 'c> super::ResponseParser for ResponseParser<'a, 'b, 'c> {
     type T = Response;
     fn parse(&self, response: Vec<u8>) -> Result<Self::T> {
-        Response::from_vec(response, self.requests, self.validate_crc)
+        Response::parse(response, self.requests, self.validate_crc, self.decompress)
     }
 }
 
@@ -185,15 +187,26 @@ pub struct Response {
 impl Response {
     /// Parses a Response from binary data as defined by the
     /// Kafka Protocol.
+    #[cfg(test)]
     fn from_vec(
         response: Vec<u8>,
         reqs: Option<&FetchRequest<'_, '_>>,
         validate_crc: bool,
     ) -> Result<Response> {
+        Response::parse(response, reqs, validate_crc, true)
+    }
+
+    /// zkconsumer patch: with `decompress` false, compressed wrappers stay undecoded.
+    fn parse(
+        response: Vec<u8>,
+        reqs: Option<&FetchRequest<'_, '_>>,
+        validate_crc: bool,
+        decompress: bool,
+    ) -> Result<Response> {
         let slice = unsafe { mem::transmute(&response[..]) };
         let mut r = ZReader::new(slice);
         let correlation_id = r.read_i32()?;
-        let topics = array_of!(r, Topic::read(&mut r, reqs, validate_crc));
+        let topics = array_of!(r, Topic::read(&mut r, reqs, validate_crc, decompress));
         Ok(Response {
             raw_data: response,
             correlation_id,
@@ -231,10 +244,11 @@ impl<'a> Topic<'a> {
         r: &mut ZReader<'a>,
         reqs: Option<&FetchRequest<'_, '_>>,
         validate_crc: bool,
+        decompress: bool,
     ) -> Result<Topic<'a>> {
         let name = r.read_str()?;
         let preqs = reqs.and_then(|reqs| reqs.get(name));
-        let partitions = array_of!(r, Partition::read(r, preqs, validate_crc));
+        let partitions = array_of!(r, Partition::read(r, preqs, validate_crc, decompress));
         Ok(Topic {
             topic: name,
             partitions,
@@ -276,6 +290,7 @@ impl<'a> Partition<'a> {
         r: &mut ZReader<'a>,
         preqs: Option<&TopicPartitionFetchRequest>,
         validate_crc: bool,
+        decompress: bool,
     ) -> Result<Partition<'a>> {
         let partition = r.read_i32()?;
         let proffs = preqs
@@ -287,7 +302,7 @@ impl<'a> Partition<'a> {
         // we need to parse the rest even if there was an error to
         // consume the input stream (zreader)
         let highwatermark = r.read_i64()?;
-        let msgset = MessageSet::from_slice(r.read_bytes()?, proffs, validate_crc)?;
+        let msgset = MessageSet::from_slice(r.read_bytes()?, proffs, validate_crc, decompress)?;
 
         Ok(Partition {
             partition,
@@ -334,9 +349,23 @@ impl<'a> Data<'a> {
     }
 
     /// Retrieves the fetched message data for this partition.
+    ///
+    /// zkconsumer patch: empty when the client's fetch decompression is off; see
+    /// [`entries`](Self::entries).
     #[inline]
     pub fn messages(&self) -> &[Message<'a>] {
         &self.message_set.messages
+    }
+
+    /// zkconsumer patch: the set in log order with compressed wrappers left undecoded, when
+    /// the client's fetch decompression is off (`KafkaClient::set_fetch_decompression`);
+    /// empty otherwise. Plain messages below the requested offset are left out; a wrapper is
+    /// decoded with [`Compressed::decode`], one at a time, so that a whole answer never has
+    /// to be held decompressed at once. [`decode_error`](Self::decode_error) names the
+    /// message the set stopped at (a CRC mismatch or a message that does not parse).
+    #[inline]
+    pub fn entries(&self) -> &[Entry<'a>] {
+        &self.message_set.entries
     }
 
     /// zkconsumer patch: the message of this partition's set that could not be decoded, if
@@ -359,6 +388,56 @@ pub struct DecodeError {
     pub error: Error,
 }
 
+/// zkconsumer patch: an entry of a fetched message set, when fetch decompression is off.
+#[derive(Debug)]
+pub enum Entry<'a> {
+    /// An uncompressed message.
+    Message(Message<'a>),
+    /// A compressed wrapper message, not decoded yet.
+    Compressed(Compressed<'a>),
+}
+
+/// zkconsumer patch: a compressed wrapper message as fetched (its CRC already checked when
+/// CRC validation is on), holding a whole producer batch.
+#[derive(Debug)]
+pub struct Compressed<'a> {
+    /// The wrapper's offset: that of the last message inside it (as Kafka 0.8/0.9 brokers
+    /// write it), so fetching from `offset + 1` skips it.
+    pub offset: i64,
+    /// The compression codec (the low three bits of the attributes).
+    codec: i8,
+    /// The compressed inner message set.
+    payload: &'a [u8],
+}
+
+impl<'a> Compressed<'a> {
+    /// Decompresses and parses the inner message set, leaving out messages below
+    /// `req_offset`. An unknown codec, a corrupt payload, an inner set that does not parse
+    /// completely or an inner CRC mismatch (with `validate_crc`) is an error.
+    pub fn decode(&self, req_offset: i64, validate_crc: bool) -> Result<Decoded> {
+        let data = uncompress(self.codec, self.payload)?;
+        check_complete(&data)?;
+        let mut set = MessageSet::from_vec(data, req_offset, validate_crc)?;
+        match set.error.take() {
+            Some(e) => Err(e.error),
+            None => Ok(Decoded { set }),
+        }
+    }
+}
+
+/// zkconsumer patch: the messages of one decoded compressed wrapper, owning their bytes.
+#[derive(Debug)]
+pub struct Decoded {
+    set: MessageSet<'static>,
+}
+
+impl Decoded {
+    /// The messages, in offset order.
+    pub fn messages(&self) -> &[Message<'_>] {
+        &self.set.messages
+    }
+}
+
 #[derive(Debug)]
 struct MessageSet<'a> {
     #[allow(dead_code)]
@@ -368,6 +447,8 @@ struct MessageSet<'a> {
     #[allow(dead_code)]
     decompressed: Vec<Vec<u8>>,
     messages: Vec<Message<'a>>,
+    // zkconsumer patch: the set's entries when compressed wrappers are not decoded
+    entries: Vec<Entry<'a>>,
     // zkconsumer patch: the message the set stopped decoding at (messages holds those before)
     error: Option<DecodeError>,
 }
@@ -390,7 +471,6 @@ pub struct Message<'a> {
 }
 
 impl<'a> MessageSet<'a> {
-    #[allow(dead_code)]
     fn from_vec(data: Vec<u8>, req_offset: i64, validate_crc: bool) -> Result<MessageSet<'a>> {
         // since we're going to keep the original
         // uncompressed vector around without
@@ -401,20 +481,30 @@ impl<'a> MessageSet<'a> {
             unsafe { mem::transmute(&data[..]) },
             req_offset,
             validate_crc,
+            true,
         )?;
         return Ok(MessageSet {
             raw_data: Cow::Owned(data),
             decompressed: ms.decompressed,
             messages: ms.messages,
+            entries: ms.entries,
             error: ms.error,
         });
     }
 
     /// zkconsumer patch: a message that cannot be decoded no longer fails the whole answer;
     /// it ends this partition's set and is reported in `error` (see [`Data::decode_error`]).
-    fn from_slice(raw_data: &[u8], req_offset: i64, validate_crc: bool) -> Result<MessageSet<'_>> {
+    /// With `decompress` false, the set goes to `entries` with its compressed wrappers left
+    /// undecoded (see [`Data::entries`]).
+    fn from_slice(
+        raw_data: &[u8],
+        req_offset: i64,
+        validate_crc: bool,
+        decompress: bool,
+    ) -> Result<MessageSet<'_>> {
         let mut r = ZReader::new(raw_data);
         let mut msgs = Vec::new();
+        let mut entries = Vec::new();
         let mut decompressed = Vec::new();
         let mut error = None;
         while !r.is_empty() {
@@ -440,39 +530,33 @@ impl<'a> MessageSet<'a> {
                             // skip messages with a lower offset
                             // than the request one
                             if offset >= req_offset {
-                                msgs.push(Message {
+                                let message = Message {
                                     offset,
                                     key: pmsg.key,
                                     value: pmsg.value,
-                                });
+                                };
+                                if decompress {
+                                    msgs.push(message);
+                                } else {
+                                    entries.push(Entry::Message(message));
+                                }
                             }
+                            Ok(())
+                        }
+                        codec if !decompress => {
+                            entries.push(Entry::Compressed(Compressed {
+                                offset,
+                                codec,
+                                payload: pmsg.value,
+                            }));
                             Ok(())
                         }
                         // zkconsumer patch: every compressed wrapper of the set is decoded
                         // (upstream returned after the first one, dropping the rest of the
                         // answer, so each fetch yielded one producer batch).
-                        #[cfg(feature = "gzip")]
-                        c if c == Compression::GZIP as i8 => {
-                            gzip::uncompress(pmsg.value).and_then(|v| {
-                                MessageSet::append_inner(v, req_offset, validate_crc, &mut msgs, &mut decompressed)
-                            })
-                        }
-                        #[cfg(feature = "snappy")]
-                        c if c == Compression::SNAPPY as i8 => {
-                            use std::io::Read;
-                            let mut v = Vec::new();
-                            SnappyReader::new(pmsg.value)
-                                .and_then(|mut r| Ok(r.read_to_end(&mut v)?))
-                                .and_then(|_| {
-                                    MessageSet::append_inner(v, req_offset, validate_crc, &mut msgs, &mut decompressed)
-                                })
-                        }
-                        // zkconsumer patch: lz4 (codec 3), either framing
-                        #[cfg(feature = "lz4")]
-                        3 => lz4::uncompress(pmsg.value).and_then(|v| {
+                        codec => uncompress(codec, pmsg.value).and_then(|v| {
                             MessageSet::append_inner(v, req_offset, validate_crc, &mut msgs, &mut decompressed)
                         }),
-                        _ => Err(Error::UnsupportedCompression),
                     };
                     if let Err(e) = decoded {
                         error = Some(DecodeError { offset, error: e });
@@ -485,13 +569,13 @@ impl<'a> MessageSet<'a> {
             raw_data: Cow::Borrowed(raw_data),
             decompressed,
             messages: msgs,
+            entries,
             error,
         })
     }
 
     /// zkconsumer patch: parses a decompressed inner message set, appends its messages to
     /// `msgs` and keeps the buffer they borrow from in `decompressed`.
-    #[allow(dead_code)]
     fn append_inner<'b>(
         data: Vec<u8>,
         req_offset: i64,
@@ -502,14 +586,8 @@ impl<'a> MessageSet<'a> {
         // The slice stays valid as long as `data`'s heap buffer, which `decompressed` keeps
         // alongside the messages (moving the Vec does not move the buffer).
         let slice = unsafe { mem::transmute::<&[u8], &'b [u8]>(&data[..]) };
-        // A decompressed set is complete: a message cut short in it is an error, not the
-        // end of a fetch answer.
-        let mut r = ZReader::new(slice);
-        while !r.is_empty() {
-            r.read_i64()?;
-            r.read_bytes()?;
-        }
-        let inner = MessageSet::from_slice(slice, req_offset, validate_crc)?;
+        check_complete(slice)?;
+        let inner = MessageSet::from_slice(slice, req_offset, validate_crc, true)?;
         if let Some(e) = inner.error {
             return Err(e.error);
         }
@@ -528,6 +606,36 @@ impl<'a> MessageSet<'a> {
         let msg_data = r.read_bytes()?;
         Ok((offset, ProtocolMessage::from_slice(msg_data, validate_crc)))
     }
+}
+
+/// zkconsumer patch: the decompressed inner message set of a wrapper with `codec`.
+fn uncompress(codec: i8, payload: &[u8]) -> Result<Vec<u8>> {
+    match codec {
+        #[cfg(feature = "gzip")]
+        c if c == Compression::GZIP as i8 => gzip::uncompress(payload),
+        #[cfg(feature = "snappy")]
+        c if c == Compression::SNAPPY as i8 => {
+            use std::io::Read;
+            let mut v = Vec::new();
+            SnappyReader::new(payload).and_then(|mut r| Ok(r.read_to_end(&mut v)?))?;
+            Ok(v)
+        }
+        // lz4 (codec 3), either framing
+        #[cfg(feature = "lz4")]
+        3 => lz4::uncompress(payload),
+        _ => Err(Error::UnsupportedCompression),
+    }
+}
+
+/// zkconsumer patch: a decompressed set is complete: a message cut short in it is an error,
+/// not the end of a fetch answer.
+fn check_complete(set: &[u8]) -> Result<()> {
+    let mut r = ZReader::new(set);
+    while !r.is_empty() {
+        r.read_i64()?;
+        r.read_bytes()?;
+    }
+    Ok(())
 }
 
 /// Represents a messages exactly as defined in the protocol.
@@ -902,11 +1010,13 @@ mod tests {
 
 // zkconsumer patch: fetch answers built from raw bytes (no broker): every compressed wrapper
 // of an answer is decoded, a fetch may start inside a compressed set, lz4 in both framings,
-// and a set that cannot be decoded fails its partition only.
+// and a set that cannot be decoded fails its partition only. Every answer is decoded both
+// ways — decompressed while parsed, and with wrappers left undecoded and decoded one at a
+// time (`Data::entries`, `Compressed::decode`) — and both must agree.
 #[cfg(all(test, feature = "gzip", feature = "snappy", feature = "lz4"))]
 mod zkc_tests {
     use super::super::to_crc;
-    use super::{FetchRequest, Response};
+    use super::{Entry, FetchRequest, Response};
     use crate::compression::{gzip, lz4, snappy};
     use crate::error::{Error, KafkaCode};
 
@@ -987,27 +1097,103 @@ mod zkc_tests {
         a
     }
 
-    /// (partition, offsets and values decoded, decode error offset and text) per partition.
-    fn decode(answer: Vec<u8>, from: &[(i32, i64)]) -> Vec<(i32, Vec<(i64, String)>, Option<(i64, String)>)> {
+    type Decoded = Vec<(i32, Vec<(i64, String)>, Option<(i64, String)>)>;
+
+    fn request(from: &[(i32, i64)]) -> FetchRequest<'static, 'static> {
         let mut req = FetchRequest::new(0, "test", -1, -1);
         for &(p, offset) in from {
             req.add("t", p, offset, -1);
         }
+        req
+    }
+
+    fn text(value: &[u8]) -> String {
+        String::from_utf8(value.to_vec()).unwrap()
+    }
+
+    /// (partition, offsets and values decoded, decode error offset and text) per partition,
+    /// the same whether wrappers are decompressed while parsing or one at a time afterwards.
+    fn decode(answer: Vec<u8>, from: &[(i32, i64)]) -> Decoded {
+        let eager = decode_eager(answer.clone(), from);
+        assert_eq!(decode_lazy(answer, from), eager, "one wrapper at a time decodes the same");
+        eager
+    }
+
+    fn decode_eager(answer: Vec<u8>, from: &[(i32, i64)]) -> Decoded {
+        let req = request(from);
         let resp = Response::from_vec(answer, Some(&req), true).expect("the answer parses");
         let mut out = Vec::new();
         for t in resp.topics() {
             for p in t.partitions() {
                 let data = p.data().expect("no partition error");
-                let msgs = data
-                    .messages()
-                    .iter()
-                    .map(|m| (m.offset, String::from_utf8(m.value.to_vec()).unwrap()))
-                    .collect();
+                assert!(data.entries().is_empty(), "entries only without decompression");
+                let msgs = data.messages().iter().map(|m| (m.offset, text(m.value))).collect();
                 let err = data.decode_error().map(|e| (e.offset, e.error.to_string()));
                 out.push((p.partition(), msgs, err));
             }
         }
         out
+    }
+
+    /// As a consumer decodes undecoded wrappers: one at a time, stopping at the first that
+    /// fails (reported at the wrapper's offset) or at the set's own decode error.
+    fn decode_lazy(answer: Vec<u8>, from: &[(i32, i64)]) -> Decoded {
+        let req = request(from);
+        let resp = Response::parse(answer, Some(&req), true, false).expect("the answer parses");
+        let mut out = Vec::new();
+        for t in resp.topics() {
+            for p in t.partitions() {
+                let data = p.data().expect("no partition error");
+                assert!(data.messages().is_empty(), "messages only with decompression");
+                let requested = from.iter().find(|f| f.0 == p.partition()).map_or(0, |f| f.1);
+                let mut msgs = Vec::new();
+                let mut err = None;
+                for entry in data.entries() {
+                    match entry {
+                        Entry::Message(m) => msgs.push((m.offset, text(m.value))),
+                        Entry::Compressed(c) => match c.decode(requested, true) {
+                            Ok(d) => msgs.extend(d.messages().iter().map(|m| (m.offset, text(m.value)))),
+                            Err(e) => {
+                                err = Some((c.offset, e.to_string()));
+                                break;
+                            }
+                        },
+                    }
+                }
+                if err.is_none() {
+                    err = data.decode_error().map(|e| (e.offset, e.error.to_string()));
+                }
+                out.push((p.partition(), msgs, err));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn without_decompression_wrappers_stay_compressed_in_log_order() {
+        let req = request(&[(0, 3)]);
+        let resp = Response::parse(answer(&[(0, mixed_set())]), Some(&req), true, false).unwrap();
+        let data = resp.topics()[0].partitions()[0].data().unwrap();
+        let kinds: Vec<(char, i64)> = data
+            .entries()
+            .iter()
+            .map(|e| match e {
+                Entry::Message(m) => ('m', m.offset),
+                Entry::Compressed(c) => ('c', c.offset),
+            })
+            .collect();
+        // plain 0 and 1 are below the requested offset 3; each wrapper carries its last offset
+        assert_eq!(kinds, [('c', 4), ('c', 7), ('c', 10), ('c', 13), ('c', 15), ('m', 16)]);
+    }
+
+    #[test]
+    fn an_inner_crc_mismatch_fails_the_wrapper() {
+        let mut inner = plain(2..=3);
+        inner[12] ^= 0xff; // the CRC of the message at offset 2
+        let set = [plain(0..=1), raw_wrapper(1, 3, &gzip::compress(&inner).unwrap())].concat();
+        let got = decode(answer(&[(0, set)]), &[(0, 0)]);
+        let corrupt = Error::Kafka(KafkaCode::CorruptMessage).to_string();
+        assert_eq!(got, vec![(0, values(0..=1), Some((3, corrupt)))]);
     }
 
     fn values(offsets: std::ops::RangeInclusive<i64>) -> Vec<(i64, String)> {
