@@ -143,6 +143,15 @@ class Cluster:
             input="".join(v + "\n" for v in values).encode(), check=True,
         )
 
+    def produce_numbered(self, topic: str, partitions: int, count: int, prefix: str) -> List[str]:
+        """Writes `<prefix>-<partition>-<i>` for i < count to each partition; returns them all."""
+        values: List[str] = []
+        for p in range(partitions):
+            batch = [f"{prefix}-{p}-{i}" for i in range(count)]
+            self.produce(topic, p, batch)
+            values += batch
+        return values
+
     def log_end(self, topic: str, partition: int) -> int:
         out = subprocess.run(
             KCAT + ["-b", self.brokers, "-Q", "-t", f"{topic}:{partition}:-1"],
@@ -228,6 +237,11 @@ def processes():
     yield start
     for p in started:
         p.stop()
+
+
+def printed_values(runs: List["Process"], label: str) -> List[str]:
+    """The values an example printed as `<label> n: value` lines, over all its processes."""
+    return [l.split(": ", 1)[1] for r in runs for l in r.output() if l.startswith(label + " ")]
 
 
 def python_member(*args: str) -> List[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import zkconsumer
-from conftest import wait_until
+from conftest import printed_values, wait_until
 
 
 def test_listener_introspection_ack_and_poll(cluster, group):
@@ -166,14 +166,10 @@ def test_consumer_group_example_splits_a_topic_between_two_processes(cluster, gr
     wait_until("two members", lambda: len(cluster.members(group)) == 2, 30)
     wait_until("four owners",
                lambda: len(set(cluster.owners(group, topic).values())) == 4, 30)
-    values = []
-    for p in range(4):
-        batch = [f"v-{p}-{i}" for i in range(25)]
-        cluster.produce(topic, p, batch)
-        values += batch
+    values = cluster.produce_numbered(topic, 4, 25, "v")
 
     def printed():
-        return [l.split(": ", 1)[1] for r in runs for l in r.output() if l.startswith("Thread ")]
+        return printed_values(runs, "Thread")
 
     wait_until("every message", lambda: len(printed()) >= 100, 30)
     for r in runs:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 import zkconsumer
-from conftest import wait_until
+from conftest import printed_values, wait_until
 
 
 def test_async_for_reads_streams_concurrently_and_async_with_commits_and_leaves(cluster, group):
@@ -160,14 +160,10 @@ def test_asyncio_example_stops_every_task_on_sigterm_and_commits(cluster, group,
     example = Path(__file__).resolve().parents[1] / "examples" / "asyncio_group.py"
     run = processes([sys.executable, str(example), cluster.zk_connect, group, topic, "2"])
     wait_until("two owners", lambda: len(set(cluster.owners(group, topic).values())) == 2, 30)
-    values = []
-    for p in range(2):
-        batch = [f"t-{p}-{i}" for i in range(30)]
-        cluster.produce(topic, p, batch)
-        values += batch
+    values = cluster.produce_numbered(topic, 2, 30, "t")
 
     def printed():
-        return [l.split(": ", 1)[1] for l in run.output() if l.startswith("Task ")]
+        return printed_values([run], "Task")
 
     wait_until("every message", lambda: len(printed()) >= len(values), 30)
     run.signal(signal.SIGTERM)
