@@ -16,7 +16,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::thread::ThreadId;
@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::task::AbortHandle;
@@ -80,6 +81,8 @@ enum Start {
 /// What an `__anext__` gets from a stream.
 enum AsyncTurn {
     Ready(zkconsumer::Message),
+    /// A buffered message kept in the state for waiter `id` (see `take_async_turn`).
+    Parked(u64),
     Wait(u64),
     Ended,
     Busy,
@@ -154,8 +157,10 @@ impl Slot {
     }
 
     /// As [`Self::take_turn`] for an `__anext__`: the `next()` in flight stays in the state,
-    /// served to waiter number `id` (see [`Self::poll_for`]).
-    fn take_async_turn(&self, event_loop: Py<PyAny>) -> AsyncTurn {
+    /// served to waiter number `id` (see [`Self::poll_for`]). Without `take_buffered`, a
+    /// buffered message is parked in the state for waiter `id` instead of handed over, to reach
+    /// it through the event loop.
+    fn take_async_turn(&self, event_loop: Py<PyAny>, take_buffered: bool) -> AsyncTurn {
         if self.ended.load(Ordering::Acquire) {
             return AsyncTurn::Ended;
         }
@@ -164,19 +169,29 @@ impl Slot {
             return AsyncTurn::Busy;
         }
         match Self::start(&mut state) {
-            Start::Ready(message) => AsyncTurn::Ready(message),
+            Start::Ready(message) if take_buffered => AsyncTurn::Ready(message),
+            Start::Ready(message) => match state.stream.take() {
+                Some(stream) => {
+                    let parked = (stream, Some(Ok(message)));
+                    state.pending = Some(Box::pin(std::future::ready(parked)));
+                    AsyncTurn::Parked(self.add_waiter(&mut state, event_loop))
+                }
+                None => AsyncTurn::Ended,
+            },
             Start::Ended => AsyncTurn::Ended,
-            Start::InFlight => {
-                let id = self.waiters.fetch_add(1, Ordering::Relaxed);
-                state.busy = true;
-                state.waiter = Some(AsyncWaiter {
-                    id,
-                    poller: None,
-                    event_loop,
-                });
-                AsyncTurn::Wait(id)
-            }
+            Start::InFlight => AsyncTurn::Wait(self.add_waiter(&mut state, event_loop)),
         }
+    }
+
+    fn add_waiter(&self, state: &mut State, event_loop: Py<PyAny>) -> u64 {
+        let id = self.waiters.fetch_add(1, Ordering::Relaxed);
+        state.busy = true;
+        state.waiter = Some(AsyncWaiter {
+            id,
+            poller: None,
+            event_loop,
+        });
+        id
     }
 
     /// A buffered message, else makes sure a `next()` of the library is in flight.
@@ -361,6 +376,8 @@ pub struct Stream {
     birth: Birth,
     /// The runtime of the process the stream was made in (checked by `birth`).
     rt: Arc<Runtime>,
+    /// Counts `__anext__` calls: every [`aio::READY_RUN`]th goes through the event loop.
+    ready_run: AtomicU32,
 }
 
 impl Stream {
@@ -369,6 +386,7 @@ impl Stream {
             slot,
             birth: Birth::now(),
             rt,
+            ready_run: AtomicU32::new(0),
         }
     }
 
@@ -483,20 +501,30 @@ impl Stream {
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.birth.check(py, "Stream")?;
         let event_loop = aio::running_loop(py)?;
-        let future = event_loop.call_method0("create_future")?;
-        let mut turn = self.slot.take_async_turn(event_loop.clone().unbind());
+        let take_buffered = self.ready_run.fetch_add(1, Ordering::Relaxed) % aio::READY_RUN != 0;
+        let mut turn = self
+            .slot
+            .take_async_turn(event_loop.clone().unbind(), take_buffered);
         if matches!(turn, AsyncTurn::Busy) && self.slot.abandon_if_loop_closed(py) {
-            turn = self.slot.take_async_turn(event_loop.clone().unbind());
+            turn = self
+                .slot
+                .take_async_turn(event_loop.clone().unbind(), take_buffered);
         }
         match turn {
-            AsyncTurn::Ready(inner) => {
-                future.call_method1("set_result", (Message { inner },))?;
+            AsyncTurn::Ready(inner) => aio::done_future(&event_loop, Message { inner }),
+            AsyncTurn::Ended => Err(PyStopAsyncIteration::new_err(())),
+            AsyncTurn::Busy => Err(self.busy_error(py)),
+            AsyncTurn::Parked(id) => {
+                let future = event_loop.call_method0(intern!(py, "create_future"))?;
+                aio::deliver_soon(&self.slot, id, &event_loop, &future)?;
+                Ok(future)
             }
-            AsyncTurn::Ended => return Err(PyStopAsyncIteration::new_err(())),
-            AsyncTurn::Busy => return Err(self.busy_error(py)),
-            AsyncTurn::Wait(id) => aio::await_in_flight(&self.slot, &self.rt, id, &future)?,
+            AsyncTurn::Wait(id) => {
+                let future = event_loop.call_method0(intern!(py, "create_future"))?;
+                aio::await_in_flight(&self.slot, &self.rt, id, &future)?;
+                Ok(future)
+            }
         }
-        Ok(future)
     }
 
     /// Declares `message` processed (with `auto.ack=true`, every earlier message of its

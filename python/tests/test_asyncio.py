@@ -103,6 +103,30 @@ def test_a_message_that_arrives_for_a_cancelled_await_is_the_next_one(cluster, g
         assert asyncio.run(main(stream)) == b"arrived"
 
 
+def test_a_stream_with_plenty_buffered_does_not_starve_the_other_tasks(cluster, group):
+    topic = cluster.create_topic(2)
+    cluster.produce_numbered(topic, 2, 2000, "f")
+    order = []
+
+    async def read(label, stream):
+        async for _ in stream:
+            order.append(label)
+            if order.count(label) == 2000:
+                return
+
+    async def main(streams):
+        await asyncio.wait_for(asyncio.gather(*(read(n, s) for n, s in enumerate(streams))), 60)
+
+    with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config()) as consumer:
+        streams = consumer.streams({topic: 2})[topic]
+        time.sleep(1.0)  # both partitions fetched: each stream has its 2,000 messages buffered
+        asyncio.run(main(streams))
+    switches = sum(1 for a, b in zip(order, order[1:]) if a != b)
+    # each stream lets the other task run at least every 64 messages (one fetch chunk of 2,000
+    # would otherwise be read in one go)
+    assert switches >= 2000 // 64, switches
+
+
 def test_timeouts_and_concurrent_readers_are_errors_and_the_stream_stays_usable(cluster, group):
     topic = cluster.create_topic(1)
 
