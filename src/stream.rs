@@ -354,7 +354,6 @@ impl MessageStream {
         futures::stream::unfold(self, |mut s| async move { s.next().await.map(|m| (m, s)) })
     }
 
-    /// Finishes what the previous call handed out (see [`HandedOut`]).
     /// The next message if one is buffered and may be delivered right now, without waiting:
     /// what [`next`](Self::next) returns when it does not have to wait, with the same
     /// effects: calling it declares the previous message processed, as `next()` does, even
@@ -399,6 +398,7 @@ impl MessageStream {
         Some(message)
     }
 
+    /// Finishes what the previous call handed out (see [`HandedOut`]).
     fn finish_handed_out(&mut self) {
         let Some(h) = self.handed_out.take() else {
             return;

@@ -115,15 +115,19 @@ def test_a_stream_with_plenty_buffered_does_not_starve_the_other_tasks(cluster, 
                 return
 
     async def main(streams):
+        # The first message of each stream comes from the fetcher's queue (through a runtime
+        # thread, which needs the GIL); the other 1,999 of its chunk are then buffered.
+        for label, stream in enumerate(streams):
+            await asyncio.wait_for(stream.__anext__(), 30)
+            order.append(label)
         await asyncio.wait_for(asyncio.gather(*(read(n, s) for n, s in enumerate(streams))), 60)
 
     with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config()) as consumer:
         streams = consumer.streams({topic: 2})[topic]
-        time.sleep(1.0)  # both partitions fetched: each stream has its 2,000 messages buffered
         asyncio.run(main(streams))
     switches = sum(1 for a, b in zip(order, order[1:]) if a != b)
-    # each stream lets the other task run at least every 64 messages (one fetch chunk of 2,000
-    # would otherwise be read in one go)
+    # each stream lets the other task run at least every 64 messages (a buffered chunk of
+    # 1,999 would otherwise be read in one go)
     assert switches >= 2000 // 64, switches
 
 
