@@ -1,29 +1,32 @@
-//! asyncio: how an `__anext__` of a `Stream` awaits the stream's `next()` in flight, and the
-//! `async with` of a `Consumer`.
+//! asyncio: the awaitable a `Stream`'s `__anext__` returns, and the `async with` of a
+//! `Consumer`.
 //!
-//! The `next()` stays in the stream's state; a task of the runtime polls it there for one
-//! waiter (see `Slot::poll_for`). When it completes, its output is kept in the state and the
-//! event loop runs a [`Delivery`] that hands it to the waiter's asyncio future. A cancelled
-//! future ([`Abandon`], its done-callback) only lets go of the wait: the `next()`, or the output
-//! it came to, stays for the next reader. A buffered message is handed over as a future that is
-//! done already (no yield, so no window for a cancellation to drop it), except every
-//! [`READY_RUN`]th, which goes through the loop so other tasks get their turn. Nothing here
-//! blocks the event loop's thread.
+//! Nothing is taken from the stream before the awaiting coroutine runs: the awaitable's first
+//! step takes a buffered message (finishing at once, without yielding), or registers as the
+//! stream's waiter and yields a wake-up future to its task. A task of the runtime polls the
+//! stream's `next()` in flight for that waiter (`Slot::poll_for`) and, once it completed, has
+//! the event loop set the wake-up future; the outcome stays in the stream's state until the
+//! coroutine resumes and takes it. So a cancellation (thrown into the awaitable, even in the
+//! same loop iteration as the wake-up) or an awaitable dropped unfinished only lets go of the
+//! wait: the `next()`, or the message it came to, stays for the next reader, async or not.
+//! Every [`READY_RUN`]th awaitable yields once first, so that one stream with plenty buffered
+//! does not starve the loop's other tasks. Nothing here blocks the event loop's thread.
 
 use std::sync::Arc;
 
-use pyo3::exceptions::PyStopAsyncIteration;
+use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::{intern, Py};
 use tokio::runtime::Runtime;
 
 use crate::errors;
-use crate::stream::{Message, Outcome, Slot};
+use crate::runtime;
+use crate::stream::{AsyncTurn, Message, Outcome, Slot};
 
-/// How many buffered messages in a row a stream hands to `async for` before one goes through
-/// the event loop: awaiting a future that is done already never yields, so without this one
-/// busy stream would starve the loop's other tasks (other streams, timers, signals).
+/// Every how many `__anext__` awaitables one yields to the event loop before taking a message:
+/// awaiting a value that is there already never yields, so without this a stream with plenty
+/// buffered would starve the loop's other tasks (other streams, timers, signal handlers).
 pub(crate) const READY_RUN: u32 = 64;
 
 /// The event loop running in this thread (`RuntimeError` outside of one, as asyncio says).
@@ -34,148 +37,192 @@ pub(crate) fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
         .call0()
 }
 
-/// A future of `event_loop` that is done already, with `value` as its result.
-pub(crate) fn done_future<'py>(
-    event_loop: &Bound<'py, PyAny>,
-    value: impl IntoPyObject<'py>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = event_loop.py();
-    let future = event_loop.call_method0(intern!(py, "create_future"))?;
-    future.call_method1(intern!(py, "set_result"), (value,))?;
-    Ok(future)
+/// Where an awaitable stands.
+enum Phase {
+    /// Not run yet; `yield_first`: give the loop one turn before taking anything.
+    Start { yield_first: bool },
+    /// Registered as waiter `id` of the stream; its task waits on a wake-up future.
+    Waiting { id: u64 },
+    /// Finished (or let go).
+    Done,
 }
 
-/// Makes `future` (of the running loop) receive the outcome of `slot`'s `next()` in flight,
-/// which waiter `id` now owns.
-pub(crate) fn await_in_flight(
-    slot: &Arc<Slot>,
-    rt: &Runtime,
-    id: u64,
-    future: &Bound<'_, PyAny>,
-) -> PyResult<()> {
-    let (delivery, event_loop) = watch(slot, id, future)?;
-    let event_loop = event_loop.unbind();
-    let polled = slot.clone();
-    let poller = rt.spawn(async move {
-        if !std::future::poll_fn(|cx| polled.poll_for(id, cx)).await {
-            return;
-        }
-        let scheduled = Python::try_attach(|py| {
-            event_loop
-                .call_method1(py, "call_soon_threadsafe", (delivery,))
-                .is_ok()
-        });
-        if scheduled != Some(true) {
-            // The loop is closed (or the interpreter is going): nobody awaits any more; the
-            // outcome stays in the stream for a later reader.
-            polled.abandon(id);
-        }
-    });
-    slot.set_poller(id, poller.abort_handle());
-    Ok(())
-}
-
-/// Makes `future` receive the message parked in `slot` for waiter `id`, at the event loop's
-/// next iteration (the loop's other tasks run first).
-pub(crate) fn deliver_soon(
-    slot: &Arc<Slot>,
-    id: u64,
-    event_loop: &Bound<'_, PyAny>,
-    future: &Bound<'_, PyAny>,
-) -> PyResult<()> {
-    let (delivery, _) = watch(slot, id, future)?;
-    let py = event_loop.py();
-    if let Err(e) = event_loop.call_method1(intern!(py, "call_soon"), (delivery,)) {
-        slot.abandon(id);
-        return Err(e);
-    }
-    Ok(())
-}
-
-/// Lets a cancellation of `future` release waiter `id`; the [`Delivery`] that completes it, and
-/// the future's loop.
-fn watch<'py>(
-    slot: &Arc<Slot>,
-    id: u64,
-    future: &Bound<'py, PyAny>,
-) -> PyResult<(Delivery, Bound<'py, PyAny>)> {
-    let py = future.py();
-    let on_done = Abandon {
-        slot: slot.clone(),
-        id,
-    };
-    let registered = future
-        .call_method0(intern!(py, "get_loop"))
-        .and_then(|event_loop| {
-            future.call_method1(intern!(py, "add_done_callback"), (on_done,))?;
-            Ok(event_loop)
-        });
-    match registered {
-        Ok(event_loop) => Ok((
-            Delivery {
-                slot: slot.clone(),
-                id,
-                future: future.clone().unbind(),
-            },
-            event_loop,
-        )),
-        Err(e) => {
-            slot.abandon(id);
-            Err(e)
-        }
-    }
-}
-
-/// Run by the event loop once the `next()` an `__anext__` waits for has completed: hands the
-/// outcome to the asyncio future, unless that was cancelled meanwhile (then the outcome stays
-/// in the stream for the next reader).
-#[pyclass(module = "zkconsumer._native", frozen)]
-struct Delivery {
+/// What `await stream.__anext__()` runs: resolves to the next message, raises
+/// `StopAsyncIteration` once the stream ended, or the stream's error.
+#[pyclass(module = "zkconsumer._native", name = "NextMessage")]
+pub(crate) struct NextMessage {
     slot: Arc<Slot>,
-    id: u64,
+    rt: Arc<Runtime>,
+    phase: Phase,
+}
+
+impl NextMessage {
+    pub(crate) fn new(slot: Arc<Slot>, rt: Arc<Runtime>, yield_first: bool) -> Self {
+        NextMessage {
+            slot,
+            rt,
+            phase: Phase::Start { yield_first },
+        }
+    }
+
+    /// One step of the coroutine protocol: `Ok(x)` yields `x` to the task (`None`: one loop
+    /// turn; a future: wait for it), `Err(StopIteration(message))` finishes.
+    fn step(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        loop {
+            match self.phase {
+                Phase::Start { yield_first: true } => {
+                    self.phase = Phase::Start { yield_first: false };
+                    return Ok(py.None());
+                }
+                Phase::Start { yield_first: false } => return self.start(py),
+                Phase::Waiting { id } => match self.slot.complete(id) {
+                    Some(outcome) => {
+                        self.phase = Phase::Done;
+                        return Err(finished(py, outcome)?);
+                    }
+                    // The wait was let go meanwhile (its loop was seen closed): start over.
+                    None => self.phase = Phase::Start { yield_first: false },
+                },
+                Phase::Done => {
+                    return Err(PyRuntimeError::new_err(
+                        "cannot reuse an already awaited __anext__()",
+                    ))
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let event_loop = running_loop(py)?;
+        let mut turn = self.slot.take_async_turn(event_loop.clone().unbind());
+        if matches!(turn, AsyncTurn::Busy) && self.slot.abandon_if_loop_closed(py) {
+            turn = self.slot.take_async_turn(event_loop.clone().unbind());
+        }
+        self.phase = Phase::Done;
+        match turn {
+            AsyncTurn::Ready(inner) => Err(finished(py, Outcome::Message(inner))?),
+            AsyncTurn::Finished(outcome) => Err(finished(py, outcome)?),
+            AsyncTurn::Ended => Err(PyStopAsyncIteration::new_err(())),
+            AsyncTurn::Busy => Err(self.slot.busy_error(py)),
+            AsyncTurn::Wait(id) => match self.wake_when_ready(id, &event_loop) {
+                Ok(wake) => {
+                    self.phase = Phase::Waiting { id };
+                    Ok(wake)
+                }
+                Err(e) => {
+                    self.slot.abandon(id);
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    /// A future of `event_loop` that is set once waiter `id`'s `next()` has completed, to be
+    /// awaited by the task (`_asyncio_future_blocking`, as `Future.__await__` yields it).
+    fn wake_when_ready(&self, id: u64, event_loop: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let py = event_loop.py();
+        let wake = event_loop.call_method0(intern!(py, "create_future"))?;
+        wake.setattr(intern!(py, "_asyncio_future_blocking"), true)?;
+        let waker = Wake {
+            future: wake.clone().unbind(),
+        };
+        let event_loop = event_loop.clone().unbind();
+        let polled = self.slot.clone();
+        let poller = self.rt.spawn(async move {
+            if !std::future::poll_fn(|cx| polled.poll_for(id, cx)).await {
+                return;
+            }
+            let scheduled = !runtime::finalizing()
+                && Python::try_attach(|py| {
+                    event_loop
+                        .call_method1(py, "call_soon_threadsafe", (waker,))
+                        .is_ok()
+                }) == Some(true);
+            if !scheduled {
+                // The loop is closed (or the interpreter is going): nobody can resume; the
+                // outcome stays in the stream for a later reader.
+                polled.abandon(id);
+            }
+        });
+        self.slot.set_poller(id, poller.abort_handle());
+        Ok(wake.unbind())
+    }
+
+    /// Lets go of the wait (cancelled, closed or dropped unfinished).
+    fn let_go(&mut self) {
+        if let Phase::Waiting { id } = self.phase {
+            self.slot.abandon(id);
+        }
+        self.phase = Phase::Done;
+    }
+}
+
+/// How an outcome finishes the awaitable.
+fn finished(py: Python<'_>, outcome: Outcome) -> PyResult<PyErr> {
+    Ok(match outcome {
+        Outcome::Message(inner) => PyStopIteration::new_err((Py::new(py, Message { inner })?,)),
+        Outcome::Failed(e) => errors::from_stream(py, &e),
+        Outcome::Ended | Outcome::NothingYet => PyStopAsyncIteration::new_err(()),
+    })
+}
+
+impl Drop for NextMessage {
+    fn drop(&mut self) {
+        self.let_go();
+    }
+}
+
+#[pymethods]
+impl NextMessage {
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.step(py)
+    }
+
+    /// As `__next__` (the value sent in is not used).
+    fn send(&mut self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.step(py)
+    }
+
+    /// An exception thrown in (a cancelled task): lets go of the wait and raises it.
+    #[pyo3(signature = (kind, value=None, _traceback=None))]
+    fn throw(
+        &mut self,
+        kind: &Bound<'_, PyAny>,
+        value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        self.let_go();
+        Err(match value {
+            Some(value) if !value.is_none() => PyErr::from_value(value.clone()),
+            _ => PyErr::from_value(kind.clone()),
+        })
+    }
+
+    fn close(&mut self) {
+        self.let_go();
+    }
+}
+
+/// Run by the event loop once a waiter's `next()` has completed: wakes its task.
+#[pyclass(module = "zkconsumer._native", frozen)]
+struct Wake {
     future: Py<PyAny>,
 }
 
 #[pymethods]
-impl Delivery {
+impl Wake {
     fn __call__(&self, py: Python<'_>) -> PyResult<()> {
         let future = self.future.bind(py);
-        if future.call_method0(intern!(py, "done"))?.is_truthy()? {
-            self.slot.abandon(self.id);
-            return Ok(());
-        }
-        let Some(outcome) = self.slot.complete(self.id) else {
-            return Ok(());
-        };
-        match outcome {
-            Outcome::Message(inner) => {
-                future.call_method1(intern!(py, "set_result"), (Message { inner },))?
-            }
-            Outcome::Failed(e) => future.call_method1(
-                intern!(py, "set_exception"),
-                (errors::from_stream(py, &e).into_value(py),),
-            )?,
-            Outcome::Ended | Outcome::NothingYet => future.call_method1(
-                intern!(py, "set_exception"),
-                (PyStopAsyncIteration::new_err(()).into_value(py),),
-            )?,
-        };
-        Ok(())
-    }
-}
-
-/// Done-callback of an `__anext__`'s asyncio future: a cancelled await lets go of the stream.
-#[pyclass(module = "zkconsumer._native", frozen)]
-struct Abandon {
-    slot: Arc<Slot>,
-    id: u64,
-}
-
-#[pymethods]
-impl Abandon {
-    fn __call__(&self, future: &Bound<'_, PyAny>) -> PyResult<()> {
-        if future.call_method0("cancelled")?.is_truthy()? {
-            self.slot.abandon(self.id);
+        if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
+            future.call_method1(intern!(py, "set_result"), (py.None(),))?;
         }
         Ok(())
     }

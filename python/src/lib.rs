@@ -45,6 +45,7 @@ fn init_logs() {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     init_logs();
+    runtime::watch_exit(m)?;
     m.add_class::<consumer::Consumer>()?;
     m.add_class::<stream::Stream>()?;
     m.add_class::<stream::Message>()?;

@@ -19,6 +19,9 @@ fn call(callback: &Option<Py<PyAny>>, args: impl FnOnce(Python<'_>) -> PyResult<
         return;
     };
     // Not while the interpreter shuts down (a consumer left open at exit): skip the callback.
+    if crate::runtime::finalizing() {
+        return;
+    }
     let _ = Python::try_attach(|py| {
         let result = args(py).and_then(|args| {
             let args = args.bind(py).cast::<pyo3::types::PyTuple>()?.clone();

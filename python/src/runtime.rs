@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
@@ -37,6 +37,29 @@ pub fn current_pid() -> u32 {
         PID.store(std::process::id(), Ordering::Relaxed);
     });
     PID.load(Ordering::Relaxed)
+}
+
+static FINALIZING: AtomicBool = AtomicBool::new(false);
+
+/// Whether the interpreter is shutting down (the module's `atexit` handler ran): runtime
+/// threads must not take the GIL any more (with the stable ABI, PyO3 cannot check for
+/// finalization itself before Python 3.13).
+pub fn finalizing() -> bool {
+    FINALIZING.load(Ordering::Acquire)
+}
+
+#[pyfunction]
+fn interpreter_exiting() {
+    FINALIZING.store(true, Ordering::Release);
+}
+
+/// Registers the `atexit` handler behind [`finalizing`].
+pub fn watch_exit(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let handler = wrap_pyfunction!(interpreter_exiting, m)?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (handler,))?;
+    Ok(())
 }
 
 /// The runtime of this process (a new one in a forked child).

@@ -8,11 +8,11 @@
 //! the previous one processed" rule are the library's, unchanged. A stream also keeps its
 //! consumer alive: streams still in use do not end because the `Consumer` object was dropped.
 //!
-//! `async for` (asyncio) shares that `next()` in flight: it stays in the stream's state and a
-//! task of the runtime polls it there; when it completes, its output is kept in the state (as
-//! a ready future) and the event loop is asked to deliver it to the awaiting asyncio future.
-//! Cancelling the awaiting task (`wait_for`, a task group ending) only lets go of the wait: a
-//! message that arrived meanwhile stays in the stream for the next `__anext__` or `next()`.
+//! `async for` (asyncio, see the `aio` module) shares that `next()` in flight: it stays in the
+//! stream's state, a task of the runtime polls it there, and its outcome is kept in the state
+//! (`done`) until the awaiting coroutine resumes and takes it. Cancelling the awaiting task
+//! only lets go of the wait: a message that arrived meanwhile stays in the stream for the next
+//! `__anext__` or `next()`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,8 +23,7 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
-use pyo3::intern;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::task::AbortHandle;
@@ -61,6 +60,8 @@ struct State {
     /// The `__anext__` the `next()` in flight serves (`busy` is set while there is one); the
     /// future stays in `pending`, polled there by the waiter's task.
     waiter: Option<AsyncWaiter>,
+    /// What the `next()` in flight came to, polled by a waiter's task, not taken yet.
+    done: Option<(MessageStream, Next)>,
 }
 
 /// An `__anext__` waiting: its number and the runtime task polling for it.
@@ -79,10 +80,10 @@ enum Start {
 }
 
 /// What an `__anext__` gets from a stream.
-enum AsyncTurn {
+pub(crate) enum AsyncTurn {
     Ready(zkconsumer::Message),
-    /// A buffered message kept in the state for waiter `id` (see `take_async_turn`).
-    Parked(u64),
+    /// What a `next()` polled earlier came to (its waiter let go before taking it).
+    Finished(Outcome),
     Wait(u64),
     Ended,
     Busy,
@@ -121,6 +122,7 @@ impl Slot {
                 busy: false,
                 holder: None,
                 waiter: None,
+                done: None,
             }),
             _consumer: consumer,
         })
@@ -143,6 +145,10 @@ impl Slot {
         if state.busy {
             return Turn::Busy;
         }
+        if let Some(done) = state.done.take() {
+            state.busy = true;
+            return Turn::Wait(Box::pin(std::future::ready(done)));
+        }
         match Self::start(&mut state) {
             Start::Ready(message) => Turn::Ready(message),
             Start::Ended => Turn::Ended,
@@ -157,10 +163,8 @@ impl Slot {
     }
 
     /// As [`Self::take_turn`] for an `__anext__`: the `next()` in flight stays in the state,
-    /// served to waiter number `id` (see [`Self::poll_for`]). Without `take_buffered`, a
-    /// buffered message is parked in the state for waiter `id` instead of handed over, to reach
-    /// it through the event loop.
-    fn take_async_turn(&self, event_loop: Py<PyAny>, take_buffered: bool) -> AsyncTurn {
+    /// served to waiter number `id` (see [`Self::poll_for`]).
+    pub(crate) fn take_async_turn(&self, event_loop: Py<PyAny>) -> AsyncTurn {
         if self.ended.load(Ordering::Acquire) {
             return AsyncTurn::Ended;
         }
@@ -168,19 +172,28 @@ impl Slot {
         if state.busy {
             return AsyncTurn::Busy;
         }
+        if let Some(done) = state.done.take() {
+            state.busy = true;
+            drop(state);
+            return AsyncTurn::Finished(self.finish(done));
+        }
         match Self::start(&mut state) {
-            Start::Ready(message) if take_buffered => AsyncTurn::Ready(message),
-            Start::Ready(message) => match state.stream.take() {
-                Some(stream) => {
-                    let parked = (stream, Some(Ok(message)));
-                    state.pending = Some(Box::pin(std::future::ready(parked)));
-                    AsyncTurn::Parked(self.add_waiter(&mut state, event_loop))
-                }
-                None => AsyncTurn::Ended,
-            },
+            Start::Ready(message) => AsyncTurn::Ready(message),
             Start::Ended => AsyncTurn::Ended,
             Start::InFlight => AsyncTurn::Wait(self.add_waiter(&mut state, event_loop)),
         }
+    }
+
+    /// The error of a second reader while one reads.
+    pub(crate) fn busy_error(&self, py: Python<'_>) -> PyErr {
+        errors::error(
+            py,
+            format!(
+                "stream {} is already being read (by another thread or another asyncio task): \
+                 a stream is read by one reader at a time",
+                self.thread_id
+            ),
+        )
     }
 
     fn add_waiter(&self, state: &mut State, event_loop: Py<PyAny>) -> u64 {
@@ -229,7 +242,8 @@ impl Slot {
         };
         match pending.as_mut().poll(cx) {
             Poll::Ready(output) => {
-                state.pending = Some(Box::pin(std::future::ready(output)));
+                state.pending = None;
+                state.done = Some(output);
                 Poll::Ready(true)
             }
             Poll::Pending => Poll::Pending,
@@ -240,7 +254,7 @@ impl Slot {
     /// awaitable left pending when `asyncio.run` ended): nothing can await it any more.
     /// Whether there was one. The loop is asked outside the lock (Python code may let other
     /// threads run, and they may want this lock with the GIL held).
-    fn abandon_if_loop_closed(&self, py: Python<'_>) -> bool {
+    pub(crate) fn abandon_if_loop_closed(&self, py: Python<'_>) -> bool {
         let waiter = {
             let state = self.state();
             state
@@ -292,13 +306,8 @@ impl Slot {
                 return None;
             }
             state.waiter = None;
-            let output = state
-                .pending
-                .as_mut()
-                .and_then(|p| p.as_mut().now_or_never());
-            if output.is_some() {
-                state.pending = None;
-            } else {
+            let output = state.done.take();
+            if output.is_none() {
                 state.busy = false;
             }
             output?
@@ -333,12 +342,18 @@ impl Slot {
     /// At `close()` from the thread that holds this stream's last message: that thread cannot
     /// come back to `next()` while it waits in `close()`, so the stream ends now and the message
     /// stays unprocessed (it is delivered again later) instead of holding shutdown for its
-    /// grace period. Streams busy in another thread are left to the library's shutdown.
+    /// grace period. The same for a message no reader took (an `__anext__` let go of it).
+    /// Streams busy in another thread are left to the library's shutdown.
     pub(crate) fn end_if_held_by_current_thread(&self) {
         let mut state = self.state();
-        if state.holder == Some(std::thread::current().id())
-            && !state.busy
-            && state.pending.is_none()
+        if state.busy {
+            return;
+        }
+        // A message an `__anext__` let go of is held by nobody: the stream ends with it
+        // unprocessed (delivered again later) instead of holding shutdown.
+        let unclaimed = state.done.take().is_some();
+        if unclaimed
+            || (state.holder == Some(std::thread::current().id()) && state.pending.is_none())
         {
             state.stream = None;
             state.holder = None;
@@ -376,7 +391,7 @@ pub struct Stream {
     birth: Birth,
     /// The runtime of the process the stream was made in (checked by `birth`).
     rt: Arc<Runtime>,
-    /// Counts `__anext__` calls: every [`aio::READY_RUN`]th goes through the event loop.
+    /// Counts `__anext__` calls: every [`aio::READY_RUN`]th yields to the event loop first.
     ready_run: AtomicU32,
 }
 
@@ -388,17 +403,6 @@ impl Stream {
             rt,
             ready_run: AtomicU32::new(0),
         }
-    }
-
-    fn busy_error(&self, py: Python<'_>) -> PyErr {
-        errors::error(
-            py,
-            format!(
-                "stream {} is already being read (by another thread or another asyncio task): \
-                 a stream is read by one reader at a time",
-                self.slot.thread_id
-            ),
-        )
     }
 
     /// Waits for the next outcome until `deadline` (forever when `None`).
@@ -414,7 +418,7 @@ impl Stream {
             Turn::Ready(message) => return Ok(Outcome::Message(message)),
             Turn::Wait(pending) => pending,
             Turn::Ended => return Ok(Outcome::Ended),
-            Turn::Busy => return Err(self.busy_error(py)),
+            Turn::Busy => return Err(self.slot.busy_error(py)),
         };
         let mut waiting = Waiting {
             slot: &self.slot,
@@ -498,33 +502,15 @@ impl Stream {
     /// An awaitable of the next message, for `async for` in an asyncio event loop; same rules
     /// as `__next__` (the awaitable raises `StopAsyncIteration` once the stream has ended).
     /// Cancelling the await loses nothing: a message that arrived meanwhile is the next one.
-    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn __anext__(&self, py: Python<'_>) -> PyResult<aio::NextMessage> {
         self.birth.check(py, "Stream")?;
-        let event_loop = aio::running_loop(py)?;
-        let take_buffered = self.ready_run.fetch_add(1, Ordering::Relaxed) % aio::READY_RUN != 0;
-        let mut turn = self
-            .slot
-            .take_async_turn(event_loop.clone().unbind(), take_buffered);
-        if matches!(turn, AsyncTurn::Busy) && self.slot.abandon_if_loop_closed(py) {
-            turn = self
-                .slot
-                .take_async_turn(event_loop.clone().unbind(), take_buffered);
-        }
-        match turn {
-            AsyncTurn::Ready(inner) => aio::done_future(&event_loop, Message { inner }),
-            AsyncTurn::Ended => Err(PyStopAsyncIteration::new_err(())),
-            AsyncTurn::Busy => Err(self.busy_error(py)),
-            AsyncTurn::Parked(id) => {
-                let future = event_loop.call_method0(intern!(py, "create_future"))?;
-                aio::deliver_soon(&self.slot, id, &event_loop, &future)?;
-                Ok(future)
-            }
-            AsyncTurn::Wait(id) => {
-                let future = event_loop.call_method0(intern!(py, "create_future"))?;
-                aio::await_in_flight(&self.slot, &self.rt, id, &future)?;
-                Ok(future)
-            }
-        }
+        let calls = self.ready_run.fetch_add(1, Ordering::Relaxed);
+        let yield_first = calls % aio::READY_RUN == aio::READY_RUN - 1;
+        Ok(aio::NextMessage::new(
+            self.slot.clone(),
+            self.rt.clone(),
+            yield_first,
+        ))
     }
 
     /// Declares `message` processed (with `auto.ack=true`, every earlier message of its

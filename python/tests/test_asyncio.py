@@ -45,62 +45,84 @@ def test_async_for_reads_streams_concurrently_and_async_with_commits_and_leaves(
     assert cluster.members(group) == []
 
 
+async def take(stream):
+    """One `await` of the stream's next message (a coroutine, to run as a task)."""
+    return await stream.__anext__()
+
+
 def test_cancelled_awaits_lose_nothing_and_sync_reads_go_on_where_async_ones_stopped(
         cluster, group):
     topic = cluster.create_topic(1)
-    values = [f"c-{i}" for i in range(300)]
+    values = [f"c-{i}" for i in range(400)]
     rng = random.Random(11)
     cancelled = 0
 
     def produce_slowly():
-        for i in range(0, 200, 10):
-            cluster.produce(topic, 0, values[i:i + 10])
+        for i in range(0, 300, 5):
+            cluster.produce(topic, 0, values[i:i + 5])
+
+    async def busy_neighbour(stop):
+        # another task of the loop that takes CPU: wake-ups and cancellations meet in one turn
+        while not stop.is_set():
+            time.sleep(0.002)
+            await asyncio.sleep(0)
 
     async def read_async(stream, until):
         nonlocal cancelled
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        neighbour = asyncio.ensure_future(busy_neighbour(stop))
         offsets = []
-        while len(offsets) < until:
+        deadline = time.monotonic() + 60
+        while len(offsets) < until and time.monotonic() < deadline:
+            task = asyncio.ensure_future(take(stream))
+            # cancel after 0-4 ms: many cancel a wait, some as the message arrives (as
+            # asyncio.timeout, wait_for on 3.12+ and task groups do)
+            timer = loop.call_later(rng.random() * 0.004, task.cancel)
             try:
-                # timeouts from 0 to 20 ms: many cancel a wait, some while a message arrives
-                message = await asyncio.wait_for(stream.__anext__(), rng.random() * 0.02)
-            except asyncio.TimeoutError:
+                offsets.append((await task).offset)
+            except asyncio.CancelledError:
                 cancelled += 1
-                continue
-            offsets.append(message.offset)
+            timer.cancel()
+        stop.set()
+        await neighbour
         return offsets
 
     with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config()) as consumer:
         stream = consumer.streams({topic: 1})[topic][0]
         producer = threading.Thread(target=produce_slowly)
         producer.start()
-        first = asyncio.run(read_async(stream, 200))
+        first = asyncio.run(read_async(stream, 300))
         producer.join()
-        cluster.produce(topic, 0, values[200:])
+        cluster.produce(topic, 0, values[300:])
         # the same stream, now read by a plain thread, after a cancelled await
         rest = [next(stream).offset for _ in range(100)]
     assert cancelled > 0
-    assert first + rest == list(range(300))
-    assert cluster.offsets(group, topic) == {0: 299}  # the last one taken is not finished
+    assert first + rest == list(range(400))
+    assert cluster.offsets(group, topic) == {0: 399}  # the last one taken is not finished
 
 
 def test_a_message_that_arrives_for_a_cancelled_await_is_the_next_one(cluster, group):
     topic = cluster.create_topic(1)
 
-    async def main(stream):
-        waiting = stream.__anext__()
+    async def cancel_as_it_arrives(stream, value, wake_up_first):
+        waiting = asyncio.ensure_future(take(stream))
         await asyncio.sleep(0.2)  # the stream has nothing: the await is in flight
-        # Blocking the loop: the message arrives and its delivery is queued on the loop,
-        # then the await is cancelled before the loop gets to run that delivery.
-        cluster.produce(topic, 0, ["arrived"])
+        # Blocking the loop: the message arrives and the task's wake-up is queued on the loop.
+        cluster.produce(topic, 0, [value])
         time.sleep(1.0)
+        if wake_up_first:
+            await asyncio.sleep(0)  # the wake-up runs in this turn, the task has not resumed
         waiting.cancel()
-        await asyncio.sleep(0.1)
-        assert waiting.cancelled()
-        return (await asyncio.wait_for(stream.__anext__(), 10)).value
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        return (await asyncio.wait_for(take(stream), 10)).value
 
     with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config()) as consumer:
         stream = consumer.streams({topic: 1})[topic][0]
-        assert asyncio.run(main(stream)) == b"arrived"
+        assert asyncio.run(cancel_as_it_arrives(stream, "one", False)) == b"one"
+        assert asyncio.run(cancel_as_it_arrives(stream, "two", True)) == b"two"
+    assert cluster.offsets(group, topic) == {0: 1}
 
 
 def test_a_stream_with_plenty_buffered_does_not_starve_the_other_tasks(cluster, group):
@@ -137,7 +159,8 @@ def test_timeouts_and_concurrent_readers_are_errors_and_the_stream_stays_usable(
     async def main(stream):
         with pytest.raises(zkconsumer.Timeout):
             await stream.__anext__()
-        first = asyncio.ensure_future(stream.__anext__())
+        first = asyncio.ensure_future(take(stream))
+        await asyncio.sleep(0.1)  # the first reader waits
         with pytest.raises(zkconsumer.Error, match="already being read"):
             await stream.__anext__()
         cluster.produce(topic, 0, ["late"])
@@ -174,8 +197,9 @@ def test_anext_outside_an_event_loop_is_a_clear_error(cluster, group):
     topic = cluster.create_topic(1)
     with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config()) as consumer:
         stream = consumer.streams({topic: 1})[topic][0]
+        awaitable = stream.__anext__().__await__()
         with pytest.raises(RuntimeError, match="no running event loop"):
-            stream.__anext__()
+            next(awaitable)
 
 
 def test_asyncio_example_stops_every_task_on_sigterm_and_commits(cluster, group, processes):
