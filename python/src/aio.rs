@@ -14,15 +14,16 @@
 
 use std::sync::Arc;
 
-use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyStopIteration};
+use pyo3::exceptions::{PyBaseException, PyRuntimeError, PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
 use pyo3::{intern, Py};
 use tokio::runtime::Runtime;
 
 use crate::errors;
-use crate::runtime;
-use crate::stream::{AsyncTurn, Message, Outcome, Slot};
+use crate::runtime::{self, Birth};
+use crate::stream::{AsyncTurn, Completion, Message, Outcome, Slot};
 
 /// Every how many `__anext__` awaitables one yields to the event loop before taking a message:
 /// awaiting a value that is there already never yields, so without this a stream with plenty
@@ -41,8 +42,8 @@ pub(crate) fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 enum Phase {
     /// Not run yet; `yield_first`: give the loop one turn before taking anything.
     Start { yield_first: bool },
-    /// Registered as waiter `id` of the stream; its task waits on a wake-up future.
-    Waiting { id: u64 },
+    /// Registered as waiter `id` of the stream; its task waits on the `wake` future.
+    Waiting { id: u64, wake: Py<PyAny> },
     /// Finished (or let go).
     Done,
 }
@@ -53,14 +54,16 @@ enum Phase {
 pub(crate) struct NextMessage {
     slot: Arc<Slot>,
     rt: Arc<Runtime>,
+    birth: Birth,
     phase: Phase,
 }
 
 impl NextMessage {
-    pub(crate) fn new(slot: Arc<Slot>, rt: Arc<Runtime>, yield_first: bool) -> Self {
+    pub(crate) fn new(slot: Arc<Slot>, rt: Arc<Runtime>, birth: Birth, yield_first: bool) -> Self {
         NextMessage {
             slot,
             rt,
+            birth,
             phase: Phase::Start { yield_first },
         }
     }
@@ -68,20 +71,23 @@ impl NextMessage {
     /// One step of the coroutine protocol: `Ok(x)` yields `x` to the task (`None`: one loop
     /// turn; a future: wait for it), `Err(StopIteration(message))` finishes.
     fn step(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.birth.check(py, "Stream")?;
         loop {
-            match self.phase {
+            match &self.phase {
                 Phase::Start { yield_first: true } => {
                     self.phase = Phase::Start { yield_first: false };
                     return Ok(py.None());
                 }
                 Phase::Start { yield_first: false } => return self.start(py),
-                Phase::Waiting { id } => match self.slot.complete(id) {
-                    Some(outcome) => {
+                Phase::Waiting { id, wake } => match self.slot.complete(*id) {
+                    Completion::Done(outcome) => {
                         self.phase = Phase::Done;
                         return Err(finished(py, outcome)?);
                     }
+                    // Resumed before the wake-up (driven by hand): wait on.
+                    Completion::NotYet => return Ok(wake.clone_ref(py)),
                     // The wait was let go meanwhile (its loop was seen closed): start over.
-                    None => self.phase = Phase::Start { yield_first: false },
+                    Completion::Gone => self.phase = Phase::Start { yield_first: false },
                 },
                 Phase::Done => {
                     return Err(PyRuntimeError::new_err(
@@ -106,7 +112,10 @@ impl NextMessage {
             AsyncTurn::Busy => Err(self.slot.busy_error(py)),
             AsyncTurn::Wait(id) => match self.wake_when_ready(id, &event_loop) {
                 Ok(wake) => {
-                    self.phase = Phase::Waiting { id };
+                    self.phase = Phase::Waiting {
+                        id,
+                        wake: wake.clone_ref(py),
+                    };
                     Ok(wake)
                 }
                 Err(e) => {
@@ -132,17 +141,21 @@ impl NextMessage {
             if !std::future::poll_fn(|cx| polled.poll_for(id, cx)).await {
                 return;
             }
-            let scheduled = !runtime::finalizing()
-                && Python::try_attach(|py| {
-                    event_loop
-                        .call_method1(py, "call_soon_threadsafe", (waker,))
-                        .is_ok()
-                }) == Some(true);
-            if !scheduled {
-                // The loop is closed (or the interpreter is going): nobody can resume; the
-                // outcome stays in the stream for a later reader.
-                polled.abandon(id);
-            }
+            // Taking the GIL may wait for the loop's thread (up to the switch interval): not on
+            // a runtime worker, which fetchers and the coordinator need.
+            drop(tokio::task::spawn_blocking(move || {
+                let scheduled = !runtime::finalizing()
+                    && Python::try_attach(|py| {
+                        event_loop
+                            .call_method1(py, "call_soon_threadsafe", (waker,))
+                            .is_ok()
+                    }) == Some(true);
+                if !scheduled {
+                    // The loop is closed (or the interpreter is going): nobody can resume; the
+                    // outcome stays in the stream for a later reader.
+                    polled.abandon(id);
+                }
+            }));
         });
         self.slot.set_poller(id, poller.abort_handle());
         Ok(wake.unbind())
@@ -150,7 +163,7 @@ impl NextMessage {
 
     /// Lets go of the wait (cancelled, closed or dropped unfinished).
     fn let_go(&mut self) {
-        if let Phase::Waiting { id } = self.phase {
+        if let Phase::Waiting { id, .. } = self.phase {
             self.slot.abandon(id);
         }
         self.phase = Phase::Done;
@@ -191,19 +204,26 @@ impl NextMessage {
         self.step(py)
     }
 
-    /// An exception thrown in (a cancelled task): lets go of the wait and raises it.
-    #[pyo3(signature = (kind, value=None, _traceback=None))]
+    /// An exception thrown in (a cancelled task): lets go of the wait and raises it
+    /// (`throw(exception)`, or the old `throw(type, value, traceback)`).
+    #[pyo3(signature = (kind, value=None, traceback=None))]
     fn throw(
         &mut self,
         kind: &Bound<'_, PyAny>,
         value: Option<&Bound<'_, PyAny>>,
-        _traceback: Option<&Bound<'_, PyAny>>,
+        traceback: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         self.let_go();
-        Err(match value {
-            Some(value) if !value.is_none() => PyErr::from_value(value.clone()),
-            _ => PyErr::from_value(kind.clone()),
-        })
+        let exception = match value {
+            Some(v) if v.is_instance_of::<PyBaseException>() => v.clone(),
+            Some(v) if !v.is_none() && kind.is_instance_of::<PyType>() => kind.call1((v,))?,
+            _ if kind.is_instance_of::<PyType>() => kind.call0()?,
+            _ => kind.clone(),
+        };
+        if let Some(tb) = traceback.filter(|tb| !tb.is_none()) {
+            exception.call_method1("with_traceback", (tb,))?;
+        }
+        Err(PyErr::from_value(exception))
     }
 
     fn close(&mut self) {

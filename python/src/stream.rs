@@ -79,6 +79,15 @@ enum Start {
     Ended,
 }
 
+/// What a waiter finds when it resumes.
+pub(crate) enum Completion {
+    Done(Outcome),
+    /// Its `next()` has not completed yet.
+    NotYet,
+    /// It is no longer the stream's waiter.
+    Gone,
+}
+
 /// What an `__anext__` gets from a stream.
 pub(crate) enum AsyncTurn {
     Ready(zkconsumer::Message),
@@ -250,8 +259,8 @@ impl Slot {
         }
     }
 
-    /// Lets go of an `__anext__` waiter whose event loop was closed while it waited (an
-    /// awaitable left pending when `asyncio.run` ended): nothing can await it any more.
+    /// Lets go of an `__anext__` waiter whose event loop was closed while it waited (a loop
+    /// closed with a task still waiting, not cancelled): nothing can resume it any more.
     /// Whether there was one. The loop is asked outside the lock (Python code may let other
     /// threads run, and they may want this lock with the GIL held).
     pub(crate) fn abandon_if_loop_closed(&self, py: Python<'_>) -> bool {
@@ -297,22 +306,20 @@ impl Slot {
         state.busy = false;
     }
 
-    /// The outcome for waiter `id`, once [`Self::poll_for`] saw the `next()` complete; `None`
-    /// if the waiter is gone.
-    pub(crate) fn complete(&self, id: u64) -> Option<Outcome> {
+    /// The outcome for waiter `id`, once [`Self::poll_for`] saw the `next()` complete.
+    pub(crate) fn complete(&self, id: u64) -> Completion {
         let output = {
             let mut state = self.state();
             if state.waiter.as_ref().map(|w| w.id) != Some(id) {
-                return None;
+                return Completion::Gone;
             }
+            let Some(output) = state.done.take() else {
+                return Completion::NotYet;
+            };
             state.waiter = None;
-            let output = state.done.take();
-            if output.is_none() {
-                state.busy = false;
-            }
-            output?
+            output
         };
-        Some(self.finish(output))
+        Completion::Done(self.finish(output))
     }
 
     /// A wait that did not finish hands the `next()` back for the following call.
@@ -346,11 +353,18 @@ impl Slot {
     /// Streams busy in another thread are left to the library's shutdown.
     pub(crate) fn end_if_held_by_current_thread(&self) {
         let mut state = self.state();
+        // An outcome no reader took (its `__anext__` let go of it, or its event loop does not
+        // run to resume the waiter) is held by nobody: the stream ends with the message
+        // unprocessed (delivered again later) instead of holding shutdown.
+        if state.done.is_some() {
+            if let Some(poller) = state.waiter.take().and_then(|w| w.poller) {
+                poller.abort();
+            }
+            state.busy = false;
+        }
         if state.busy {
             return;
         }
-        // A message an `__anext__` let go of is held by nobody: the stream ends with it
-        // unprocessed (delivered again later) instead of holding shutdown.
         let unclaimed = state.done.take().is_some();
         if unclaimed
             || (state.holder == Some(std::thread::current().id()) && state.pending.is_none())
@@ -509,6 +523,7 @@ impl Stream {
         Ok(aio::NextMessage::new(
             self.slot.clone(),
             self.rt.clone(),
+            self.birth,
             yield_first,
         ))
     }
