@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use kafka::client::{Compression, RequiredAcks};
 use kafka::producer::{Producer, Record};
-use zkconsumer::{Consumer, StreamError};
+use zkconsumer::StreamError;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -70,17 +70,9 @@ async fn lz4_and_mixed_codecs_read_as_the_java_console_consumer_reads_them() {
     let end = cluster.log_end_offsets(&topic)[&0];
     assert_eq!(end as usize, total, "every message in the log");
 
-    let java = cluster.run_kafka_class(
-        "kafka.tools.ConsoleConsumer",
-        &[
-            "--zookeeper",
-            &cluster.zk_connect(),
-            "--topic",
-            &topic,
-            "--from-beginning",
-            "--max-messages",
-            &total.to_string(),
-        ],
+    let java = cluster.run_console_consumer(
+        &topic,
+        &["--from-beginning", "--max-messages", &total.to_string()],
     );
     let java: Vec<String> = String::from_utf8_lossy(&java.stdout)
         .lines()
@@ -137,11 +129,7 @@ async fn a_compressed_set_is_queued_in_chunks_bounded_by_fetch_message_max_bytes
     cluster.produce(&topic, 0, &pairs, Compression::GZIP);
     let group = format!("bounded-{}", std::process::id());
     init_logs();
-    let config = config(&group)
-        .set("fetch.message.max.bytes", MAX_BYTES)
-        .build()
-        .unwrap();
-    let consumer = Consumer::connect(config).await.unwrap();
+    let consumer = connect_with(config(&group).set("fetch.message.max.bytes", MAX_BYTES)).await;
     let mut stream = single_stream(&consumer, &topic).await;
     let mut got: Vec<String> = Vec::new();
     let mut largest = 0;
@@ -264,11 +252,7 @@ async fn an_undecodable_set_fails_its_partition_only() {
 
     init_logs();
     let group = cluster.unique("undecodable-group");
-    let config = config(&group)
-        .set("zookeeper.connect", &broker.zk_connect)
-        .build()
-        .unwrap();
-    let consumer = Consumer::connect(config).await.unwrap();
+    let consumer = connect_with(config(&group).set("zookeeper.connect", &broker.zk_connect)).await;
     let mut stream = single_stream(&consumer, &topic).await;
     let mut delivered: BTreeMap<i32, Vec<(i64, String)>> = BTreeMap::new();
     let mut errors = Vec::new();

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use zkconsumer::{Consumer, StreamError};
+use zkconsumer::StreamError;
 
 /// Broker control disturbs every test of this binary: take turns.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -66,11 +66,7 @@ async fn corrupt_message_set_is_reported_not_delivered() {
     broker.create_topic(&topic, 1);
     broker.produce_values(&topic, 0, &["fine-1", "fine-2"]);
     let group = cluster.unique("corrupt-set-group");
-    let config = config(&group)
-        .set("zookeeper.connect", &broker.zk_connect)
-        .build()
-        .unwrap();
-    let consumer = Consumer::connect(config).await.unwrap();
+    let consumer = connect_with(config(&group).set("zookeeper.connect", &broker.zk_connect)).await;
     let mut stream = single_stream(&consumer, &topic).await;
     for expected in ["fine-1", "fine-2"] {
         let m = tokio::time::timeout(LIMIT, stream.next())
@@ -108,12 +104,12 @@ async fn a_silent_broker_connection_times_out_and_a_stalled_broker_does_not_bloc
         broker.produce_values(&topic, p, &batch("before"));
     }
     let group = cluster.unique("silent-group");
-    let config = config(&group)
-        .set("zookeeper.connect", &broker.zk_connect)
-        .set("socket.timeout.ms", 1500)
-        .build()
-        .unwrap();
-    let consumer = Consumer::connect(config).await.unwrap();
+    let consumer = connect_with(
+        config(&group)
+            .set("zookeeper.connect", &broker.zk_connect)
+            .set("socket.timeout.ms", 1500),
+    )
+    .await;
     let seen = collect_streams(&consumer, &topic, 1).await;
     wait_until("first batch", LIMIT, || seen.len() >= 20).await;
 
@@ -157,14 +153,7 @@ async fn a_blacklist_consumes_every_other_topic_including_one_created_later() {
         broker.produce_values(topic, 0, &[format!("{topic}-1"), format!("{topic}-2")]);
     }
     let group = cluster.unique("blacklist-group");
-    let consumer = Consumer::connect(
-        config(&group)
-            .set("zookeeper.connect", &broker.zk_connect)
-            .build()
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    let consumer = connect_with(config(&group).set("zookeeper.connect", &broker.zk_connect)).await;
     let seen = Collector::default();
     seen.spawn(
         consumer

@@ -164,14 +164,7 @@ async fn restart_resumes_from_committed_offsets_and_shutdown_cleans_zookeeper() 
 async fn registration_and_owner_nodes_match_the_java_format() {
     let topic = topic("golden", 2, 1);
     let group = testkit::cluster().unique("golden-group");
-    let consumer = zkconsumer::Consumer::connect(
-        config(&group)
-            .set("consumer.id", "golden-member")
-            .build()
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    let consumer = connect_with(config(&group).set("consumer.id", "golden-member")).await;
     assert_eq!(consumer.consumer_id(), format!("{group}_golden-member"));
     let _seen = collect_streams(&consumer, &topic, 2).await;
     let zk = zk().await;
@@ -253,14 +246,7 @@ async fn out_of_range_offsets_reset_per_policy() {
         zk.write_persistent(&format!("/consumers/{group}/offsets/{topic}/0"), b"100000")
             .await
             .unwrap();
-        let consumer = zkconsumer::Consumer::connect(
-            config(&group)
-                .set("auto.offset.reset", policy)
-                .build()
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+        let consumer = connect_with(config(&group).set("auto.offset.reset", policy)).await;
         let seen = collect_streams(&consumer, &topic, 1).await;
         if expect_old {
             wait_until("reset to smallest replays the log", LIMIT, || {
@@ -308,14 +294,7 @@ async fn a_collectors_stream_error_fails_the_test() {
     let topic = topic("big-collected", 1, 1);
     testkit::cluster().produce_values(&topic, 0, &["small".to_string(), "x".repeat(4000)]);
     let group = testkit::cluster().unique("big-collected-group");
-    let consumer = zkconsumer::Consumer::connect(
-        config(&group)
-            .set("fetch.message.max.bytes", 1024)
-            .build()
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    let consumer = connect_with(config(&group).set("fetch.message.max.bytes", 1024)).await;
     let seen = collect_streams(&consumer, &topic, 1).await;
     wait_until(
         "the oversized message's error reaches the collector",
@@ -338,14 +317,7 @@ async fn oversized_message_is_a_clear_error() {
     let big = "x".repeat(4000);
     testkit::cluster().produce_values(&topic, 0, &["small".to_string(), big]);
     let group = testkit::cluster().unique("big-group");
-    let consumer = zkconsumer::Consumer::connect(
-        config(&group)
-            .set("fetch.message.max.bytes", 1024)
-            .build()
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    let consumer = connect_with(config(&group).set("fetch.message.max.bytes", 1024)).await;
     let mut stream = single_stream(&consumer, &topic).await;
     let first = tokio::time::timeout(LIMIT, stream.next())
         .await
@@ -409,14 +381,7 @@ async fn rebalance_listener_hears_each_release_and_assignment_and_idle_streams_t
 
     // A second member with consumer.timeout.ms: its idle stream reports the timeout and
     // stays usable.
-    let second = zkconsumer::Consumer::connect(
-        config(&group)
-            .set("consumer.timeout.ms", 300)
-            .build()
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    let second = connect_with(config(&group).set("consumer.timeout.ms", 300)).await;
     let mut idle = single_stream(&second, &topic).await;
     let started = std::time::Instant::now();
     let timed_out = tokio::time::timeout(LIMIT, idle.next())

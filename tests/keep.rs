@@ -47,6 +47,23 @@ async fn first_batch_delivered(
 }
 
 /// Creation transaction id of each owner node of `topic` (partition -> czxid).
+/// Once the second member's streams delivered `count` messages: stops both members and waits
+/// for their streams to end (a stream error fails the test).
+async fn stop_both_once_second_has(
+    count: usize,
+    (first, seen): (&zkconsumer::Consumer, &Collector),
+    (second, seen_second): (&zkconsumer::Consumer, &Collector),
+) {
+    wait_until("the second member's partitions", LIMIT, || {
+        seen_second.len() >= count
+    })
+    .await;
+    first.shutdown().await.unwrap();
+    second.shutdown().await.unwrap();
+    seen.wait_ended().await;
+    seen_second.wait_ended().await;
+}
+
 async fn owner_czxids(
     zk: &zkconsumer::zk::session::ZkSession,
     group: &str,
@@ -176,14 +193,7 @@ async fn a_join_releases_only_the_partitions_that_move() {
     })
     .await;
     // The second member reads the moved partitions from the start (nothing was committed).
-    wait_until("the second member's partitions", LIMIT, || {
-        seen_second.len() >= 20
-    })
-    .await;
-    first.shutdown().await.unwrap();
-    second.shutdown().await.unwrap();
-    seen.wait_ended().await;
-    seen_second.wait_ended().await;
+    stop_both_once_second_has(20, (&first, &seen), (&second, &seen_second)).await;
 
     // Kept partitions: every offset exactly once on the first member (no fetch from the start).
     let first_kept: Vec<Seen> = seen
@@ -264,14 +274,7 @@ async fn a_partition_that_changes_thread_id_within_a_member_is_released_and_clai
         seen.snapshot().iter().filter(|s| s.partition == 2).count() >= 10
     })
     .await;
-    wait_until("the second member's partitions", LIMIT, || {
-        seen_second.len() >= 10
-    })
-    .await;
-    first.shutdown().await.unwrap();
-    second.shutdown().await.unwrap();
-    seen.wait_ended().await;
-    seen_second.wait_ended().await;
+    stop_both_once_second_has(10, (&first, &seen), (&second, &seen_second)).await;
     let on_first = |p: i32| {
         seen.snapshot()
             .into_iter()

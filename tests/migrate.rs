@@ -115,13 +115,9 @@ async fn kafka_stored_offsets_are_the_java_consumers_both_ways() {
         &group,
         "offsets.storage=kafka\ndual.commit.enabled=false\nconsumer.timeout.ms=15000\nauto.offset.reset=smallest\n",
     );
-    let java = cluster.run_kafka_class(
-        "kafka.tools.ConsoleConsumer",
+    let java = cluster.run_console_consumer(
+        &topic,
         &[
-            "--zookeeper",
-            &cluster.zk_connect(),
-            "--topic",
-            &topic,
             "--consumer.config",
             props.to_str().unwrap(),
             "--max-messages",

@@ -68,18 +68,7 @@ fn a_topic_created_through_testkit_is_seen_by_kcat_and_the_java_console_consumer
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = cluster.run_kafka_class(
-        "kafka.tools.ConsoleConsumer",
-        &[
-            "--zookeeper",
-            &cluster.zk_connect(),
-            "--topic",
-            &topic,
-            "--from-beginning",
-            "--max-messages",
-            "10",
-        ],
-    );
+    let out = cluster.run_console_consumer(&topic, &["--from-beginning", "--max-messages", "10"]);
     let mut seen: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)

@@ -19,7 +19,7 @@ import os
 import signal
 import threading
 
-from . import _native
+from . import _native, errors
 from ._native import Consumer, Message, Stream, request_shutdown, shutdown_requested
 from .errors import (
     ConfigError,
@@ -37,12 +37,7 @@ __all__ = [
     "install_signal_handlers",
     "request_shutdown",
     "shutdown_requested",
-    "Error",
-    "ConfigError",
-    "ConnectionError",
-    "UnknownTopicError",
-    "StreamError",
-    "Timeout",
+    *errors.__all__,
 ]
 
 _installed = threading.Lock()

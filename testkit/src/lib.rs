@@ -484,6 +484,15 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("cannot run {class}: {e}"))
     }
 
+    /// Kafka's own old console consumer (`ZookeeperConsumerConnector`) on `topic`, run to
+    /// completion; `extra`: its other options (`--from-beginning`, `--max-messages N`, ...).
+    pub fn run_console_consumer(&self, topic: &str, extra: &[&str]) -> Output {
+        let zk = self.zk_connect();
+        let mut args = vec!["--zookeeper", zk.as_str(), "--topic", topic];
+        args.extend_from_slice(extra);
+        self.run_kafka_class("kafka.tools.ConsoleConsumer", &args)
+    }
+
     /// Runs a Kafka class to completion with `input` on its stdin (e.g. the console producer).
     pub fn run_kafka_class_with_input(&self, class: &str, args: &[&str], input: &[u8]) -> Output {
         let mut child = Command::new(kafka_runner())

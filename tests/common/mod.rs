@@ -63,8 +63,13 @@ pub async fn single_stream(consumer: &Consumer, topic: &str) -> MessageStream {
 }
 
 pub async fn connect(group: &str) -> Consumer {
+    connect_with(config(group)).await
+}
+
+/// A consumer with the configuration `builder` makes (e.g. [`config`] with a few keys set).
+pub async fn connect_with(builder: zkconsumer::config::ConsumerConfigBuilder) -> Consumer {
     init_logs();
-    Consumer::connect(config(group).build().expect("valid config"))
+    Consumer::connect(builder.build().expect("valid config"))
         .await
         .expect("connect")
 }
