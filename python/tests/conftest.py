@@ -56,7 +56,10 @@ class Cluster:
         self.zk_connect = os.environ["ZKC_TEST_ZK"]
         self.brokers = os.environ["ZKC_TEST_BROKERS"]
         self.zk_version = os.environ.get("ZKC_TEST_ZK_VERSION", "3.4.6")
-        kafka_home = os.environ.get("KAFKA_HOME") or str(ROOT.parent / "shared" / "kafka-0.9")
+        # The test bed's Kafka (.testbed/env sets both); 0.8.2.2 unless ZKC_TEST_KAFKA says 0.9.
+        self.kafka_version = os.environ.get("ZKC_TEST_KAFKA", "0.8.2.2")
+        shared = "kafka-0.9" if self.kafka_version.startswith("0.9") else "kafka-0.8.2"
+        kafka_home = os.environ.get("KAFKA_HOME") or str(ROOT.parent / "shared" / shared)
         runner = Path(kafka_home) / "kafka-run-class"
         if not runner.exists():
             runner = Path(kafka_home) / "bin" / "kafka-run-class.sh"

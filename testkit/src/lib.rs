@@ -16,8 +16,12 @@
 //!   stopped and restarted; without it, tests needing broker control fail
 //!   ([`Cluster::require_control`]): they are `#[ignore]`d, run with `--include-ignored` only
 //!   where brokers can be controlled.
-//! - `KAFKA_HOME`: a Kafka distribution (the shared 0.9.0.1 runner layout, or an Apache
-//!   0.8.2.2 tarball layout); default `../shared/kafka-0.9` next to the repository.
+//! - `ZKC_TEST_KAFKA` = `0.8.2` (default; Apache Kafka 0.8.2.2 from `../shared/kafka-0.8.2`, what
+//!   legacy clusters run) or `0.9` (0.9.0.1 from `../shared/kafka-0.9`): the brokers a
+//!   self-started cluster runs, and the admin tools and Java consumer every test uses.
+//! - `KAFKA_HOME`: a Kafka distribution (the shared runner layout, or an Apache tarball layout)
+//!   used instead of the shared one when it holds the version `ZKC_TEST_KAFKA` asks for (or
+//!   `ZKC_TEST_KAFKA` is unset). Its version is read from its `libs/kafka_2.*-VERSION.jar`.
 //!
 //! Servers' logs are kept under `target/testbed/<pid>/` and named in panic messages.
 
@@ -55,21 +59,78 @@ pub fn shared_dir() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
-/// The Kafka distribution used for brokers and admin tools.
-pub fn kafka_home() -> Option<PathBuf> {
-    if let Ok(home) = std::env::var("KAFKA_HOME") {
-        return Some(PathBuf::from(home));
+/// The Kafka version asked for by `ZKC_TEST_KAFKA` (`0.8.2` when unset), as the prefix the
+/// distribution's version must start with.
+fn wanted_kafka() -> &'static str {
+    match std::env::var("ZKC_TEST_KAFKA").as_deref() {
+        Ok("0.9") | Ok("0.9.0.1") => "0.9",
+        Ok("0.8.2") | Ok("0.8.2.2") | Err(_) => "0.8.2",
+        Ok(other) => panic!("ZKC_TEST_KAFKA={other}: unknown Kafka version (0.8.2 or 0.9)"),
     }
-    shared_dir()
-        .map(|s| s.join("kafka-0.9"))
-        .filter(|p| p.is_dir())
+}
+
+/// The Kafka distribution used for brokers and admin tools (see the crate docs).
+pub fn kafka_home() -> Option<PathBuf> {
+    let wanted = wanted_kafka();
+    if let Ok(home) = std::env::var("KAFKA_HOME") {
+        let home = PathBuf::from(home);
+        let explicit = std::env::var("ZKC_TEST_KAFKA").is_ok();
+        if !explicit || version_of_kafka(&home).is_some_and(|v| v.starts_with(wanted)) {
+            return Some(home);
+        }
+    }
+    let dir = if wanted == "0.9" {
+        "kafka-0.9"
+    } else {
+        "kafka-0.8.2"
+    };
+    shared_dir().map(|s| s.join(dir)).filter(|p| p.is_dir())
+}
+
+/// The version of a Kafka distribution (e.g. `0.8.2.2`), from its `libs/kafka_2.*-VERSION.jar`.
+pub fn version_of_kafka(home: &Path) -> Option<String> {
+    std::fs::read_dir(home.join("libs"))
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|name| {
+            let rest = name.strip_prefix("kafka_2.")?.strip_suffix(".jar")?;
+            let version = rest.split_once('-')?.1;
+            version
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.')
+                .then(|| version.to_string())
+        })
+        .next()
+}
+
+/// The version of the Kafka that [`kafka_home`] holds (e.g. `0.8.2.2`).
+pub fn kafka_version() -> String {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION
+        .get_or_init(|| {
+            let home = kafka_home().unwrap_or_else(|| panic!("{}", no_kafka()));
+            version_of_kafka(&home)
+                .unwrap_or_else(|| panic!("{}: no libs/kafka_2.*-VERSION.jar", home.display()))
+        })
+        .clone()
+}
+
+/// True when the brokers and tools are Kafka 0.8.x (no `endpoints` in registrations, no 0.9
+/// requests, tools with 0.8 flags).
+pub fn kafka_is_08() -> bool {
+    kafka_version().starts_with("0.8")
+}
+
+fn no_kafka() -> String {
+    format!(
+        "no Kafka {}: place ../shared/kafka-0.8.2 and ../shared/kafka-0.9 beside the repository or set KAFKA_HOME",
+        wanted_kafka()
+    )
 }
 
 /// The command that runs a Kafka class (`kafka-run-class` or `bin/kafka-run-class.sh`).
 fn kafka_runner() -> PathBuf {
-    let home = kafka_home().unwrap_or_else(|| {
-        panic!("no Kafka: set KAFKA_HOME or place ../shared/kafka-0.9 beside the repository")
-    });
+    let home = kafka_home().unwrap_or_else(|| panic!("{}", no_kafka()));
     let shared = home.join("kafka-run-class");
     if shared.exists() {
         shared
@@ -281,7 +342,10 @@ impl Cluster {
         } else {
             "3.8"
         };
-        println!("testkit: using the cluster at {zk} (brokers {brokers}, ZooKeeper {version})");
+        println!(
+            "testkit: using the cluster at {zk} (brokers {brokers}, ZooKeeper {version}, Kafka {})",
+            kafka_version()
+        );
         Cluster {
             zk_connect: zk,
             zk_port: None,
@@ -324,8 +388,9 @@ impl Cluster {
         }
         cluster.wait_brokers_registered(3);
         println!(
-            "testkit: ZooKeeper {} on port {zk_port} and 3 brokers started in {:?} (logs in {})",
+            "testkit: ZooKeeper {} on port {zk_port} and 3 brokers of Kafka {} started in {:?} (logs in {})",
             cluster.lane,
+            kafka_version(),
             started.elapsed(),
             cluster.dir.display()
         );
@@ -815,21 +880,35 @@ impl Cluster {
     /// until the earliest offset of `partition` moves past `offset`.
     pub fn shrink_retention(&self, topic: &str, partition: i32, offset: i64) {
         let zk = self.zk_connect();
-        let out = self.run_kafka_class(
-            "kafka.admin.ConfigCommand",
-            &[
-                "--zookeeper",
-                &zk,
-                "--alter",
-                "--entity-type",
-                "topics",
-                "--entity-name",
-                topic,
-                "--add-config",
-                "retention.ms=1000,segment.ms=500,segment.bytes=1024",
-            ],
+        let configs = ["retention.ms=1000", "segment.ms=500", "segment.bytes=1024"];
+        // Kafka 0.8 sets topic configs with TopicCommand --alter --config; 0.9 has ConfigCommand.
+        let out = if kafka_is_08() {
+            let mut args = vec!["--zookeeper", &zk, "--alter", "--topic", topic];
+            for c in &configs {
+                args.extend(["--config", c]);
+            }
+            self.run_kafka_class("kafka.admin.TopicCommand", &args)
+        } else {
+            let joined = configs.join(",");
+            self.run_kafka_class(
+                "kafka.admin.ConfigCommand",
+                &[
+                    "--zookeeper",
+                    &zk,
+                    "--alter",
+                    "--entity-type",
+                    "topics",
+                    "--entity-name",
+                    topic,
+                    "--add-config",
+                    &joined,
+                ],
+            )
+        };
+        assert!(
+            out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("Error"),
+            "setting {configs:?} on {topic} failed: {out:?}"
         );
-        assert!(out.status.success(), "ConfigCommand failed: {out:?}");
         let start = Instant::now();
         loop {
             // New data rolls segments, after which old segments can be deleted.
@@ -860,7 +939,10 @@ impl Cluster {
         let chroot = format!("/{}", self.unique("proxied"));
         let zk_connect = format!("{}{chroot}", self.zk_hosts());
         let id = 100 + (self.counter.fetch_add(1, Ordering::Relaxed) % 800) as i32;
-        let dir = std::env::temp_dir().join(format!("zkc-proxied-{}-{id}", std::process::id()));
+        // Beside the cluster's own logs, so scripts/broker-log-check reads this broker's too.
+        let dir = self
+            .dir
+            .join(format!("proxied-{}-{id}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let mut broker = Broker {
             id,
