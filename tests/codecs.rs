@@ -1,5 +1,7 @@
-//! Compressed message sets against real Kafka 0.9 brokers: lz4 written by kcat (librdkafka)
-//! and by Kafka's own console producer, mixed with gzip, snappy and plain sets in one
+//! Compressed message sets against real brokers (Kafka 0.8.2.2 or 0.9.0.1, per the lane): lz4,
+//! gzip and snappy written by kcat (librdkafka) and by Kafka's own producers of that version
+//! (the old Scala producer and the Java producer of kafka-clients, through ConsoleProducer),
+//! mixed with the `kafka` crate's gzip, snappy and plain sets in one
 //! partition, read exactly as Kafka's own console consumer reads them; and a compressed set
 //! damaged in the broker's log fails its partition only — in the library (one StreamError,
 //! the other partitions flow) and in the CLI (exit 1, or skipped with
@@ -42,29 +44,54 @@ async fn lz4_and_mixed_codecs_read_as_the_java_console_consumer_reads_them() {
     let pairs: Vec<(Option<&[u8]>, &[u8])> = snappy.iter().map(|v| (None, v.as_bytes())).collect();
     cluster.produce(&topic, 0, &pairs, Compression::SNAPPY);
     cluster.produce_with_kcat(&topic, 0, &add(values("kcat-gzip", 60)), "gzip");
-    // Kafka's own producer: one message per set (--sync), then batches of 50.
+    // Kafka's own producers, of the cluster's version (0.8.2.2 on the legacy lane): the old
+    // Scala producer one message per set (--sync) and in batches of 50, for every codec, and
+    // the Java producer of kafka-clients (its own batching), for every codec.
     let brokers = cluster.brokers().join(",");
-    for (tag, extra) in [
-        ("java-lz4-sync", "--sync"),
-        ("java-lz4-batch", "--batch-size=50"),
-    ] {
+    let (old_producer, new_producer) = if testkit::kafka_is_08() {
+        (None, Some("--new-producer"))
+    } else {
+        (Some("--old-producer"), None)
+    };
+    let mut runs: Vec<(String, &str, Vec<&str>)> = vec![(
+        "java-lz4-sync".to_string(),
+        "lz4",
+        old_producer.into_iter().chain(["--sync"]).collect(),
+    )];
+    for codec in ["gzip", "snappy", "lz4"] {
+        runs.push((
+            format!("java-old-{codec}-batch"),
+            codec,
+            old_producer
+                .into_iter()
+                .chain(["--batch-size=50"])
+                .collect(),
+        ));
+        runs.push((
+            format!("java-clients-{codec}"),
+            codec,
+            new_producer.into_iter().collect(),
+        ));
+    }
+    for (tag, codec, extra) in &runs {
         let lines = add(values(tag, 120)).join("\n") + "\n";
+        let mut args = vec![
+            "--broker-list",
+            &brokers,
+            "--topic",
+            &topic,
+            "--compression-codec",
+            codec,
+            "--request-required-acks",
+            "-1",
+        ];
+        args.extend(extra.iter().copied());
         let out = cluster.run_kafka_class_with_input(
             "kafka.tools.ConsoleProducer",
-            &[
-                "--broker-list",
-                &brokers,
-                "--topic",
-                &topic,
-                "--compression-codec",
-                "lz4",
-                "--request-required-acks",
-                "-1",
-                extra,
-            ],
+            &args,
             lines.as_bytes(),
         );
-        assert!(out.status.success(), "ConsoleProducer: {out:?}");
+        assert!(out.status.success(), "ConsoleProducer {args:?}: {out:?}");
     }
     let total = produced.len();
     let end = cluster.log_end_offsets(&topic)[&0];

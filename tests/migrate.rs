@@ -156,3 +156,75 @@ async fn kafka_stored_offsets_are_the_java_consumers_both_ways() {
     assert_eq!(kafka, BTreeMap::from([(0, 10), (1, 10)]), "{report}");
     assert_eq!(report["drift"], 2, "{report}");
 }
+
+/// `offsets.storage=kafka` with `dual.commit.enabled=true` (the migration's middle step):
+/// every commit lands in both stores, so `migrate verify` sees no drift, and Kafka's own old
+/// consumer (of the cluster's version: 0.8.2.2 on the legacy lane) still on ZooKeeper storage
+/// resumes exactly where we stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs broker control and Kafka's tools (a self-started cluster or ZKC_TEST_STATE); scripts/test's testbed lanes run it with --include-ignored"]
+async fn dual_commit_writes_both_stores_and_a_zookeeper_storage_java_consumer_resumes_there() {
+    let cluster = testkit::cluster();
+    cluster.require_control();
+    let topic = topic("dual", 2, 1);
+    let group = cluster.unique("dual-group");
+    produce(&topic, 2, 10, "d");
+    let consumer = connect_with(
+        config(&group)
+            .set("offsets.storage", "kafka")
+            .set("dual.commit.enabled", "true"),
+    )
+    .await;
+    let seen = collect_streams(&consumer, &topic, 1).await;
+    wait_until("both partitions", Duration::from_secs(60), || {
+        seen.len() >= 20
+    })
+    .await;
+    consumer.shutdown().await.unwrap();
+    seen.wait_ended().await;
+    assert_eq!(seen.len(), 20);
+
+    let verify = tool(&["migrate", "verify", "--group", &group, "--json"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(report["drift"], 0, "{report}");
+    for row in report["partitions"].as_array().unwrap() {
+        assert_eq!(
+            (&row["kafka"], &row["zookeeper"]),
+            (&10.into(), &10.into()),
+            "{row}"
+        );
+    }
+    assert_eq!(
+        committed(&zk().await, &group, &topic).await,
+        BTreeMap::from([(0, 10), (1, 10)])
+    );
+
+    produce(&topic, 2, 3, "after");
+    let props = java_consumer_properties(
+        &group,
+        "offsets.storage=zookeeper\nconsumer.timeout.ms=15000\nauto.offset.reset=smallest\n",
+    );
+    let java = cluster.run_console_consumer(
+        &topic,
+        &[
+            "--consumer.config",
+            props.to_str().unwrap(),
+            "--max-messages",
+            "6",
+        ],
+    );
+    let printed: BTreeSet<String> = String::from_utf8_lossy(&java.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let expected: BTreeSet<String> = (0..2)
+        .flat_map(|p| (0..3).map(move |i| format!("after-{p}-{i}")))
+        .collect();
+    assert_eq!(
+        printed,
+        expected,
+        "the Java consumer resumes from the ZooKeeper copy; stderr:\n{}",
+        String::from_utf8_lossy(&java.stderr)
+    );
+}

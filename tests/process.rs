@@ -571,3 +571,66 @@ async fn shares_a_roundrobin_whitelist_group_with_the_java_high_level_consumer()
     let _ = java.kill();
     let _ = java.wait();
 }
+
+/// Kafka's own old consumer (of the cluster's version: 0.8.2.2 on the legacy lane) killed with
+/// SIGKILL in a group it shares with a zkconsumer member: once its session expires, ours takes
+/// over its partitions from the offsets Java committed — every message after the crash once,
+/// nothing Java had committed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs broker control and Kafka's tools (a self-started cluster or ZKC_TEST_STATE); scripts/test's testbed lanes run it with --include-ignored"]
+async fn a_java_member_killed_with_sigkill_is_taken_over_from_its_commits() {
+    let cluster = testkit::cluster();
+    cluster.require_control();
+    let topic = topic("java-crash", 4, 1);
+    let group = cluster.unique("java-crash-group");
+    let first = produce(&topic, 4, 10, "one");
+    let mut java = spawn_java_member(&group, &["--topic", &topic], "");
+    let zk = zk().await;
+    wait_until_async("java committed the first batch", LIMIT, || async {
+        committed(&zk, &group, &topic).await.values().sum::<i64>() == first as i64
+    })
+    .await;
+    let rust = Member::start(
+        &group,
+        &topic,
+        1,
+        &["--property", "consumer.id=rust-member"],
+    );
+    let rust_thread = format!("{group}_rust-member-0");
+    wait_until_async("partitions split between java and rust", LIMIT, || async {
+        let o = owners(&zk, &group, &topic).await;
+        o.len() == 4 && o.values().filter(|owner| **owner == rust_thread).count() == 2
+    })
+    .await;
+    java.kill().expect("SIGKILL the Java member");
+    let _ = java.wait();
+    let second = produce(&topic, 4, 10, "two");
+    wait_until_async("rust owns every partition", LIMIT, || async {
+        let o = owners(&zk, &group, &topic).await;
+        o.len() == 4 && o.values().all(|owner| *owner == rust_thread)
+    })
+    .await;
+    wait_until(
+        "rust reads everything produced after the crash",
+        LIMIT,
+        || {
+            rust.seen()
+                .iter()
+                .filter(|s| s.value.starts_with("two-"))
+                .count()
+                >= second
+        },
+    )
+    .await;
+    let seen = rust.seen();
+    assert_no_duplicates(&seen);
+    let first_again: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.value.starts_with("one-"))
+        .collect();
+    assert!(
+        first_again.is_empty(),
+        "Java had committed the first batch: {first_again:?}"
+    );
+    assert_eq!(seen.len(), second);
+}
