@@ -13,6 +13,30 @@ fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
 }
 
+/// Kafka's own old consumer in `group` (with `storage`: its offset settings) reads up to `max`
+/// messages of `topic` from its group's committed offsets and commits on exit; returns the
+/// values it printed and its stderr.
+fn java_reads(group: &str, topic: &str, storage: &str, max: usize) -> (BTreeSet<String>, String) {
+    let props = java_consumer_properties(
+        group,
+        &format!("{storage}consumer.timeout.ms=15000\nauto.offset.reset=smallest\n"),
+    );
+    let java = testkit::cluster().run_console_consumer(
+        topic,
+        &[
+            "--consumer.config",
+            props.to_str().unwrap(),
+            "--max-messages",
+            &max.to_string(),
+        ],
+    );
+    let printed = String::from_utf8_lossy(&java.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    (printed, String::from_utf8_lossy(&java.stderr).into_owned())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn to_kafka_then_a_kafka_storage_consumer_resumes_exactly_and_verify_sees_drift() {
     let topic = topic("migrate", 2, 1);
@@ -111,32 +135,19 @@ async fn kafka_stored_offsets_are_the_java_consumers_both_ways() {
 
     // Kafka's own old consumer on Kafka storage starts where we wrote, reads the rest and
     // commits its own positions to Kafka when it exits.
-    let props = java_consumer_properties(
+    let (printed, stderr) = java_reads(
         &group,
-        "offsets.storage=kafka\ndual.commit.enabled=false\nconsumer.timeout.ms=15000\nauto.offset.reset=smallest\n",
-    );
-    let java = cluster.run_console_consumer(
         &topic,
-        &[
-            "--consumer.config",
-            props.to_str().unwrap(),
-            "--max-messages",
-            "10",
-        ],
+        "offsets.storage=kafka\ndual.commit.enabled=false\n",
+        10,
     );
-    let printed: BTreeSet<String> = String::from_utf8_lossy(&java.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
     let expected: BTreeSet<String> = (4..10)
         .map(|i| format!("j-0-{i}"))
         .chain((6..10).map(|i| format!("j-1-{i}")))
         .collect();
     assert_eq!(
-        printed,
-        expected,
-        "the Java consumer resumes from our Kafka-stored offsets; stderr:\n{}",
-        String::from_utf8_lossy(&java.stderr)
+        printed, expected,
+        "the Java consumer resumes from our Kafka-stored offsets; stderr:\n{stderr}"
     );
 
     // We read what Java committed: Kafka storage at the log end, ZooKeeper untouched.
@@ -201,30 +212,12 @@ async fn dual_commit_writes_both_stores_and_a_zookeeper_storage_java_consumer_re
     );
 
     produce(&topic, 2, 3, "after");
-    let props = java_consumer_properties(
-        &group,
-        "offsets.storage=zookeeper\nconsumer.timeout.ms=15000\nauto.offset.reset=smallest\n",
-    );
-    let java = cluster.run_console_consumer(
-        &topic,
-        &[
-            "--consumer.config",
-            props.to_str().unwrap(),
-            "--max-messages",
-            "6",
-        ],
-    );
-    let printed: BTreeSet<String> = String::from_utf8_lossy(&java.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let (printed, stderr) = java_reads(&group, &topic, "offsets.storage=zookeeper\n", 6);
     let expected: BTreeSet<String> = (0..2)
         .flat_map(|p| (0..3).map(move |i| format!("after-{p}-{i}")))
         .collect();
     assert_eq!(
-        printed,
-        expected,
-        "the Java consumer resumes from the ZooKeeper copy; stderr:\n{}",
-        String::from_utf8_lossy(&java.stderr)
+        printed, expected,
+        "the Java consumer resumes from the ZooKeeper copy; stderr:\n{stderr}"
     );
 }

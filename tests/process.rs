@@ -354,18 +354,7 @@ async fn shares_a_group_with_the_java_high_level_consumer() {
         owners(&zk, &group, &topic).await.len() == 6
     })
     .await;
-    let mut rust = Member::start(
-        &group,
-        &topic,
-        1,
-        &["--property", "consumer.id=rust-member"],
-    );
-    let rust_thread = format!("{group}_rust-member-0");
-    wait_until_async("partitions split between java and rust", LIMIT, || async {
-        let o = owners(&zk, &group, &topic).await;
-        o.len() == 6 && o.values().filter(|owner| **owner == rust_thread).count() == 3
-    })
-    .await;
+    let (mut rust, rust_thread) = join_java_member(&zk, &group, &topic, 6).await;
     let members = registered_members(&group).await;
     assert_eq!(members.len(), 2, "{members:?}");
     let o = owners(&zk, &group, &topic).await;
@@ -484,6 +473,26 @@ fn spawn_java_member(group: &str, subscription: &[&str], extra: &str) -> Child {
     cluster.spawn_kafka_class("kafka.tools.ConsoleConsumer", &args)
 }
 
+/// Starts a zkconsumer member (`consumer.id=rust-member`, one stream) in a group a Java member
+/// has to itself, and waits until the two split the topic's `partitions` in halves; returns the
+/// member and its thread id.
+async fn join_java_member(
+    zk: &zkconsumer::zk::session::ZkSession,
+    group: &str,
+    topic: &str,
+    partitions: usize,
+) -> (Member, String) {
+    let rust = Member::start(group, topic, 1, &["--property", "consumer.id=rust-member"]);
+    let rust_thread = format!("{group}_rust-member-0");
+    wait_until_async("partitions split between java and rust", LIMIT, || async {
+        let o = owners(zk, group, topic).await;
+        o.len() == partitions
+            && o.values().filter(|owner| **owner == rust_thread).count() == partitions / 2
+    })
+    .await;
+    (rust, rust_thread)
+}
+
 /// (topic, partition, owner thread) for every owned partition of `topics`.
 async fn owners_of(
     zk: &zkconsumer::zk::session::ZkSession,
@@ -590,18 +599,7 @@ async fn a_java_member_killed_with_sigkill_is_taken_over_from_its_commits() {
         committed(&zk, &group, &topic).await.values().sum::<i64>() == first as i64
     })
     .await;
-    let rust = Member::start(
-        &group,
-        &topic,
-        1,
-        &["--property", "consumer.id=rust-member"],
-    );
-    let rust_thread = format!("{group}_rust-member-0");
-    wait_until_async("partitions split between java and rust", LIMIT, || async {
-        let o = owners(&zk, &group, &topic).await;
-        o.len() == 4 && o.values().filter(|owner| **owner == rust_thread).count() == 2
-    })
-    .await;
+    let (rust, rust_thread) = join_java_member(&zk, &group, &topic, 4).await;
     java.kill().expect("SIGKILL the Java member");
     let _ = java.wait();
     let second = produce(&topic, 4, 10, "two");
