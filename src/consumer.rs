@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ConsumerConfig;
 use crate::group::filter::TopicFilter;
 use crate::group::identity::ConsumerId;
+use crate::group::ownership::Ownership;
 use crate::group::rebalance::{
     self, Coordinator, RebalanceListener, Shared, StreamRouting, Subscription, Trigger,
 };
@@ -155,6 +156,7 @@ impl Consumer {
         let liveness = Arc::new(Liveness::new(granted));
         let shared = Arc::new(Shared {
             consumer_id,
+            ownership: Ownership::new(zk.clone(), &config.group_id),
             zk,
             offsets,
             liveness,
@@ -165,7 +167,6 @@ impl Consumer {
             listener: Mutex::new(None),
             rebalances: watch::channel(0).0,
             metrics: Arc::new(Metrics::default()),
-            claims: Mutex::new(BTreeMap::new()),
             leftover: Mutex::new(Vec::new()),
             config,
         });
@@ -464,19 +465,11 @@ impl Consumer {
         }
         for info in &owned {
             info.revoke();
-            let path =
-                layout::owner_path(&self.shared.config.group_id, &info.topic, info.partition);
-            let thread_prefix = format!("{}-", self.shared.consumer_id);
-            if let Ok(Some(data)) = self.shared.zk.get_data(&path).await {
-                if data.starts_with(thread_prefix.as_bytes()) {
-                    if let Err(e) = self.shared.zk.delete_if_data(&path, &data).await {
-                        tracing::warn!(error = %e, "cannot delete owner node");
-                    }
-                }
-            }
         }
+        let partitions: Vec<TopicPartition> = owned.iter().map(|i| i.topic_partition()).collect();
+        self.shared.ownership.release(&partitions).await;
         // Any other node of ours left by a failed delete or an errored create.
-        self.shared.delete_claims().await;
+        self.shared.ownership.delete_all().await;
         if let Err(e) = self
             .shared
             .zk

@@ -38,6 +38,7 @@ use crate::fetch::{ChunkSender, FetchConfig, FetchError, FetchTarget, FetcherMan
 use crate::group::assign::{self, AssignError};
 use crate::group::filter::TopicFilter;
 use crate::group::identity::{ConsumerId, ThreadId};
+use crate::group::ownership::Ownership;
 use crate::metrics::Metrics;
 use crate::offsets::{GroupOffsets, OffsetStoreError};
 use crate::partition::{PartitionTopicInfo, TopicPartition, INVALID_OFFSET};
@@ -165,9 +166,8 @@ pub(crate) struct Shared {
     pub listener: Mutex<Option<Arc<dyn RebalanceListener>>>,
     /// Completed rebalances, for observers and tests.
     pub rebalances: watch::Sender<u64>,
-    /// Owner nodes this session created or may have created (path -> thread id), until a
-    /// delete is confirmed: what [`Coordinator`] cleans up at each attempt.
-    pub claims: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// This member's owner nodes (see [`crate::group::ownership`]).
+    pub ownership: Ownership,
     /// Tasks holding ZooKeeper watches, ended at shutdown after the last ZooKeeper writes.
     pub leftover: Mutex<Vec<JoinHandle<()>>>,
     pub metrics: Arc<Metrics>,
@@ -215,39 +215,6 @@ impl Shared {
         match self.owned.lock() {
             Ok(mut g) => std::mem::replace(&mut *g, infos),
             Err(p) => std::mem::replace(&mut *p.into_inner(), infos),
-        }
-    }
-
-    fn lock_claims(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
-        match self.claims.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    fn remember_claim(&self, path: &str, data: &[u8]) {
-        self.lock_claims().insert(path.to_string(), data.to_vec());
-    }
-
-    fn forget_claim(&self, path: &str) {
-        self.lock_claims().remove(path);
-    }
-
-    /// Owner nodes of ours that may still exist (path, data).
-    pub(crate) fn remembered_claims(&self) -> Vec<(String, Vec<u8>)> {
-        self.lock_claims()
-            .iter()
-            .map(|(p, d)| (p.clone(), d.clone()))
-            .collect()
-    }
-
-    /// Deletes every owner node of ours that may still exist (shutdown).
-    pub(crate) async fn delete_claims(&self) {
-        for (path, data) in self.remembered_claims() {
-            match self.zk.delete_if_data(&path, &data).await {
-                Ok(()) => self.forget_claim(&path),
-                Err(e) => tracing::warn!(error = %e, "cannot delete owner node"),
-            }
         }
     }
 
@@ -439,7 +406,7 @@ impl StreamRouting {
     }
 
     fn route(&self, topic: &str, thread: &ThreadId) -> Option<(usize, ChunkSender)> {
-        let n: u32 = thread.as_str().rsplit('-').next()?.parse().ok()?;
+        let n = thread.stream_number()?;
         let topic = if self.by_topic { topic } else { "" };
         self.senders.get(&(topic.to_string(), n)).cloned()
     }
@@ -669,7 +636,7 @@ impl Coordinator {
         tracing::debug!("session recovery: fetchers stopped");
         self.shared.checkpoints.lock().await.clear();
         // Our owner nodes died with the session.
-        self.shared.lock_claims().clear();
+        self.shared.ownership.forget_all();
         // Watches of the expired session are gone on the server side.
         for (_, task) in self.watch_tasks.drain() {
             task.abort();
@@ -750,29 +717,9 @@ impl Coordinator {
             .call_listener(move |l| l.before_releasing_partitions(&owned))
             .await;
         self.shared.lock_releasing().clear();
-        // Pipelined: one round trip or two for all of them.
         let partitions: Vec<TopicPartition> =
             released.iter().map(|i| i.topic_partition()).collect();
-        futures::future::join_all(partitions.iter().map(|tp| self.delete_owner(tp))).await;
-    }
-
-    async fn delete_owner(&self, tp: &TopicPartition) {
-        let group = &self.shared.config.group_id;
-        let path = layout::owner_path(group, &tp.topic, tp.partition);
-        // A node we created in this session: delete it if it still holds what we wrote.
-        let remembered = self.shared.lock_claims().get(&path).cloned();
-        if let Some(data) = remembered {
-            self.delete_claim(&path, &data).await;
-            return;
-        }
-        // Only our own claim: the data is one of our thread ids.
-        match self.shared.zk.get_data(&path).await {
-            Ok(Some(data)) if self.is_own_thread(&String::from_utf8_lossy(&data)) => {
-                self.delete_claim(&path, &data).await;
-            }
-            Ok(_) => self.shared.forget_claim(&path),
-            Err(e) => tracing::warn!(error = %e, "cannot read owner node; retried next attempt"),
-        }
+        self.shared.ownership.release(&partitions).await;
     }
 
     async fn rebalance(&mut self) {
@@ -865,7 +812,8 @@ impl Coordinator {
         if let Some(path) = contended {
             match self.watch_owner(&path).await {
                 Ok(false) => return Wake::OwnerGone,
-                Ok(true) => {}
+                // Counted once the watch is set: from here waiting costs no request.
+                Ok(true) => self.shared.metrics.record_ownership_wait(),
                 Err(e) => tracing::debug!(error = %e, "cannot watch the contended owner node"),
             }
         }
@@ -925,7 +873,7 @@ impl Coordinator {
 
     /// One attempt, in the Java consumer's order (spec §4): [`read`](Self::read) the group
     /// (releasing what we own on the way), [`compute`](Self::compute) the assignment,
-    /// [`claim`](Self::claim) our part, [`start`](Self::start) fetching it.
+    /// [claim](Ownership::claim) our part, [`start`](Self::start) fetching it.
     async fn attempt(&mut self) -> Result<(), Failure> {
         let mut watchers: Vec<(String, OneshotWatcher)> = Vec::new();
         let read = self.read(&mut watchers).await;
@@ -944,7 +892,7 @@ impl Coordinator {
         if superseded {
             return Err(Failure::Superseded);
         }
-        self.remove_stray_claims(&plan.mine).await;
+        self.shared.ownership.remove_strays(&plan.mine).await;
         self.claim_and_start(Prepared {
             brokers: view.brokers,
             plan,
@@ -965,7 +913,7 @@ impl Coordinator {
             .map(|(tp, t)| (tp.clone(), t.clone()))
             .collect();
         let offsets = self.read_offsets(&new).await.map_err(Failure::plain)?;
-        if let Err(e) = self.claim(&new).await {
+        if let Err(e) = self.shared.ownership.claim(&new).await {
             let retry = matches!(e, RebalanceError::OwnershipConflict { .. }).then_some(prepared);
             return Err(Failure::Error(e, retry));
         }
@@ -981,8 +929,6 @@ impl Coordinator {
     /// holding another's as not released yet (it waits); a node is only kept while our
     /// assignment keeps it, so nobody waits for it in a group that agrees.
     fn kept(&self, mine: &BTreeMap<TopicPartition, ThreadId>) -> Vec<Arc<PartitionTopicInfo>> {
-        let group = &self.shared.config.group_id;
-        let claims = self.shared.lock_claims().clone();
         self.shared
             .owned_snapshot()
             .into_iter()
@@ -991,10 +937,9 @@ impl Coordinator {
                 let Some(thread) = mine.get(&tp) else {
                     return false;
                 };
-                let path = layout::owner_path(group, &tp.topic, tp.partition);
                 info.is_current()
                     && !self.not_fetched.contains(&tp)
-                    && claims.get(&path).map(Vec::as_slice) == Some(thread.as_str().as_bytes())
+                    && self.shared.ownership.holds(&tp, thread)
                     && self
                         .routing
                         .route(&tp.topic, thread)
@@ -1181,45 +1126,6 @@ impl Coordinator {
             .collect())
     }
 
-    /// Step 7: creates our owner nodes. A node held by another member (it has not released
-    /// yet) undoes this attempt's claims and fails it.
-    async fn claim(&self, mine: &BTreeMap<TopicPartition, ThreadId>) -> Result<(), RebalanceError> {
-        let group = &self.shared.config.group_id;
-        let mut claimed: Vec<(String, ThreadId)> = Vec::new();
-        for (tp, thread) in mine {
-            let path = layout::owner_path(group, &tp.topic, tp.partition);
-            let data = thread.as_str().as_bytes();
-            // Remembered before the call: a create can be applied although the call fails.
-            self.shared.remember_claim(&path, data);
-            let outcome = match self.shared.zk.create_ephemeral(&path, data).await {
-                Ok(EphemeralOutcome::ExistsOther(owner)) if self.is_own_thread(&owner) => {
-                    // Our own node under another thread id (an earlier assignment): replace it.
-                    self.delete_claim(&path, owner.as_bytes()).await;
-                    self.shared.zk.create_ephemeral(&path, data).await
-                }
-                outcome => outcome,
-            };
-            match outcome {
-                Ok(EphemeralOutcome::Created) | Ok(EphemeralOutcome::ExistsSame) => {
-                    claimed.push((path, thread.clone()));
-                }
-                Ok(EphemeralOutcome::ExistsOther(owner)) => {
-                    self.shared.forget_claim(&path);
-                    self.unclaim(&claimed).await;
-                    return Err(RebalanceError::OwnershipConflict {
-                        partition: tp.clone(),
-                        owner,
-                    });
-                }
-                Err(e) => {
-                    self.unclaim(&claimed).await;
-                    return Err(e.into());
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Step 8: installs the new partition set, tells the listener, starts the fetchers.
     async fn start(
         &mut self,
@@ -1304,51 +1210,6 @@ impl Coordinator {
             }
         }
         self.fetchers = Some(FetcherManager::start(config, addresses, targets));
-    }
-
-    /// Whether an owner node's data is one of this member's thread ids.
-    fn is_own_thread(&self, owner: &str) -> bool {
-        owner
-            .strip_prefix(self.shared.consumer_id.as_str())
-            .is_some_and(|rest| rest.starts_with('-'))
-    }
-
-    /// Deletes our owner nodes that are not part of `mine` (with the same thread): a node whose
-    /// delete failed earlier, or whose create was applied although the call reported an
-    /// error, would otherwise block that partition for the whole group as long as our session
-    /// lives. Costs nothing when every earlier delete succeeded.
-    async fn remove_stray_claims(&self, mine: &BTreeMap<TopicPartition, ThreadId>) {
-        let group = &self.shared.config.group_id;
-        let keep: BTreeMap<String, &[u8]> = mine
-            .iter()
-            .map(|(tp, thread)| {
-                (
-                    layout::owner_path(group, &tp.topic, tp.partition),
-                    thread.as_str().as_bytes(),
-                )
-            })
-            .collect();
-        for (path, data) in self.shared.remembered_claims() {
-            if keep.get(&path).is_some_and(|d| *d == data.as_slice()) {
-                continue;
-            }
-            tracing::info!(path = %path, "removing a leftover owner node of ours");
-            self.delete_claim(&path, &data).await;
-        }
-    }
-
-    /// Deletes one owner node of ours if it still holds `data`; forgets it once it is gone.
-    async fn delete_claim(&self, path: &str, data: &[u8]) {
-        match self.shared.zk.delete_if_data(path, data).await {
-            Ok(()) => self.shared.forget_claim(path),
-            Err(e) => tracing::warn!(error = %e, "cannot delete owner node; retried next attempt"),
-        }
-    }
-
-    async fn unclaim(&self, claimed: &[(String, ThreadId)]) {
-        for (path, thread) in claimed {
-            self.delete_claim(path, thread.as_str().as_bytes()).await;
-        }
     }
 
     /// Children of `path`, setting a watch when `watch` is asked and none is pending yet.
