@@ -135,6 +135,9 @@ impl Consumer {
     /// Connects to ZooKeeper (creating the chroot if needed). The member registers when its
     /// streams are created.
     pub async fn connect(config: ConsumerConfig) -> Result<Self, ConsumerError> {
+        // Taken first: a shutdown request (signal) while the connect waits on ZooKeeper stops
+        // this consumer too (it replaces the root, so a token taken afterwards would not be).
+        let stop = crate::shutdown::token();
         let zk = ZkSession::connect(ZkSettings {
             connect: config.zookeeper_connect.clone(),
             session_timeout: config.zookeeper_session_timeout,
@@ -173,7 +176,7 @@ impl Consumer {
         Ok(Consumer {
             shared,
             runtime: tokio::runtime::Handle::current(),
-            stop: crate::shutdown::token(),
+            stop,
             tasks: tokio::sync::Mutex::new(None),
             shut_down: tokio::sync::Mutex::new(false),
             streams_created: Mutex::new(false),
