@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use zookeeper_client::{OneshotWatcher, SessionState};
 
 use crate::config::{AssignmentStrategy, ConsumerConfig};
-use crate::fetch::{ChunkSender, FetchConfig, FetchError, FetchTarget, FetcherManager, StreamItem};
+use crate::fetch::{ChunkSender, FetchConfig, FetchError, FetchTarget, FetcherManager};
 use crate::group::assign::{self, AssignError};
 use crate::group::filter::TopicFilter;
 use crate::group::identity::{ConsumerId, ThreadId};
@@ -42,6 +42,7 @@ use crate::group::ownership::Ownership;
 use crate::metrics::Metrics;
 use crate::offsets::{GroupOffsets, OffsetStoreError};
 use crate::partition::{PartitionTopicInfo, TopicPartition, INVALID_OFFSET};
+use crate::stream::PendingErrors;
 use crate::zk::layout::{self, BrokerInfo, Registration, TopicReplicaAssignment};
 use crate::zk::liveness::Liveness;
 use crate::zk::session::{is_node_event, EphemeralOutcome, ZkError, ZkSession};
@@ -369,6 +370,8 @@ pub(crate) fn now_ms() -> u64 {
 pub(crate) struct StreamRouting {
     /// Static subscriptions: (topic, n) -> stream; filters: ("", n) -> stream.
     senders: BTreeMap<(String, u32), (usize, ChunkSender)>,
+    /// Problems kept for each stream (by stream index) that its queue must not lose.
+    pending: BTreeMap<usize, Arc<PendingErrors>>,
     by_topic: bool,
 }
 
@@ -376,6 +379,7 @@ impl StreamRouting {
     pub(crate) fn new(by_topic: bool) -> Self {
         StreamRouting {
             senders: BTreeMap::new(),
+            pending: BTreeMap::new(),
             by_topic,
         }
     }
@@ -386,6 +390,7 @@ impl StreamRouting {
         n: u32,
         index: usize,
         sender: ChunkSender,
+        pending: Arc<PendingErrors>,
     ) {
         let topic = if self.by_topic {
             topic.unwrap_or("")
@@ -393,6 +398,24 @@ impl StreamRouting {
             ""
         };
         self.senders.insert((topic.to_string(), n), (index, sender));
+        self.pending.insert(index, pending);
+    }
+
+    /// Keeps `error` for the stream at `index`: its next call returns it.
+    fn report(&self, index: usize, error: FetchError) {
+        if let Some(pending) = self.pending.get(&index) {
+            pending.push(error);
+        }
+    }
+
+    /// Keeps `error` for every stream that may carry `topic` (a partition no stream was
+    /// found for).
+    fn report_topic(&self, topic: &str, error: &FetchError) {
+        for ((t, _), (index, _)) in &self.senders {
+            if !self.by_topic || t == topic {
+                self.report(*index, error.clone());
+            }
+        }
     }
 
     /// The stream an owned partition's data goes to (by its stream index).
@@ -1143,7 +1166,13 @@ impl Coordinator {
         let mut checkpoints = HashMap::new();
         for (tp, thread) in &new {
             let Some((index, sender)) = self.routing.route(&tp.topic, thread) else {
-                tracing::error!(partition = %tp, thread = %thread, "no stream for assigned thread id");
+                let error = FetchError::NoStream {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    thread: thread.as_str().to_string(),
+                };
+                tracing::error!(%error, "no stream for assigned thread id");
+                self.routing.report_topic(&tp.topic, &error);
                 continue;
             };
             let offset = match offsets.get(tp) {
@@ -1162,10 +1191,9 @@ impl Coordinator {
             infos.push(info.clone());
             if let Some(Err(problem)) = offsets.get(tp) {
                 self.not_fetched.insert(tp.clone());
-                let error = FetchError::BadOffset(problem.clone());
-                if sender.try_send(StreamItem::Error(error)).is_err() {
-                    tracing::warn!(partition = %tp, "stream queue full: offset error reported in logs only");
-                }
+                // Kept for the stream, not queued: a full queue would lose it.
+                self.routing
+                    .report(index, FetchError::BadOffset(problem.clone()));
                 continue;
             }
             targets.push(FetchTarget { info, sink: sender });
