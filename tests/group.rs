@@ -426,6 +426,58 @@ async fn a_corrupt_offset_met_while_the_streams_queue_is_full_is_not_lost() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partition_released_from_a_stream_nobody_reads_does_not_stall_the_fetchers_others() {
+    let cluster = testkit::cluster();
+    // One broker: both topics' partitions are fetched by the same fetcher.
+    let broker = cluster.proxied_broker();
+    let unread = cluster.unique("stall-unread");
+    let read = cluster.unique("stall-read");
+    broker.create_topic(&unread, 1);
+    broker.create_topic(&read, 1);
+    let group = cluster.unique("stall-group");
+    let member = |id: &str| {
+        connect_with(
+            config(&group)
+                .set("zookeeper.connect", &broker.zk_connect)
+                .set("consumer.id", id)
+                .set("queued.max.message.chunks", 1),
+        )
+    };
+    // "b" reads one topic and leaves the other's stream alone.
+    let b = member("b").await;
+    let mut streams = b
+        .create_message_streams(BTreeMap::from([(unread.clone(), 1), (read.clone(), 1)]))
+        .await
+        .unwrap();
+    let idle = streams.remove(&unread).unwrap().remove(0);
+    let seen = Collector::default();
+    seen.spawn(streams.remove(&read).unwrap());
+    let values: Vec<String> = (0..5).map(|i| format!("v{i}")).collect();
+    broker.produce_values(&unread, 0, &values);
+    wait_until("the unread stream's queue is full", LIMIT, || {
+        idle.queued_chunks() == 1
+    })
+    .await;
+    // More for the unread topic: the fetcher blocks on its full queue, and the read topic's
+    // messages wait behind it.
+    broker.produce_values(&unread, 0, &values);
+    broker.produce_values(&read, 0, &values);
+
+    // "a" joins for the unread topic and sorts first: it takes that partition from b. Revoked,
+    // it must release the fetcher, which goes on with the read topic.
+    let a = member("a").await;
+    let _a_streams = a
+        .create_message_streams(BTreeMap::from([(unread.clone(), 1)]))
+        .await
+        .unwrap();
+    wait_until("the read topic delivered", LIMIT, || seen.len() >= 5).await;
+    assert!(seen.snapshot().iter().all(|s| s.topic == read));
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rebalance_listener_hears_each_release_and_assignment_and_idle_streams_time_out() {
     let topic = topic("listen", 4, 1);
     let group = testkit::cluster().unique("listen-group");

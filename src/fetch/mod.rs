@@ -974,16 +974,23 @@ impl Fetcher {
                     item = back;
                     let stop = &self.stop;
                     let sink = &target.sink;
-                    // Wait for room or a stop, whichever comes first (no busy loop).
+                    // Wait for room, a stop or the partition's revocation, whichever comes
+                    // first (no busy loop): a released partition whose stream nobody reads
+                    // must not hold up the fetcher's other partitions.
+                    let revoked = target.info.revoked();
                     futures::executor::block_on(async {
                         let reserve = sink.reserve();
                         let stopped = stop.wake.notified();
-                        futures::pin_mut!(reserve, stopped);
+                        futures::pin_mut!(reserve, stopped, revoked);
                         if stop.is_set() {
                             return;
                         }
                         // A permit, if any, is released at once: `try_send` takes the room.
-                        let _ = futures::future::select(reserve, stopped).await;
+                        let _ = futures::future::select(
+                            futures::future::select(reserve, stopped),
+                            revoked,
+                        )
+                        .await;
                     });
                 }
             }
