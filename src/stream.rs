@@ -49,6 +49,35 @@ impl StreamError {
 
 type PartitionKey = (Arc<str>, i32);
 
+/// Problems of partitions that are owned but not fetched (an unusable committed offset, no
+/// stream for the assigned thread id), kept for one stream until its application takes them
+/// from [`MessageStream::next`]: unlike an item of the bounded queue, a full queue cannot lose
+/// them.
+#[derive(Debug, Default)]
+pub(crate) struct PendingErrors {
+    errors: Mutex<std::collections::VecDeque<FetchError>>,
+    added: tokio::sync::Notify,
+}
+
+impl PendingErrors {
+    /// Keeps `error` for the stream and wakes it.
+    pub(crate) fn push(&self, error: FetchError) {
+        self.lock().push_back(error);
+        self.added.notify_one();
+    }
+
+    fn pop(&self) -> Option<FetchError> {
+        self.lock().pop_front()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<FetchError>> {
+        match self.errors.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
 /// A message given to [`Acker::ack`] that its stream never handed out: it came from another
 /// stream (acknowledging it here would do nothing, and with `auto.ack=false` its partition's
 /// commits would never move).
@@ -102,9 +131,9 @@ impl Acker {
         };
         if info.is_current() {
             if self.explicit {
-                info.ack_one(message.offset);
+                info.ack_one(message.epoch, message.offset);
             } else {
-                info.ack_through(message.offset);
+                info.ack_through(message.epoch, message.offset);
             }
         }
         Ok(())
@@ -128,6 +157,7 @@ impl Acker {
 pub struct MessageStream {
     thread: String,
     queue: mpsc::Receiver<StreamItem>,
+    pending: Arc<PendingErrors>,
     current: Option<Current>,
     handed_out: Option<HandedOut>,
     explicit_ack: bool,
@@ -202,9 +232,11 @@ impl Drop for MessageStream {
 }
 
 impl MessageStream {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         thread: String,
         queue: mpsc::Receiver<StreamItem>,
+        pending: Arc<PendingErrors>,
         liveness: Arc<Liveness>,
         stop: watch::Receiver<bool>,
         consumer_timeout: Option<Duration>,
@@ -215,6 +247,7 @@ impl MessageStream {
         MessageStream {
             thread,
             queue,
+            pending,
             current: None,
             handed_out: None,
             explicit_ack: false,
@@ -243,6 +276,12 @@ impl MessageStream {
         &self.thread
     }
 
+    /// Chunks of fetched data waiting in this stream's queue (at most
+    /// `queued.max.message.chunks`): a full queue holds its fetcher back.
+    pub fn queued_chunks(&self) -> usize {
+        self.queue.len()
+    }
+
     /// A handle that acknowledges messages of this stream from elsewhere.
     pub fn acker(&self) -> Acker {
         self.acker.clone()
@@ -264,6 +303,9 @@ impl MessageStream {
         loop {
             if *self.stop.borrow() {
                 return None;
+            }
+            if let Some(error) = self.pending.pop() {
+                return Some(Err(StreamError::Fetch(error)));
             }
             if let Some(message) = self.next_buffered() {
                 if !self.liveness.may_deliver() && !self.wait_deliverable().await {
@@ -306,6 +348,7 @@ impl MessageStream {
                     });
                     return Some(Err(StreamError::Fetch(error)));
                 }
+                Received::Pending => {}
                 Received::TimedOut(after) => return Some(Err(StreamError::Timeout(after))),
                 Received::Ended => return None,
             }
@@ -326,9 +369,10 @@ impl MessageStream {
         if let Some(c) = self.current.as_mut() {
             let mut bytes = 0;
             while batch.len() < max {
-                let Some(message) = c.messages.next() else {
+                let Some(mut message) = c.messages.next() else {
                     break;
                 };
+                message.epoch = c.epoch;
                 bytes += message.value.len() as u64;
                 batch.push(message);
             }
@@ -376,8 +420,10 @@ impl MessageStream {
     /// Hands `message` (just taken from the current chunk) to the application, unless
     /// ownership was lost meanwhile (session expired) or the partition's offsets were reset
     /// (the chunk is from the old range): then the chunk is dropped and `None` returned.
-    fn hand_out(&mut self, message: Message) -> Option<Message> {
+    fn hand_out(&mut self, mut message: Message) -> Option<Message> {
         let c = self.current.as_ref()?;
+        // Its acknowledgement counts only in this epoch (see `Acker::ack`).
+        message.epoch = c.epoch;
         if !(c.info.is_current()
             && c.info
                 .hand_out(c.epoch, &[message.offset], self.explicit_ack))
@@ -448,6 +494,7 @@ impl MessageStream {
                     None => Received::Ended,
                 },
                 _ = self.stop.wait_for(|stopped| *stopped) => Received::Ended,
+                _ = self.pending.added.notified() => Received::Pending,
             }
         };
         match self.consumer_timeout {
@@ -462,6 +509,8 @@ impl MessageStream {
 
 enum Received {
     Item(StreamItem),
+    /// A problem was kept for the stream (see [`PendingErrors`]).
+    Pending,
     TimedOut(Duration),
     Ended,
 }
@@ -477,6 +526,7 @@ mod tests {
         let stream = MessageStream::new(
             "t-0".into(),
             rx,
+            Arc::new(PendingErrors::default()),
             Arc::new(Liveness::new(Duration::from_secs(600))),
             stop,
             Some(Duration::from_millis(200)),
@@ -499,6 +549,7 @@ mod tests {
                     offset,
                     key: None,
                     value: format!("v{offset}").into_bytes(),
+                    epoch: info.epoch(),
                 })
                 .collect(),
         })
@@ -565,6 +616,7 @@ mod tests {
             offset: 481,
             key: None,
             value: Vec::new(),
+            epoch: 0,
         })
         .unwrap();
         assert_eq!(
@@ -572,6 +624,38 @@ mod tests {
             301,
             "a late ack of the old range is ignored"
         );
+    }
+
+    #[tokio::test]
+    async fn a_late_ack_from_before_a_reset_to_an_overlapping_range_is_ignored() {
+        for explicit in [false, true] {
+            let info = Arc::new(PartitionTopicInfo::new("t", 0, 0, 300));
+            let (tx, mut s, _stop) = stream(explicit);
+            let range: Vec<i64> = (300..310).collect();
+            tx.send(chunk(&info, &range)).await.unwrap();
+            let mut old = Vec::new();
+            for _ in 0..6 {
+                old.push(s.next().await.unwrap().unwrap());
+            }
+            // The log was cut back and refilled: reset to 300, the same offsets again.
+            info.reset_offsets(300);
+            tx.send(chunk(&info, &range)).await.unwrap();
+            let new = s.next_batch(10).await.unwrap().unwrap();
+            assert_eq!(new.first().map(|m| m.offset), Some(300));
+            assert_eq!(new.len(), 10);
+            if explicit {
+                for m in &new[..5] {
+                    s.ack(m).unwrap();
+                }
+            }
+            let before = info.consumed_offset();
+            assert_eq!(before, if explicit { 305 } else { 300 });
+            // The application finishes the old 305 late: the new 305 is not processed.
+            s.ack(&old[5]).unwrap();
+            assert_eq!(info.consumed_offset(), before, "explicit={explicit}");
+            s.ack(&new[5]).unwrap();
+            assert_eq!(info.consumed_offset(), 306, "explicit={explicit}");
+        }
     }
 
     #[tokio::test]
@@ -614,6 +698,7 @@ mod tests {
             offset: 9,
             key: None,
             value: Vec::new(),
+            epoch: 0,
         };
         let err = acker.ack(&foreign).unwrap_err().to_string();
         assert!(

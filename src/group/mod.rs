@@ -4,4 +4,5 @@
 pub mod assign;
 pub mod filter;
 pub mod identity;
+pub(crate) mod ownership;
 pub mod rebalance;
