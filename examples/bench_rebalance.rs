@@ -455,6 +455,11 @@ async fn kill(members: usize, killed: usize, partitions: i32) {
 
 #[tokio::main]
 async fn main() {
+    // RUST_LOG=zkconsumer=debug shows what each member's rebalances did (stderr).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--child") {
         let (group, topic) = (&args[2], &args[3]);

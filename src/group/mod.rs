@@ -5,3 +5,4 @@ pub mod assign;
 pub mod filter;
 pub mod identity;
 pub mod rebalance;
+pub(crate) mod registrations;
