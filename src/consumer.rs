@@ -6,7 +6,7 @@
 //! assignment logic of its own.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ConsumerConfig;
 use crate::group::filter::TopicFilter;
 use crate::group::identity::ConsumerId;
+use crate::group::ownership::Ownership;
 use crate::group::rebalance::{
     self, Coordinator, RebalanceListener, Shared, StreamRouting, Subscription, Trigger,
 };
@@ -65,6 +66,48 @@ pub struct Consumer {
     shut_down: tokio::sync::Mutex<bool>,
     streams_created: Mutex<bool>,
     holding: Arc<HoldCount>,
+    /// The runtime the consumer was connected in (for [`Committer::commit_blocking`]).
+    runtime: tokio::runtime::Handle,
+}
+
+/// Commits a consumer's processed offsets from anywhere, including from inside a
+/// [`RebalanceListener`] callback (Java's `commitOffsets()` in `beforeReleasingPartitions`).
+/// It does not keep the consumer alive: once the consumer is dropped it fails with
+/// [`ConsumerError::ShutDown`].
+#[derive(Clone)]
+pub struct Committer {
+    shared: Weak<Shared>,
+    consumer_id: String,
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for Committer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Committer")
+            .field("consumer_id", &self.consumer_id)
+            .finish()
+    }
+}
+
+impl Committer {
+    /// Commits the processed offset of every owned partition whose offset changed, and of the
+    /// partitions being released while a listener's `before_releasing_partitions` runs (see
+    /// [`Consumer::commit_offsets`]).
+    pub async fn commit(&self) -> Result<(), ConsumerError> {
+        let shared = self
+            .shared
+            .upgrade()
+            .ok_or_else(|| ConsumerError::ShutDown(self.consumer_id.clone()))?;
+        shared.commit_with_retries(&shared.committable()).await?;
+        Ok(())
+    }
+
+    /// [`commit`](Self::commit), blocking the calling thread until it is done: for rebalance
+    /// listener callbacks (they run on the runtime's blocking pool) and threads outside the
+    /// runtime. Never from async code (it would block a runtime worker; tokio panics).
+    pub fn commit_blocking(&self) -> Result<(), ConsumerError> {
+        self.runtime.block_on(self.commit())
+    }
 }
 
 /// How long shutdown waits for the application to finish the messages it holds.
@@ -92,6 +135,9 @@ impl Consumer {
     /// Connects to ZooKeeper (creating the chroot if needed). The member registers when its
     /// streams are created.
     pub async fn connect(config: ConsumerConfig) -> Result<Self, ConsumerError> {
+        // Taken first: a shutdown request (signal) while the connect waits on ZooKeeper stops
+        // this consumer too (it replaces the root, so a token taken afterwards would not be).
+        let stop = crate::shutdown::token();
         let zk = ZkSession::connect(ZkSettings {
             connect: config.zookeeper_connect.clone(),
             session_timeout: config.zookeeper_session_timeout,
@@ -113,22 +159,24 @@ impl Consumer {
         let liveness = Arc::new(Liveness::new(granted));
         let shared = Arc::new(Shared {
             consumer_id,
+            ownership: Ownership::new(zk.clone(), &config.group_id),
             zk,
             offsets,
             liveness,
             stop_streams: watch::channel(false).0,
             owned: Mutex::new(Vec::new()),
+            releasing: Mutex::new(Vec::new()),
             checkpoints: tokio::sync::Mutex::new(Default::default()),
             listener: Mutex::new(None),
             rebalances: watch::channel(0).0,
             metrics: Arc::new(Metrics::default()),
-            claims: Mutex::new(BTreeMap::new()),
             leftover: Mutex::new(Vec::new()),
             config,
         });
         Ok(Consumer {
             shared,
-            stop: crate::shutdown::token(),
+            runtime: tokio::runtime::Handle::current(),
+            stop,
             tasks: tokio::sync::Mutex::new(None),
             shut_down: tokio::sync::Mutex::new(false),
             streams_created: Mutex::new(false),
@@ -270,15 +318,21 @@ impl Consumer {
     }
 
     /// Commits the processed offset of every owned partition whose offset changed.
+    ///
+    /// While a rebalance listener's `before_releasing_partitions` runs, the partitions being
+    /// released are still owned and committed too (Java's order: commit, then release).
     pub async fn commit_offsets(&self) -> Result<(), ConsumerError> {
-        let owned: Vec<_> = self
-            .shared
-            .owned_snapshot()
-            .into_iter()
-            .filter(|i| i.is_current())
-            .collect();
-        self.shared.commit_with_retries(&owned).await?;
-        Ok(())
+        self.committer().commit().await
+    }
+
+    /// A handle that commits this consumer's offsets from elsewhere (a rebalance listener:
+    /// see [`Committer`]).
+    pub fn committer(&self) -> Committer {
+        Committer {
+            shared: Arc::downgrade(&self.shared),
+            consumer_id: self.consumer_id().to_string(),
+            runtime: self.runtime.clone(),
+        }
     }
 
     /// Partitions this member owns now, with the processed offset of each (-1: none yet).
@@ -414,19 +468,11 @@ impl Consumer {
         }
         for info in &owned {
             info.revoke();
-            let path =
-                layout::owner_path(&self.shared.config.group_id, &info.topic, info.partition);
-            let thread_prefix = format!("{}-", self.shared.consumer_id);
-            if let Ok(Some(data)) = self.shared.zk.get_data(&path).await {
-                if data.starts_with(thread_prefix.as_bytes()) {
-                    if let Err(e) = self.shared.zk.delete_if_data(&path, &data).await {
-                        tracing::warn!(error = %e, "cannot delete owner node");
-                    }
-                }
-            }
         }
+        let partitions: Vec<TopicPartition> = owned.iter().map(|i| i.topic_partition()).collect();
+        self.shared.ownership.release(&partitions).await;
         // Any other node of ours left by a failed delete or an errored create.
-        self.shared.delete_claims().await;
+        self.shared.ownership.delete_all().await;
         if let Err(e) = self
             .shared
             .zk

@@ -27,6 +27,7 @@ pub struct Metrics {
     commit_failures: AtomicU64,
     commit_micros_total: AtomicU64,
     last_commit_micros: AtomicU64,
+    ownership_waits: AtomicU64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -81,6 +82,17 @@ impl Metrics {
             .fetch_add(micros(took), Ordering::Relaxed);
         self.last_commit_micros
             .store(micros(took), Ordering::Relaxed);
+    }
+
+    /// Counts a rebalance attempt that met a partition whose previous owner (another
+    /// session) had not released it yet, and now waits on a watch of its owner node.
+    pub fn record_ownership_wait(&self) {
+        self.ownership_waits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Rebalance attempts so far that waited for a partition another session still owned.
+    pub fn ownership_waits(&self) -> u64 {
+        self.ownership_waits.load(Ordering::Relaxed)
     }
 
     /// Messages handed to the application so far.
@@ -145,6 +157,12 @@ pub fn render(group: &str, metrics: &Metrics, lags: &[PartitionLag]) -> String {
         "gauge",
         "Duration of the last completed rebalance.",
         seconds(load(&metrics.last_rebalance_micros)),
+    );
+    counter(
+        "zkconsumer_ownership_waits_total",
+        "counter",
+        "Rebalance attempts that waited for a partition another member had not released yet.",
+        load(&metrics.ownership_waits).to_string(),
     );
     counter(
         "zkconsumer_commits_total",

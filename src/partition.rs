@@ -134,21 +134,22 @@ impl PartitionTopicInfo {
     }
 
     /// Cumulative acknowledgement through `offset` (the message at `offset` and every earlier
-    /// one). Ignored for an offset not handed out in the current epoch (a message from
-    /// before a reset).
-    pub fn ack_through(&self, offset: i64) {
+    /// one) of a message fetched in `epoch`. Ignored for a message of an earlier epoch (from
+    /// before a reset, whatever its offset) or an offset not handed out yet.
+    pub fn ack_through(&self, epoch: u64, offset: i64) {
         let p = self.progress();
-        if offset < p.handed_high {
+        if self.epoch() == epoch && offset < p.handed_high {
             self.consumed.fetch_max(offset + 1, Ordering::AcqRel);
         }
     }
 
-    /// Explicit acknowledgement of the message at `offset` only. The processed position moves
-    /// to the lowest offset still unfinished (or past everything handed out). Ignored for an
-    /// offset not handed out in the current epoch, or already acknowledged.
-    pub fn ack_one(&self, offset: i64) {
+    /// Explicit acknowledgement of the message at `offset` only, fetched in `epoch`. The
+    /// processed position moves to the lowest offset still unfinished (or past everything
+    /// handed out). Ignored for a message of an earlier epoch (the new range's message at the
+    /// same offset stays unfinished), an offset not handed out, or one already acknowledged.
+    pub fn ack_one(&self, epoch: u64, offset: i64) {
         let mut p = self.progress();
-        if p.unfinished.remove(&offset) {
+        if self.epoch() == epoch && p.unfinished.remove(&offset) {
             let next = p.unfinished.first().copied().unwrap_or(p.handed_high);
             self.consumed.fetch_max(next, Ordering::AcqRel);
         }
@@ -247,6 +248,10 @@ pub struct Message {
     pub key: Option<Vec<u8>>,
     /// Message payload.
     pub value: Vec<u8>,
+    /// The partition's epoch when this message was fetched (see
+    /// [`PartitionTopicInfo::epoch`]): an acknowledgement of a message from before an offset
+    /// reset is ignored, even when the new range has a message at the same offset.
+    pub(crate) epoch: u64,
 }
 
 #[cfg(test)]
@@ -275,7 +280,7 @@ mod tests {
         assert_eq!(info.consumed_offset(), 300);
         // the message held across the reset is finished, and acknowledged from elsewhere
         info.mark_consumed_at(old, 482);
-        info.ack_through(481);
+        info.ack_through(old, 481);
         assert_eq!(info.consumed_offset(), 300);
         // a queued message of the old range is refused
         assert!(!info.hand_out(old, &[482], false));
@@ -284,9 +289,9 @@ mod tests {
         assert!(info.hand_out(new, &[300, 301], false));
         info.mark_consumed_at(new, 301);
         assert_eq!(info.consumed_offset(), 301);
-        info.ack_through(301);
+        info.ack_through(new, 301);
         assert_eq!(info.consumed_offset(), 302);
-        info.ack_through(400); // never handed out
+        info.ack_through(new, 400); // never handed out
         assert_eq!(info.consumed_offset(), 302);
     }
 
@@ -296,28 +301,28 @@ mod tests {
         let e = info.epoch();
         // a compacted partition: offsets 13 and 15 are gone
         assert!(info.hand_out(e, &[10, 11, 12, 14, 16], true));
-        info.ack_one(11);
-        info.ack_one(14);
+        info.ack_one(e, 11);
+        info.ack_one(e, 14);
         assert_eq!(info.consumed_offset(), 10, "10 is unfinished");
-        info.ack_one(10);
+        info.ack_one(e, 10);
         assert_eq!(info.consumed_offset(), 12);
-        info.ack_one(12);
+        info.ack_one(e, 12);
         assert_eq!(info.consumed_offset(), 16, "up to the unfinished 16");
-        info.ack_one(12); // twice: no effect
-        info.ack_one(99); // never handed out: no effect
+        info.ack_one(e, 12); // twice: no effect
+        info.ack_one(e, 99); // never handed out: no effect
         assert_eq!(info.consumed_offset(), 16);
-        info.ack_one(16);
+        info.ack_one(e, 16);
         assert_eq!(info.consumed_offset(), 17);
         // a skipped set does not pass an unfinished message
         assert!(info.hand_out(e, &[17], true));
         info.skip_to(e, 25);
         assert_eq!(info.consumed_offset(), 17);
-        info.ack_one(17);
+        info.ack_one(e, 17);
         assert_eq!(info.consumed_offset(), 25);
         // a reset forgets what was unfinished
         assert!(info.hand_out(e, &[25, 26], true));
         info.reset_offsets(40);
-        info.ack_one(25);
+        info.ack_one(e, 25);
         assert_eq!(info.consumed_offset(), 40);
     }
 

@@ -102,9 +102,9 @@ impl Acker {
         };
         if info.is_current() {
             if self.explicit {
-                info.ack_one(message.offset);
+                info.ack_one(message.epoch, message.offset);
             } else {
-                info.ack_through(message.offset);
+                info.ack_through(message.epoch, message.offset);
             }
         }
         Ok(())
@@ -326,9 +326,10 @@ impl MessageStream {
         if let Some(c) = self.current.as_mut() {
             let mut bytes = 0;
             while batch.len() < max {
-                let Some(message) = c.messages.next() else {
+                let Some(mut message) = c.messages.next() else {
                     break;
                 };
+                message.epoch = c.epoch;
                 bytes += message.value.len() as u64;
                 batch.push(message);
             }
@@ -376,8 +377,10 @@ impl MessageStream {
     /// Hands `message` (just taken from the current chunk) to the application, unless
     /// ownership was lost meanwhile (session expired) or the partition's offsets were reset
     /// (the chunk is from the old range): then the chunk is dropped and `None` returned.
-    fn hand_out(&mut self, message: Message) -> Option<Message> {
+    fn hand_out(&mut self, mut message: Message) -> Option<Message> {
         let c = self.current.as_ref()?;
+        // Its acknowledgement counts only in this epoch (see `Acker::ack`).
+        message.epoch = c.epoch;
         if !(c.info.is_current()
             && c.info
                 .hand_out(c.epoch, &[message.offset], self.explicit_ack))
@@ -499,6 +502,7 @@ mod tests {
                     offset,
                     key: None,
                     value: format!("v{offset}").into_bytes(),
+                    epoch: info.epoch(),
                 })
                 .collect(),
         })
@@ -565,6 +569,7 @@ mod tests {
             offset: 481,
             key: None,
             value: Vec::new(),
+            epoch: 0,
         })
         .unwrap();
         assert_eq!(
@@ -572,6 +577,38 @@ mod tests {
             301,
             "a late ack of the old range is ignored"
         );
+    }
+
+    #[tokio::test]
+    async fn a_late_ack_from_before_a_reset_to_an_overlapping_range_is_ignored() {
+        for explicit in [false, true] {
+            let info = Arc::new(PartitionTopicInfo::new("t", 0, 0, 300));
+            let (tx, mut s, _stop) = stream(explicit);
+            let range: Vec<i64> = (300..310).collect();
+            tx.send(chunk(&info, &range)).await.unwrap();
+            let mut old = Vec::new();
+            for _ in 0..6 {
+                old.push(s.next().await.unwrap().unwrap());
+            }
+            // The log was cut back and refilled: reset to 300, the same offsets again.
+            info.reset_offsets(300);
+            tx.send(chunk(&info, &range)).await.unwrap();
+            let new = s.next_batch(10).await.unwrap().unwrap();
+            assert_eq!(new.first().map(|m| m.offset), Some(300));
+            assert_eq!(new.len(), 10);
+            if explicit {
+                for m in &new[..5] {
+                    s.ack(m).unwrap();
+                }
+            }
+            let before = info.consumed_offset();
+            assert_eq!(before, if explicit { 305 } else { 300 });
+            // The application finishes the old 305 late: the new 305 is not processed.
+            s.ack(&old[5]).unwrap();
+            assert_eq!(info.consumed_offset(), before, "explicit={explicit}");
+            s.ack(&new[5]).unwrap();
+            assert_eq!(info.consumed_offset(), 306, "explicit={explicit}");
+        }
     }
 
     #[tokio::test]
@@ -614,6 +651,7 @@ mod tests {
             offset: 9,
             key: None,
             value: Vec::new(),
+            epoch: 0,
         };
         let err = acker.ack(&foreign).unwrap_err().to_string();
         assert!(

@@ -425,3 +425,165 @@ async fn kafka_stored_offsets_of_an_assignment_are_read_over_one_connection() {
     );
     member.shutdown().await.unwrap();
 }
+
+/// A rebalance listener that holds `before_releasing_partitions` until [`Gate::open`] (a
+/// member slow to release: its owner nodes stay while it waits), with a deadline.
+#[derive(Default)]
+struct Gate {
+    entered: std::sync::atomic::AtomicUsize,
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Gate {
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+impl zkconsumer::RebalanceListener for Gate {
+    fn before_releasing_partitions(
+        &self,
+        _owned: &BTreeMap<String, std::collections::BTreeSet<i32>>,
+    ) {
+        self.entered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let open = self.open.lock().unwrap();
+        let (open, _) = self
+            .opened
+            .wait_timeout_while(open, LIMIT, |open| !*open)
+            .unwrap();
+        assert!(*open, "the test never let the release go on");
+    }
+}
+
+/// Owner node per partition: (data, creation zxid, owning session).
+async fn owner_facts(
+    zk: &zkconsumer::zk::session::ZkSession,
+    group: &str,
+    topic: &str,
+) -> BTreeMap<i32, (String, i64, i64)> {
+    let mut facts = BTreeMap::new();
+    for (p, data) in owners(zk, group, topic).await {
+        let path = format!("/consumers/{group}/owners/{topic}/{p}");
+        if let Some(stat) = zk.client().check_stat(&path).await.expect("stat") {
+            facts.insert(p, (data, stat.czxid, stat.ephemeral_owner));
+        }
+    }
+    facts
+}
+
+/// `holder` owns all four partitions; `joiner` joins while `holder` holds its release (its
+/// listener waits): `joiner` must wait, never delete `holder`'s nodes, whatever their text;
+/// then one of them leaves. Every message is delivered once.
+async fn slow_release_then_leave(holder_id: &str, joiner_id: &str, holder_leaves_first: bool) {
+    let cluster = testkit::cluster();
+    let topic = topic("idprefix", 4, 1);
+    let group = cluster.unique("idprefix-group");
+    let zk = zk().await;
+    let member = |id: &str| connect_with(config(&group).set("consumer.id", id));
+    let holder = member(holder_id).await;
+    let gate = std::sync::Arc::new(Gate::default());
+    holder.set_rebalance_listener(gate.clone());
+    let seen_holder = collect_streams(&holder, &topic, 1).await;
+    produce(&topic, 4, 5, "one");
+    wait_until("first batch", LIMIT, || seen_holder.len() >= 20).await;
+    let before = owner_facts(&zk, &group, &topic).await;
+    let holder_thread = format!("{group}_{holder_id}-0");
+    assert!(
+        before.len() == 4 && before.values().all(|(data, _, _)| *data == holder_thread),
+        "{before:?}"
+    );
+
+    let joiner = member(joiner_id).await;
+    let seen_joiner = collect_streams(&joiner, &topic, 1).await;
+    // Range: the member whose id sorts first takes partitions 0 and 1.
+    let joiner_first = format!("{group}_{joiner_id}") < format!("{group}_{holder_id}");
+    if joiner_first {
+        // The joiner meets the holder's nodes (0 and 1 move to it) while the holder holds on:
+        // wait until it waits for them, or until a node changed (the failure).
+        let start = std::time::Instant::now();
+        while joiner.metrics().ownership_waits() == 0
+            && owner_facts(&zk, &group, &topic).await == before
+        {
+            assert!(
+                start.elapsed() < LIMIT,
+                "the joiner never met the holder's nodes"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            owner_facts(&zk, &group, &topic).await,
+            before,
+            "{joiner_id} replaced an owner node of the live member {holder_id}"
+        );
+        assert!(joiner.owned_partitions().is_empty());
+    }
+    gate.open();
+    let (first, second) = if joiner_first {
+        (joiner_id, holder_id)
+    } else {
+        (holder_id, joiner_id)
+    };
+    wait_owners(
+        &zk,
+        &group,
+        &topic,
+        &[
+            (0, &format!("{first}-0")),
+            (1, &format!("{first}-0")),
+            (2, &format!("{second}-0")),
+            (3, &format!("{second}-0")),
+        ],
+        LIMIT,
+    )
+    .await;
+    produce(&topic, 4, 5, "two");
+    wait_until("second batch", LIMIT, || {
+        seen_holder.len() + seen_joiner.len() >= 40
+    })
+    .await;
+
+    // One leaves; the other takes everything, and nothing of the leaver's is left behind.
+    let (leaver, stayer, stayer_id) = if holder_leaves_first {
+        (&holder, &joiner, joiner_id)
+    } else {
+        (&joiner, &holder, holder_id)
+    };
+    leaver.shutdown().await.unwrap();
+    let everything: Vec<(i32, String)> = (0..4).map(|p| (p, format!("{stayer_id}-0"))).collect();
+    let wanted: Vec<(i32, &str)> = everything.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    wait_owners(&zk, &group, &topic, &wanted, LIMIT).await;
+    produce(&topic, 4, 5, "three");
+    wait_until("third batch", LIMIT, || {
+        seen_holder.len() + seen_joiner.len() >= 60
+    })
+    .await;
+    stayer.shutdown().await.unwrap();
+    seen_holder.wait_ended().await;
+    seen_joiner.wait_ended().await;
+    let mut all = seen_holder.snapshot();
+    all.extend(seen_joiner.snapshot());
+    assert_no_duplicates(&all);
+    assert_eq!(all.len(), 60, "holder {holder_id}, joiner {joiner_id}");
+    assert!(owners(&zk, &group, &topic).await.is_empty());
+    if joiner_first {
+        assert!(gate.entered.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consumer_ids_that_prefix_each_other_never_take_each_others_owner_nodes() {
+    // `a` and `a-1`: the thread a-1-0 of member a-1 looks like a thread of member a; `a-1`
+    // and `a-1-0` likewise; and the same with Java's generated ids (host-millis-hex).
+    let java = "host-1700000000000-1a2b3c4d";
+    let java_1 = format!("{java}-1");
+    let pairs: [(&str, &str); 3] = [("a", "a-1"), ("a-1", "a-1-0"), (java, &java_1)];
+    for (shorter, longer) in pairs {
+        // Each joins second once (the shorter id sorts first and takes the moving
+        // partitions), and each leaves first once.
+        slow_release_then_leave(longer, shorter, true).await;
+        slow_release_then_leave(shorter, longer, false).await;
+    }
+}

@@ -10,8 +10,12 @@ use common::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// The tests of this binary each make process-wide requests: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn consumers_stop_one_by_one_or_together_and_later_ones_are_not_born_stopped() {
+    let _serial = SERIAL.lock().await;
     let cluster = testkit::cluster();
     let topic = topic("stoptree", 2, 1);
     let group = cluster.unique("stoptree-group");
@@ -66,4 +70,44 @@ async fn consumers_stop_one_by_one_or_together_and_later_ones_are_not_born_stopp
     .await;
     c.shutdown().await.unwrap();
     seen_c.wait_ended().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_while_a_consumer_connects_stops_that_consumer() {
+    let _serial = SERIAL.lock().await;
+    let cluster = testkit::cluster();
+    let topic = topic("stopconnect", 1, 1);
+    let group = cluster.unique("stopconnect-group");
+    init_logs();
+    // ZooKeeper slow to answer: the connect waits on a silent connection.
+    let proxy = testkit::FaultProxy::start(&cluster.zk_hosts());
+    proxy.stall();
+    let chroot = &cluster.zk_connect()[cluster.zk_hosts().len()..];
+    let config = config(&group)
+        .set("zookeeper.connect", format!("{}{chroot}", proxy.address()))
+        .set("zookeeper.connection.timeout.ms", 60_000)
+        .build()
+        .unwrap();
+    let connecting = tokio::spawn(zkconsumer::Consumer::connect(config));
+    wait_until("the connect reached ZooKeeper", LIMIT, || {
+        proxy.connections() >= 1
+    })
+    .await;
+    assert!(!connecting.is_finished());
+    // The request (a signal) comes while the consumer connects: it exists, so it stops.
+    std::thread::spawn(zkconsumer::shutdown::request)
+        .join()
+        .unwrap();
+    proxy.resume();
+    let consumer = tokio::time::timeout(LIMIT, connecting)
+        .await
+        .expect("connect finishes")
+        .expect("connect task")
+        .expect("connect");
+    let mut stream = single_stream(&consumer, &topic).await;
+    let ended = tokio::time::timeout(LIMIT, stream.next())
+        .await
+        .expect("the stream of a consumer stopped while connecting ends");
+    assert!(ended.is_none(), "{ended:?}");
+    consumer.shutdown().await.unwrap();
 }

@@ -224,12 +224,20 @@ impl Consumer {
         self.wrap(py, streams)
     }
 
-    /// Commits the processed offset of every owned partition now.
+    /// Commits the processed offset of every owned partition now. Inside a `before_release`
+    /// callback it also commits the partitions being released (with
+    /// `auto.commit.enable=false`, the place to commit before a rebalance moves them).
     fn commit(&self, py: Python<'_>) -> PyResult<()> {
         self.check(py)?;
-        let inner = self.inner.clone();
-        runtime::run(py, async move { inner.commit_offsets().await })?
-            .map_err(|e| errors::from_consumer(py, &e))
+        let result = if runtime::in_listener() {
+            // A listener callback runs on the runtime's blocking pool: commit right there.
+            let committer = self.inner.committer();
+            py.detach(|| committer.commit_blocking())
+        } else {
+            let inner = self.inner.clone();
+            runtime::run(py, async move { inner.commit_offsets().await })?
+        };
+        result.map_err(|e| errors::from_consumer(py, &e))
     }
 
     /// Ends every stream, commits what was processed (with `auto.commit.enable`), and deletes

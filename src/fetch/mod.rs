@@ -514,6 +514,7 @@ fn message_of(info: &PartitionTopicInfo, m: &kafka::client::fetch::Message<'_>) 
         offset: m.offset,
         key: (!m.key.is_empty()).then(|| m.key.to_vec()),
         value: m.value.to_vec(),
+        epoch: info.epoch(),
     }
 }
 
@@ -1051,6 +1052,7 @@ mod tests {
             offset,
             key: key.map(<[u8]>::to_vec),
             value: vec![b'v'; value_len],
+            epoch: 0,
         }
     }
 

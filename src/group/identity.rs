@@ -68,6 +68,21 @@ impl ConsumerId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The stream number `n` when `thread` is exactly this member's thread id
+    /// `<consumerId>-<n>` (`n` in decimal as Java writes it); `None` for anything else, such
+    /// as a thread of member `<consumerId>-1` (`<consumerId>-1-0`).
+    pub fn thread_number(&self, thread: &str) -> Option<u32> {
+        let n = thread.strip_prefix(self.0.as_str())?.strip_prefix('-')?;
+        canonical_number(n)
+    }
+}
+
+/// `text` as a `u32` when it is exactly the decimal Java writes for it (digits only, no sign,
+/// no leading zero).
+fn canonical_number(text: &str) -> Option<u32> {
+    let value: u32 = text.parse().ok()?;
+    (value.to_string() == text).then_some(value)
 }
 
 impl fmt::Display for ConsumerId {
@@ -116,7 +131,9 @@ impl ThreadId {
 
     /// The stream number (after the last `-`), if it is one.
     pub fn stream_number(&self) -> Option<u32> {
-        self.0.rsplit_once('-').and_then(|(_, n)| n.parse().ok())
+        self.0
+            .rsplit_once('-')
+            .and_then(|(_, n)| canonical_number(n))
     }
 }
 
@@ -204,6 +221,34 @@ mod tests {
             ThreadId::from_string("g_c-12".into()).stream_number(),
             Some(12)
         );
+    }
+
+    #[test]
+    fn thread_ids_are_parsed_exactly() {
+        let a = ConsumerId::parse("g_a");
+        assert_eq!(a.thread_number("g_a-0"), Some(0));
+        assert_eq!(a.thread_number("g_a-12"), Some(12));
+        // member g_a-1's thread 0, and g_a-1-0's: not g_a's
+        assert_eq!(a.thread_number("g_a-1-0"), None);
+        assert_eq!(a.thread_number("g_a-1-0-0"), None);
+        for not_a_thread in [
+            "g_a",
+            "g_a-",
+            "g_a-+1",
+            "g_a-01",
+            "g_a- 1",
+            "g_ab-0",
+            "g_a-99999999999",
+        ] {
+            assert_eq!(a.thread_number(not_a_thread), None, "{not_a_thread}");
+        }
+        let java = ConsumerId::parse("g_host-1700000000000-1a2b3c4d");
+        assert_eq!(
+            java.thread_number("g_host-1700000000000-1a2b3c4d-3"),
+            Some(3)
+        );
+        assert_eq!(ThreadId::from_string("g_a-+1".into()).stream_number(), None);
+        assert_eq!(ThreadId::from_string("g_a-07".into()).stream_number(), None);
     }
 
     #[test]

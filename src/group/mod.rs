@@ -4,5 +4,6 @@
 pub mod assign;
 pub mod filter;
 pub mod identity;
+pub(crate) mod ownership;
 pub mod rebalance;
 pub(crate) mod registrations;

@@ -38,6 +38,7 @@ use crate::fetch::{ChunkSender, FetchConfig, FetchError, FetchTarget, FetcherMan
 use crate::group::assign::{self, AssignError};
 use crate::group::filter::TopicFilter;
 use crate::group::identity::{ConsumerId, ThreadId};
+use crate::group::ownership::Ownership;
 use crate::group::registrations::RegistrationCache;
 use crate::metrics::Metrics;
 use crate::offsets::{GroupOffsets, OffsetStoreError};
@@ -104,6 +105,9 @@ impl Subscription {
 
 /// Callbacks around a rebalance (Java's `ConsumerRebalanceListener`), so an application can
 /// flush its state before partitions go and learn what it got.
+///
+/// Both callbacks run on a thread of the runtime's blocking pool while the rebalance waits for
+/// them: they may block (e.g. commit with [`Committer::commit_blocking`](crate::consumer::Committer)).
 pub trait RebalanceListener: Send + Sync {
     /// Called after delivery of the partitions being released stopped and their processed
     /// offsets were committed (when auto-commit is on), before their ownership is released.
@@ -111,6 +115,11 @@ pub trait RebalanceListener: Send + Sync {
     /// assignment leaves on the same stream is not released and keeps being delivered (Java
     /// releases and re-claims everything, and passes everything owned). Not called when
     /// nothing is released (Java passes an empty map).
+    ///
+    /// With `auto.commit.enable=false` this is where an application commits (as in Java): a
+    /// commit made now ([`Committer::commit_blocking`](crate::consumer::Committer), or
+    /// `Consumer::commit_offsets` from another task) covers the partitions being released
+    /// too, with what the application processed of them.
     fn before_releasing_partitions(&self, owned: &BTreeMap<String, BTreeSet<i32>>) {
         let _ = owned;
     }
@@ -148,15 +157,18 @@ pub(crate) struct Shared {
     pub stop_streams: watch::Sender<bool>,
     /// Partitions owned in the current assignment.
     pub owned: Mutex<Vec<Arc<PartitionTopicInfo>>>,
+    /// Partitions being released while the listener's `before_releasing_partitions` runs:
+    /// still ours (owner nodes not deleted yet), so a commit made then covers them (Java's
+    /// order: the listener commits before ownership is released).
+    pub releasing: Mutex<Vec<Arc<PartitionTopicInfo>>>,
     /// Last offset written or read per partition (unchanged offsets are not rewritten); the
     /// async mutex also serialises commits.
     pub checkpoints: tokio::sync::Mutex<HashMap<TopicPartition, i64>>,
     pub listener: Mutex<Option<Arc<dyn RebalanceListener>>>,
     /// Completed rebalances, for observers and tests.
     pub rebalances: watch::Sender<u64>,
-    /// Owner nodes this session created or may have created (path -> thread id), until a
-    /// delete is confirmed: what [`Coordinator`] cleans up at each attempt.
-    pub claims: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// This member's owner nodes (see [`crate::group::ownership`]).
+    pub ownership: Ownership,
     /// Tasks holding ZooKeeper watches, ended at shutdown after the last ZooKeeper writes.
     pub leftover: Mutex<Vec<JoinHandle<()>>>,
     pub metrics: Arc<Metrics>,
@@ -170,43 +182,40 @@ impl Shared {
         }
     }
 
-    fn replace_owned(&self, infos: Vec<Arc<PartitionTopicInfo>>) -> Vec<Arc<PartitionTopicInfo>> {
-        match self.owned.lock() {
-            Ok(mut g) => std::mem::replace(&mut *g, infos),
-            Err(p) => std::mem::replace(&mut *p.into_inner(), infos),
-        }
+    /// What a commit asked for now covers: the current owned partitions and those being
+    /// released while the listener runs.
+    pub(crate) fn committable(&self) -> Vec<Arc<PartitionTopicInfo>> {
+        let mut infos: Vec<_> = self
+            .owned_snapshot()
+            .into_iter()
+            .filter(|i| i.is_current())
+            .collect();
+        infos.extend(self.lock_releasing().iter().cloned());
+        infos
     }
 
-    fn lock_claims(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
-        match self.claims.lock() {
+    fn lock_releasing(&self) -> std::sync::MutexGuard<'_, Vec<Arc<PartitionTopicInfo>>> {
+        match self.releasing.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
     }
 
-    fn remember_claim(&self, path: &str, data: &[u8]) {
-        self.lock_claims().insert(path.to_string(), data.to_vec());
+    /// Runs `call` with the listener (if any) on a blocking-pool thread and waits for it, so a
+    /// listener may block (commit) without stalling the runtime's workers.
+    async fn call_listener(&self, call: impl FnOnce(&dyn RebalanceListener) + Send + 'static) {
+        let Some(listener) = self.listener() else {
+            return;
+        };
+        if let Err(e) = tokio::task::spawn_blocking(move || call(listener.as_ref())).await {
+            tracing::error!(error = %e, "rebalance listener panicked");
+        }
     }
 
-    fn forget_claim(&self, path: &str) {
-        self.lock_claims().remove(path);
-    }
-
-    /// Owner nodes of ours that may still exist (path, data).
-    pub(crate) fn remembered_claims(&self) -> Vec<(String, Vec<u8>)> {
-        self.lock_claims()
-            .iter()
-            .map(|(p, d)| (p.clone(), d.clone()))
-            .collect()
-    }
-
-    /// Deletes every owner node of ours that may still exist (shutdown).
-    pub(crate) async fn delete_claims(&self) {
-        for (path, data) in self.remembered_claims() {
-            match self.zk.delete_if_data(&path, &data).await {
-                Ok(()) => self.forget_claim(&path),
-                Err(e) => tracing::warn!(error = %e, "cannot delete owner node"),
-            }
+    fn replace_owned(&self, infos: Vec<Arc<PartitionTopicInfo>>) -> Vec<Arc<PartitionTopicInfo>> {
+        match self.owned.lock() {
+            Ok(mut g) => std::mem::replace(&mut *g, infos),
+            Err(p) => std::mem::replace(&mut *p.into_inner(), infos),
         }
     }
 
@@ -398,7 +407,7 @@ impl StreamRouting {
     }
 
     fn route(&self, topic: &str, thread: &ThreadId) -> Option<(usize, ChunkSender)> {
-        let n: u32 = thread.as_str().rsplit('-').next()?.parse().ok()?;
+        let n = thread.stream_number()?;
         let topic = if self.by_topic { topic } else { "" };
         self.senders.get(&(topic.to_string(), n)).cloned()
     }
@@ -633,7 +642,7 @@ impl Coordinator {
         tracing::debug!("session recovery: fetchers stopped");
         self.shared.checkpoints.lock().await.clear();
         // Our owner nodes died with the session.
-        self.shared.lock_claims().clear();
+        self.shared.ownership.forget_all();
         // Watches of the expired session are gone on the server side.
         for (_, task) in self.watch_tasks.drain() {
             task.abort();
@@ -702,39 +711,22 @@ impl Coordinator {
                 tracing::warn!(error = %e, "commit before releasing partitions failed");
             }
         }
-        if let Some(listener) = self.shared.listener() {
-            let mut owned: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
-            for info in released {
-                owned
-                    .entry(info.topic.to_string())
-                    .or_default()
-                    .insert(info.partition);
-            }
-            listener.before_releasing_partitions(&owned);
+        let mut owned: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
+        for info in released {
+            owned
+                .entry(info.topic.to_string())
+                .or_default()
+                .insert(info.partition);
         }
-        // Pipelined: one round trip or two for all of them.
+        // Still ours while the listener runs: its commits cover them.
+        *self.shared.lock_releasing() = released.to_vec();
+        self.shared
+            .call_listener(move |l| l.before_releasing_partitions(&owned))
+            .await;
+        self.shared.lock_releasing().clear();
         let partitions: Vec<TopicPartition> =
             released.iter().map(|i| i.topic_partition()).collect();
-        futures::future::join_all(partitions.iter().map(|tp| self.delete_owner(tp))).await;
-    }
-
-    async fn delete_owner(&self, tp: &TopicPartition) {
-        let group = &self.shared.config.group_id;
-        let path = layout::owner_path(group, &tp.topic, tp.partition);
-        // A node we created in this session: delete it if it still holds what we wrote.
-        let remembered = self.shared.lock_claims().get(&path).cloned();
-        if let Some(data) = remembered {
-            self.delete_claim(&path, &data).await;
-            return;
-        }
-        // Only our own claim: the data is one of our thread ids.
-        match self.shared.zk.get_data(&path).await {
-            Ok(Some(data)) if self.is_own_thread(&String::from_utf8_lossy(&data)) => {
-                self.delete_claim(&path, &data).await;
-            }
-            Ok(_) => self.shared.forget_claim(&path),
-            Err(e) => tracing::warn!(error = %e, "cannot read owner node; retried next attempt"),
-        }
+        self.shared.ownership.release(&partitions).await;
     }
 
     async fn rebalance(&mut self) {
@@ -828,7 +820,8 @@ impl Coordinator {
         if let Some(path) = contended {
             match self.watch_owner(&path).await {
                 Ok(false) => return Wake::OwnerGone,
-                Ok(true) => {}
+                // Counted once the watch is set: from here waiting costs no request.
+                Ok(true) => self.shared.metrics.record_ownership_wait(),
                 Err(e) => tracing::debug!(error = %e, "cannot watch the contended owner node"),
             }
         }
@@ -888,7 +881,7 @@ impl Coordinator {
 
     /// One attempt, in the Java consumer's order (spec §4): [`read`](Self::read) the group
     /// (releasing what we own on the way), [`compute`](Self::compute) the assignment,
-    /// [`claim`](Self::claim) our part, [`start`](Self::start) fetching it.
+    /// [claim](Ownership::claim) our part, [`start`](Self::start) fetching it.
     async fn attempt(&mut self) -> Result<(), Failure> {
         let began = Instant::now();
         let mut watchers: Vec<(String, OneshotWatcher)> = Vec::new();
@@ -911,7 +904,7 @@ impl Coordinator {
         if superseded {
             return Err(Failure::Superseded);
         }
-        self.remove_stray_claims(&plan.mine).await;
+        self.shared.ownership.remove_strays(&plan.mine).await;
         let result = self
             .claim_and_start(Prepared {
                 brokers: view.brokers,
@@ -941,7 +934,7 @@ impl Coordinator {
             .map(|(tp, t)| (tp.clone(), t.clone()))
             .collect();
         let offsets = self.read_offsets(&new).await.map_err(Failure::plain)?;
-        if let Err(e) = self.claim(&new).await {
+        if let Err(e) = self.shared.ownership.claim(&new).await {
             let retry = matches!(e, RebalanceError::OwnershipConflict { .. }).then_some(prepared);
             return Err(Failure::Error(e, retry));
         }
@@ -957,8 +950,6 @@ impl Coordinator {
     /// holding another's as not released yet (it waits); a node is only kept while our
     /// assignment keeps it, so nobody waits for it in a group that agrees.
     fn kept(&self, mine: &BTreeMap<TopicPartition, ThreadId>) -> Vec<Arc<PartitionTopicInfo>> {
-        let group = &self.shared.config.group_id;
-        let claims = self.shared.lock_claims().clone();
         self.shared
             .owned_snapshot()
             .into_iter()
@@ -967,10 +958,9 @@ impl Coordinator {
                 let Some(thread) = mine.get(&tp) else {
                     return false;
                 };
-                let path = layout::owner_path(group, &tp.topic, tp.partition);
                 info.is_current()
                     && !self.not_fetched.contains(&tp)
-                    && claims.get(&path).map(Vec::as_slice) == Some(thread.as_str().as_bytes())
+                    && self.shared.ownership.holds(&tp, thread)
                     && self
                         .routing
                         .route(&tp.topic, thread)
@@ -1209,45 +1199,6 @@ impl Coordinator {
             .collect())
     }
 
-    /// Step 7: creates our owner nodes. A node held by another member (it has not released
-    /// yet) undoes this attempt's claims and fails it.
-    async fn claim(&self, mine: &BTreeMap<TopicPartition, ThreadId>) -> Result<(), RebalanceError> {
-        let group = &self.shared.config.group_id;
-        let mut claimed: Vec<(String, ThreadId)> = Vec::new();
-        for (tp, thread) in mine {
-            let path = layout::owner_path(group, &tp.topic, tp.partition);
-            let data = thread.as_str().as_bytes();
-            // Remembered before the call: a create can be applied although the call fails.
-            self.shared.remember_claim(&path, data);
-            let outcome = match self.shared.zk.create_ephemeral(&path, data).await {
-                Ok(EphemeralOutcome::ExistsOther(owner)) if self.is_own_thread(&owner) => {
-                    // Our own node under another thread id (an earlier assignment): replace it.
-                    self.delete_claim(&path, owner.as_bytes()).await;
-                    self.shared.zk.create_ephemeral(&path, data).await
-                }
-                outcome => outcome,
-            };
-            match outcome {
-                Ok(EphemeralOutcome::Created) | Ok(EphemeralOutcome::ExistsSame) => {
-                    claimed.push((path, thread.clone()));
-                }
-                Ok(EphemeralOutcome::ExistsOther(owner)) => {
-                    self.shared.forget_claim(&path);
-                    self.unclaim(&claimed).await;
-                    return Err(RebalanceError::OwnershipConflict {
-                        partition: tp.clone(),
-                        owner,
-                    });
-                }
-                Err(e) => {
-                    self.unclaim(&claimed).await;
-                    return Err(e.into());
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Step 8: installs the new partition set, tells the listener, starts the fetchers.
     async fn start(
         &mut self,
@@ -1299,15 +1250,16 @@ impl Coordinator {
             current.extend(checkpoints);
         }
         self.shared.replace_owned(infos);
-        if let Some(listener) = self.shared.listener() {
-            let mut view: BTreeMap<String, BTreeMap<i32, String>> = BTreeMap::new();
-            for (tp, thread) in &plan.global {
-                view.entry(tp.topic.clone())
-                    .or_default()
-                    .insert(tp.partition, thread.as_str().to_string());
-            }
-            listener.before_starting_fetchers(self.shared.consumer_id.as_str(), &view);
+        let mut view: BTreeMap<String, BTreeMap<i32, String>> = BTreeMap::new();
+        for (tp, thread) in &plan.global {
+            view.entry(tp.topic.clone())
+                .or_default()
+                .insert(tp.partition, thread.as_str().to_string());
         }
+        let consumer_id = self.shared.consumer_id.as_str().to_string();
+        self.shared
+            .call_listener(move |l| l.before_starting_fetchers(&consumer_id, &view))
+            .await;
         if targets.is_empty() {
             return;
         }
@@ -1331,51 +1283,6 @@ impl Coordinator {
             }
         }
         self.fetchers = Some(FetcherManager::start(config, addresses, targets));
-    }
-
-    /// Whether an owner node's data is one of this member's thread ids.
-    fn is_own_thread(&self, owner: &str) -> bool {
-        owner
-            .strip_prefix(self.shared.consumer_id.as_str())
-            .is_some_and(|rest| rest.starts_with('-'))
-    }
-
-    /// Deletes our owner nodes that are not part of `mine` (with the same thread): a node whose
-    /// delete failed earlier, or whose create was applied although the call reported an
-    /// error, would otherwise block that partition for the whole group as long as our session
-    /// lives. Costs nothing when every earlier delete succeeded.
-    async fn remove_stray_claims(&self, mine: &BTreeMap<TopicPartition, ThreadId>) {
-        let group = &self.shared.config.group_id;
-        let keep: BTreeMap<String, &[u8]> = mine
-            .iter()
-            .map(|(tp, thread)| {
-                (
-                    layout::owner_path(group, &tp.topic, tp.partition),
-                    thread.as_str().as_bytes(),
-                )
-            })
-            .collect();
-        for (path, data) in self.shared.remembered_claims() {
-            if keep.get(&path).is_some_and(|d| *d == data.as_slice()) {
-                continue;
-            }
-            tracing::info!(path = %path, "removing a leftover owner node of ours");
-            self.delete_claim(&path, &data).await;
-        }
-    }
-
-    /// Deletes one owner node of ours if it still holds `data`; forgets it once it is gone.
-    async fn delete_claim(&self, path: &str, data: &[u8]) {
-        match self.shared.zk.delete_if_data(path, data).await {
-            Ok(()) => self.shared.forget_claim(path),
-            Err(e) => tracing::warn!(error = %e, "cannot delete owner node; retried next attempt"),
-        }
-    }
-
-    async fn unclaim(&self, claimed: &[(String, ThreadId)]) {
-        for (path, thread) in claimed {
-            self.delete_claim(path, thread.as_str().as_bytes()).await;
-        }
     }
 
     /// Children of `path`, setting a watch when `watch` is asked and none is pending yet.

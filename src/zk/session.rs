@@ -99,6 +99,22 @@ pub enum EphemeralOutcome {
     ExistsOther(String),
 }
 
+/// What [`ZkSession::delete_own_ephemeral`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnDelete {
+    /// The node was this session's and is deleted.
+    Deleted,
+    /// There was no node.
+    Absent,
+    /// The node belongs to another session (or is persistent): left alone.
+    NotOurs {
+        /// The node's data.
+        data: String,
+        /// Its `ephemeralOwner` (0: a persistent node).
+        owner_session: i64,
+    },
+}
+
 /// A ZooKeeper session that can be replaced after expiry.
 #[derive(Debug, Clone)]
 pub struct ZkSession {
@@ -409,21 +425,28 @@ impl ZkSession {
         Ok(())
     }
 
-    /// Deletes an ephemeral node only if it still holds `expected` (our own ownership claim).
-    pub async fn delete_if_data(&self, path: &str, expected: &[u8]) -> Result<(), ZkError> {
-        let client = self.client();
-        self.count();
+    /// Deletes the ephemeral node `path` if this session created it: its `ephemeralOwner`
+    /// is our session id, read in the same request as the version the delete is conditioned
+    /// on. Owner nodes are never rewritten, and only the owning session (or its expiry, which
+    /// fails our delete too) removes one, so a node read as ours is the node deleted. Never
+    /// deletes another session's node, whatever data it holds.
+    pub async fn delete_own_ephemeral(&self, path: &str) -> Result<OwnDelete, ZkError> {
+        let client = self.counted();
+        let session = client.session_id().0;
         match client.get_data(path).await {
-            Ok((data, stat)) if data == expected => {
+            Ok((_, stat)) if stat.ephemeral_owner == session => {
                 self.count();
                 match client.delete(path, Some(stat.version)).await {
-                    Ok(())
-                    | Err(zookeeper_client::Error::NoNode)
-                    | Err(zookeeper_client::Error::BadVersion) => Ok(()),
+                    Ok(()) => Ok(OwnDelete::Deleted),
+                    Err(zookeeper_client::Error::NoNode) => Ok(OwnDelete::Absent),
                     Err(e) => Err(ZkError::request("delete", path, e)),
                 }
             }
-            Ok(_) | Err(zookeeper_client::Error::NoNode) => Ok(()),
+            Ok((data, stat)) => Ok(OwnDelete::NotOurs {
+                data: String::from_utf8_lossy(&data).into_owned(),
+                owner_session: stat.ephemeral_owner,
+            }),
+            Err(zookeeper_client::Error::NoNode) => Ok(OwnDelete::Absent),
             Err(e) => Err(ZkError::request("get", path, e)),
         }
     }

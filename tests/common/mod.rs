@@ -350,7 +350,11 @@ impl zkconsumer::RebalanceListener for Recorder {
         let mine = assignment
             .values()
             .flatten()
-            .filter(|(_, owner)| owner.starts_with(&format!("{consumer_id}-")))
+            .filter(|(_, owner)| {
+                zkconsumer::group::identity::ConsumerId::parse(consumer_id)
+                    .thread_number(owner)
+                    .is_some()
+            })
             .map(|(p, _)| *p)
             .collect();
         self.events.lock().unwrap().push(("start", mine));

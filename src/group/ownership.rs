@@ -1,0 +1,191 @@
+//! Which owner nodes (`/consumers/<group>/owners/<topic>/<partition>`) are this member's, and
+//! the only code that creates or deletes them.
+//!
+//! Ownership is a fact from ZooKeeper, not a reading of the node's text: a node is ours when
+//! its `ephemeralOwner` is our session ([`ZkSession::delete_own_ephemeral`] checks it in the
+//! same read whose version the delete is conditioned on). A thread id that merely starts with
+//! our consumer id (member `a` and the node `a-1-0` of member `a-1`'s thread 0) or equals one
+//! of ours (a previous session of the same `consumer.id`) is someone else's, and never deleted.
+//!
+//! [`Ownership`] also remembers the nodes this session created or may have created (a create
+//! can be applied although the call reports an error) until a delete is confirmed, so a node
+//! whose delete failed is removed at the next attempt or at shutdown instead of blocking its
+//! partition for the whole group as long as our session lives.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::group::identity::ThreadId;
+use crate::group::rebalance::RebalanceError;
+use crate::partition::TopicPartition;
+use crate::zk::layout;
+use crate::zk::session::{EphemeralOutcome, OwnDelete, ZkError, ZkSession};
+
+/// This member's owner nodes: claims, the session check, delete-if-ours.
+pub(crate) struct Ownership {
+    zk: ZkSession,
+    group: String,
+    /// Owner nodes this session created or may have created (path -> thread id), until a
+    /// delete is confirmed.
+    claims: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl Ownership {
+    pub(crate) fn new(zk: ZkSession, group: &str) -> Self {
+        Ownership {
+            zk,
+            group: group.to_string(),
+            claims: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+        match self.claims.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn path(&self, tp: &TopicPartition) -> String {
+        layout::owner_path(&self.group, &tp.topic, tp.partition)
+    }
+
+    /// Owner nodes of ours that may still exist (path, thread id).
+    pub(crate) fn remembered(&self) -> Vec<(String, Vec<u8>)> {
+        self.lock()
+            .iter()
+            .map(|(p, d)| (p.clone(), d.clone()))
+            .collect()
+    }
+
+    /// Whether this session claimed `tp` for `thread` (and has not released it).
+    pub(crate) fn holds(&self, tp: &TopicPartition, thread: &ThreadId) -> bool {
+        self.lock().get(&self.path(tp)).map(Vec::as_slice) == Some(thread.as_str().as_bytes())
+    }
+
+    /// The session ended: every node it created is gone with it.
+    pub(crate) fn forget_all(&self) {
+        self.lock().clear();
+    }
+
+    /// Step 7: creates our owner nodes for `mine`. A node held by another session (its member
+    /// has not released yet) undoes this attempt's claims and fails it; a node of our own
+    /// session under another thread id (an earlier assignment) is replaced.
+    pub(crate) async fn claim(
+        &self,
+        mine: &BTreeMap<TopicPartition, ThreadId>,
+    ) -> Result<(), RebalanceError> {
+        let mut claimed: Vec<String> = Vec::new();
+        for (tp, thread) in mine {
+            let path = self.path(tp);
+            match self.claim_one(&path, thread).await {
+                Ok(None) => claimed.push(path),
+                Ok(Some(owner)) => {
+                    self.unclaim(&claimed).await;
+                    return Err(RebalanceError::OwnershipConflict {
+                        partition: tp.clone(),
+                        owner,
+                    });
+                }
+                Err(e) => {
+                    self.unclaim(&claimed).await;
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates one owner node; `Some(owner)` when another session holds it.
+    async fn claim_one(&self, path: &str, thread: &ThreadId) -> Result<Option<String>, ZkError> {
+        let data = thread.as_str().as_bytes();
+        // Remembered before the call: a create can be applied although the call fails.
+        self.lock().insert(path.to_string(), data.to_vec());
+        let mut replaced = false;
+        loop {
+            match self.zk.create_ephemeral(path, data).await? {
+                EphemeralOutcome::Created => return Ok(None),
+                // Our thread id: ours only if our session wrote it (a retried create), not a
+                // previous session of the same consumer.id that has not expired yet.
+                EphemeralOutcome::ExistsSame => {
+                    if self.zk.ephemeral_owner(path).await? == Some(self.zk.session_id()) {
+                        return Ok(None);
+                    }
+                }
+                EphemeralOutcome::ExistsOther(_) => {}
+            }
+            // Ours under another thread id: replace it (once).
+            match self.zk.delete_own_ephemeral(path).await? {
+                OwnDelete::Deleted | OwnDelete::Absent if !replaced => replaced = true,
+                OwnDelete::Deleted | OwnDelete::Absent => {
+                    return Ok(Some(format!(
+                        "a node created and deleted under us at {path}"
+                    )))
+                }
+                OwnDelete::NotOurs { data: owner, .. } => {
+                    self.lock().remove(path);
+                    return Ok(Some(owner));
+                }
+            }
+        }
+    }
+
+    /// Deletes the owner nodes of `claimed` (an attempt undone).
+    async fn unclaim(&self, claimed: &[String]) {
+        for path in claimed {
+            self.delete(path).await;
+        }
+    }
+
+    /// Deletes the owner node at `path` if it is ours; forgets it once it is gone or known
+    /// to be another session's. A failure is logged and retried at the next attempt.
+    async fn delete(&self, path: &str) {
+        match self.zk.delete_own_ephemeral(path).await {
+            Ok(OwnDelete::Deleted | OwnDelete::Absent) => {
+                self.lock().remove(path);
+            }
+            Ok(OwnDelete::NotOurs {
+                data,
+                owner_session,
+            }) => {
+                tracing::debug!(
+                    path, owner = %data, owner_session,
+                    "owner node belongs to another session: left alone"
+                );
+                self.lock().remove(path);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot delete owner node; retried next attempt"),
+        }
+    }
+
+    /// Deletes the owner nodes of `partitions` that are ours (pipelined: one round trip or two
+    /// for all of them).
+    pub(crate) async fn release(&self, partitions: &[TopicPartition]) {
+        let paths: Vec<String> = partitions.iter().map(|tp| self.path(tp)).collect();
+        futures::future::join_all(paths.iter().map(|path| self.delete(path))).await;
+    }
+
+    /// Deletes our owner nodes that are not part of `mine` (with the same thread): a node whose
+    /// delete failed earlier, or whose create was applied although the call reported an
+    /// error, would otherwise block that partition for the whole group as long as our session
+    /// lives. Costs nothing when every earlier delete succeeded.
+    pub(crate) async fn remove_strays(&self, mine: &BTreeMap<TopicPartition, ThreadId>) {
+        let keep: BTreeMap<String, &[u8]> = mine
+            .iter()
+            .map(|(tp, thread)| (self.path(tp), thread.as_str().as_bytes()))
+            .collect();
+        for (path, data) in self.remembered() {
+            if keep.get(&path).is_some_and(|d| *d == data.as_slice()) {
+                continue;
+            }
+            tracing::info!(path = %path, "removing a leftover owner node of ours");
+            self.delete(&path).await;
+        }
+    }
+
+    /// Deletes every owner node of ours that may still exist (shutdown).
+    pub(crate) async fn delete_all(&self) {
+        let paths: Vec<String> = self.remembered().into_iter().map(|(p, _)| p).collect();
+        futures::future::join_all(paths.iter().map(|path| self.delete(path))).await;
+    }
+}
