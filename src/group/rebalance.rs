@@ -921,8 +921,15 @@ impl Coordinator {
         result
     }
 
-    /// Steps 6-8 for a computed assignment: offsets, claim, start. An ownership conflict
+    /// Steps 6-8 for a computed assignment: claim, offsets, start. An ownership conflict
     /// hands the assignment back for a retry that need not read the group again.
+    ///
+    /// The offsets are read after the claim, unlike Java (which reads them first): a member
+    /// commits before it deletes its owner nodes, so once a node is ours its offset is final.
+    /// Read before the claim, it could be older than what the previous owner delivered (its
+    /// release commit landing between our read and its delete), and those messages would be
+    /// delivered twice. A failed read leaves the claims in place: the next attempt keeps or
+    /// removes them (see [`Ownership::remove_strays`]).
     async fn claim_and_start(&mut self, prepared: Prepared) -> Result<(), Failure> {
         let kept = self.kept(&prepared.plan.mine);
         let kept_tps: BTreeSet<TopicPartition> = kept.iter().map(|i| i.topic_partition()).collect();
@@ -933,11 +940,11 @@ impl Coordinator {
             .filter(|(tp, _)| !kept_tps.contains(*tp))
             .map(|(tp, t)| (tp.clone(), t.clone()))
             .collect();
-        let offsets = self.read_offsets(&new).await.map_err(Failure::plain)?;
         if let Err(e) = self.shared.ownership.claim(&new).await {
             let retry = matches!(e, RebalanceError::OwnershipConflict { .. }).then_some(prepared);
             return Err(Failure::Error(e, retry));
         }
+        let offsets = self.read_offsets(&new).await.map_err(Failure::plain)?;
         self.start(prepared.brokers, &prepared.plan, new, offsets, kept)
             .await;
         Ok(())
@@ -1014,9 +1021,13 @@ impl Coordinator {
         let exclude_internal = self.shared.config.exclude_internal_topics;
         // Taken out for the reads below (they borrow `self`), put back whatever they return.
         let mut registrations = std::mem::take(&mut self.registrations);
+        // Watches set by these reads, kept even when a later read fails: a watcher dropped
+        // unfired sends RemoveWatches, which ZooKeeper 3.4 answers by closing the connection.
+        let mut new_watches: Vec<(String, OneshotWatcher)> = Vec::new();
         let (brokers, group_read) = {
             let this = &*self;
             let registrations = &mut registrations;
+            let new_watches = &mut new_watches;
             let pending: &[(String, OneshotWatcher)] = watchers;
             let (zk, ids_path) = (&zk, &ids_path);
             futures::join!(crate::zk::live_brokers(zk), async move {
@@ -1028,8 +1039,15 @@ impl Coordinator {
                         pending
                     ),
                 );
-                let (member_ids, ids_watch) = ids?;
-                let (all_topics, topics_watch) = topics?;
+                let ids = ids.map(|(ids, watch)| {
+                    new_watches.extend(watch);
+                    ids
+                });
+                let topics = topics.map(|(topics, watch)| {
+                    new_watches.extend(watch);
+                    topics
+                });
+                let (member_ids, all_topics) = (ids?, topics?);
                 let my_registration = this.subscription.registration(0);
                 let my_counts =
                     assign::member_topic_counts(&my_registration, &all_topics, exclude_internal)?;
@@ -1043,24 +1061,29 @@ impl Coordinator {
                             .map(|topic| this.topic_node(topic, pending))
                     ),
                 );
-                updated?;
-                let mut new_watches: Vec<(String, OneshotWatcher)> =
-                    ids_watch.into_iter().chain(topics_watch).collect();
                 let mut nodes = Vec::new();
+                let mut failure = updated.err().map(RebalanceError::from);
                 for (topic, node) in my_counts.keys().zip(topic_nodes) {
-                    let (data, watch) = node?;
-                    new_watches.extend(watch);
-                    nodes.push((topic.clone(), data));
+                    match node {
+                        Ok((data, watch)) => {
+                            new_watches.extend(watch);
+                            nodes.push((topic.clone(), data));
+                        }
+                        Err(e) => failure = failure.or(Some(e.into())),
+                    }
                 }
-                Ok::<_, RebalanceError>((member_ids, all_topics, my_counts, nodes, new_watches))
+                match failure {
+                    Some(e) => Err(e),
+                    None => Ok((member_ids, all_topics, my_counts, nodes)),
+                }
             })
         };
+        watchers.extend(new_watches);
         self.registrations = registrations;
         self.shared
             .metrics
             .set_registrations_read(self.registrations.reads());
-        let (member_ids, all_topics, my_counts, topic_nodes, new_watches) = group_read?;
-        watchers.extend(new_watches);
+        let (member_ids, all_topics, my_counts, topic_nodes) = group_read?;
         let brokers = match brokers? {
             // Like Java, broker changes matter only while there is none: the fetchers follow
             // leadership changes themselves, without a group rebalance.

@@ -33,7 +33,7 @@ type Gone = Pin<Box<dyn Future<Output = WatchedEvent> + Send + Sync>>;
 
 /// One member's registration as read from its node.
 #[derive(Debug)]
-pub(crate) struct Registered {
+pub struct Registered {
     /// The node's path (for error messages).
     pub path: String,
     /// The transaction that created the node: a new node under the same id has another.
@@ -53,7 +53,7 @@ struct Entry {
 /// The registrations of one group's members (see the module doc). Owned by the coordinator
 /// task; cleared when the session that holds its watches is lost.
 #[derive(Default)]
-pub(crate) struct RegistrationCache {
+pub struct RegistrationCache {
     entries: BTreeMap<String, Entry>,
     /// Watches of entries dropped from the cache that had not fired yet (not expected, see
     /// the module doc): kept until they fire, never dropped pending.
@@ -67,7 +67,7 @@ impl RegistrationCache {
     /// reads, in one pipelined batch, the registrations of members not cached yet and of
     /// those whose node changed since it was read; forgets the members that left. A node that
     /// is gone by the time it is read is left out (that member left meanwhile).
-    pub(crate) async fn update(
+    pub async fn update(
         &mut self,
         zk: &ZkSession,
         ids_path: &str,
@@ -134,24 +134,24 @@ impl RegistrationCache {
     }
 
     /// The registration of member `id` as last read (`None`: not a member at the last update).
-    pub(crate) fn get(&self, id: &str) -> Option<Arc<Registered>> {
+    pub fn get(&self, id: &str) -> Option<Arc<Registered>> {
         self.entries.get(id).map(|e| e.registered.clone())
     }
 
     /// How many registration nodes were read so far.
-    pub(crate) fn reads(&self) -> u64 {
+    pub fn reads(&self) -> u64 {
         self.reads
     }
 
     /// Forgets everything: the session holding the watches expired (its watches are gone with
     /// it, so dropping them sends nothing).
-    pub(crate) fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.entries.clear();
         self.retired.clear();
     }
 
     /// The pending watches, to be kept until the session closes (shutdown).
-    pub(crate) fn into_pending(self) -> impl Future<Output = ()> + Send {
+    pub fn into_pending(self) -> impl Future<Output = ()> + Send {
         let all: Vec<Gone> = self
             .entries
             .into_values()
