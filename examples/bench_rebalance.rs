@@ -9,6 +9,7 @@
 //!   on 200 partitions; time from the last registration until valid;
 //! - kill: 10 of 50 members (a child process) are killed with SIGKILL; time from ZooKeeper
 //!   dropping their registrations until the 40 others own all 200 partitions;
+//! - cold200 / kill40: the same at 200 members on 1,000 partitions (40 killed);
 //! - ZooKeeper requests per member per completed rebalance, in each scenario;
 //! - pause: the delivery pause of members whose partitions do not move, under a steady produce
 //!   load (one message per partition every 20 ms), while a 10th member joins 9: (a) the 10th
@@ -335,16 +336,16 @@ async fn join() {
     }
 }
 
-async fn cold_and_kill() {
+/// `members` created together on a topic of `partitions`: time from the last registration
+/// until valid.
+async fn cold(members: usize, partitions: i32) {
     let cluster = testkit::cluster();
     let topic = cluster.unique("bench-cold");
-    cluster.create_topic(&topic, 200, 1);
-
-    // Cold: 50 members created together.
+    cluster.create_topic(&topic, partitions, 1);
     let group = cluster.unique("bench-cold-group");
     let started = Instant::now();
-    // Started 20 ms apart, as processes started together register over about a second.
-    let members: Vec<Consumer> = futures::future::join_all((0..50u64).map(|i| {
+    // Started 20 ms apart, as processes started together register over a few seconds.
+    let created: Vec<Consumer> = futures::future::join_all((0..members as u64).map(|i| {
         let (group, topic) = (group.clone(), topic.clone());
         async move {
             tokio::time::sleep(Duration::from_millis(20 * i)).await;
@@ -353,23 +354,32 @@ async fn cold_and_kill() {
     }))
     .await;
     let registered = started.elapsed();
-    let refs: Vec<&Consumer> = members.iter().collect();
-    let took = wait_valid(&refs, 200).await;
+    let refs: Vec<&Consumer> = created.iter().collect();
+    let took = wait_valid(&refs, partitions as usize).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     println!(
-        "50 members cold on 200 partitions: valid {} after the last registration (registering took {})",
+        "{members} members cold on {partitions} partitions: valid {} after the last registration \
+         (registering took {})",
         ms(took),
         ms(registered)
     );
-    println!("  cold: {}", per_rebalance((0, 0), counters(&refs)));
-    futures::future::join_all(members.iter().map(|m| m.shutdown())).await;
-    drop(members);
+    println!(
+        "  cold{members}: {}",
+        per_rebalance((0, 0), counters(&refs))
+    );
+    futures::future::join_all(created.iter().map(|m| m.shutdown())).await;
+}
 
-    // Kill: 40 here, 10 in a child process killed with SIGKILL.
+/// `killed` of `members` (a child process) killed with SIGKILL: time from ZooKeeper dropping
+/// their registrations until the others own all `partitions`.
+async fn kill(members: usize, killed: usize, partitions: i32) {
+    let cluster = testkit::cluster();
+    let topic = cluster.unique("bench-kill");
+    cluster.create_topic(&topic, partitions, 1);
     let group = cluster.unique("bench-kill-group");
     let version = cluster.zk_server_version();
     let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
-        .args(["--child", &group, &topic, "10"])
+        .args(["--child", &group, &topic, &killed.to_string()])
         // The child joins this cluster rather than starting one of its own.
         .env("ZKC_TEST_ZK", cluster.zk_connect())
         .env("ZKC_TEST_BROKERS", cluster.brokers().join(","))
@@ -389,61 +399,67 @@ async fn cold_and_kill() {
     .expect("zk");
     let ids = format!("/consumers/{group}/ids");
     let start = Instant::now();
-    while zk.children(&ids).await.expect("ids").len() < 10 {
+    while zk.children(&ids).await.expect("ids").len() < killed {
         assert!(start.elapsed() < LIMIT, "child members did not register");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let members: Vec<Consumer> =
-        futures::future::join_all((0..40).map(|_| member(&group, &topic))).await;
-    let refs: Vec<&Consumer> = members.iter().collect();
-    // Valid with 50: all 200 owned, by 50 distinct members.
+    let survivors = members - killed;
+    let created: Vec<Consumer> =
+        futures::future::join_all((0..survivors).map(|_| member(&group, &topic))).await;
+    let refs: Vec<&Consumer> = created.iter().collect();
+    // Valid with all members: every partition owned, by `members` distinct thread ids.
     let owners_root = format!("/consumers/{group}/owners/{topic}");
     let start = Instant::now();
     loop {
-        let mut owners = HashSet::new();
-        let mut owned = 0;
-        for p in zk.children(&owners_root).await.expect("owners") {
-            if let Some(data) = zk
-                .get_data(&format!("{owners_root}/{p}"))
-                .await
-                .expect("owner")
-            {
-                owned += 1;
-                owners.insert(data);
-            }
-        }
-        if owned == 200
-            && owners.len() == 50
+        let children = zk.children(&owners_root).await.expect("owners");
+        let zk = &zk;
+        let datas = futures::future::join_all(children.iter().map(|p| {
+            let path = format!("{owners_root}/{p}");
+            async move { zk.get_data(&path).await }
+        }))
+        .await;
+        let owners: HashSet<Vec<u8>> = datas
+            .into_iter()
+            .filter_map(|d| d.expect("owner"))
+            .collect();
+        if children.len() == partitions as usize
+            && owners.len() == members
             && refs.iter().all(|m| !m.owned_partitions().is_empty())
         {
             break;
         }
-        assert!(start.elapsed() < LIMIT, "50 members never valid");
+        assert!(start.elapsed() < LIMIT, "{members} members never valid");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = counters(&refs);
     let _ = child.kill();
     let _ = child.wait();
-    let killed = Instant::now();
-    while zk.children(&ids).await.expect("ids").len() > 40 {
-        assert!(killed.elapsed() < LIMIT, "killed members never expired");
+    let killed_at = Instant::now();
+    while zk.children(&ids).await.expect("ids").len() > survivors {
+        assert!(killed_at.elapsed() < LIMIT, "killed members never expired");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let expired = killed.elapsed();
-    let took = wait_valid(&refs, 200).await;
+    let expired = killed_at.elapsed();
+    let took = wait_valid(&refs, partitions as usize).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     println!(
-        "kill -9 of 10 of 50: valid {} after ZooKeeper dropped their registrations ({} after the kill)",
+        "kill -9 of {killed} of {members} on {partitions} partitions: valid {} after ZooKeeper \
+         dropped their registrations ({} after the kill)",
         ms(took),
         ms(expired)
     );
-    println!("  kill: {}", per_rebalance(before, counters(&refs)));
-    futures::future::join_all(members.iter().map(|m| m.shutdown())).await;
+    println!("  kill{killed}: {}", per_rebalance(before, counters(&refs)));
+    futures::future::join_all(created.iter().map(|m| m.shutdown())).await;
 }
 
 #[tokio::main]
 async fn main() {
+    // RUST_LOG=zkconsumer=debug shows what each member's rebalances did (stderr).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--child") {
         let (group, topic) = (&args[2], &args[3]);
@@ -461,7 +477,14 @@ async fn main() {
         join().await;
     }
     if only.is_empty() || only == "cold" {
-        cold_and_kill().await;
+        cold(50, 200).await;
+        kill(50, 10, 200).await;
+    }
+    if only.is_empty() || only == "cold200" {
+        cold(200, 1000).await;
+    }
+    if only.is_empty() || only == "kill40" {
+        kill(200, 40, 1000).await;
     }
     if only.is_empty() || only == "pause" {
         pause().await;

@@ -20,6 +20,8 @@ pub struct Metrics {
     messages: AtomicU64,
     bytes: AtomicU64,
     rebalances: AtomicU64,
+    rebalance_attempts: AtomicU64,
+    registrations_read: AtomicU64,
     last_rebalance_micros: AtomicU64,
     commits: AtomicU64,
     commit_failures: AtomicU64,
@@ -44,6 +46,29 @@ impl Metrics {
         self.rebalances.fetch_add(1, Ordering::Relaxed);
         self.last_rebalance_micros
             .store(micros(took), Ordering::Relaxed);
+    }
+
+    /// Counts a rebalance attempt: a read of the group, or a retry of a claim (completed,
+    /// superseded by a newer change, or failed).
+    pub fn record_rebalance_attempt(&self) {
+        self.rebalance_attempts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets how many member registration nodes the coordinator read so far (this session
+    /// and earlier ones).
+    pub fn set_registrations_read(&self, total: u64) {
+        self.registrations_read.store(total, Ordering::Relaxed);
+    }
+
+    /// Rebalance attempts so far (see [`Metrics::record_rebalance_attempt`]).
+    pub fn rebalance_attempts(&self) -> u64 {
+        self.rebalance_attempts.load(Ordering::Relaxed)
+    }
+
+    /// Member registration nodes read so far: each once while it lives, however many
+    /// rebalances there are.
+    pub fn registrations_read(&self) -> u64 {
+        self.registrations_read.load(Ordering::Relaxed)
     }
 
     /// Records an offset commit round (successful or not) and its latency.
@@ -114,6 +139,18 @@ pub fn render(group: &str, metrics: &Metrics, lags: &[PartitionLag]) -> String {
         "counter",
         "Completed rebalances.",
         load(&metrics.rebalances).to_string(),
+    );
+    counter(
+        "zkconsumer_rebalance_attempts_total",
+        "counter",
+        "Rebalance attempts (completed, superseded by a newer change, or failed).",
+        load(&metrics.rebalance_attempts).to_string(),
+    );
+    counter(
+        "zkconsumer_registrations_read_total",
+        "counter",
+        "Member registration nodes read (each once while it lives).",
+        load(&metrics.registrations_read).to_string(),
     );
     counter(
         "zkconsumer_last_rebalance_seconds",

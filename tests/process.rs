@@ -501,26 +501,6 @@ async fn metrics_endpoint_reports_consumption_and_lag() {
     assert_eq!(lags, [Some(0), Some(0)], "offsets check lag per partition");
 }
 
-/// Kafka's own old consumer (the console consumer) as a member of `group`, subscribed with
-/// `subscription` flags, with the tests' session and commit settings plus `extra` properties.
-fn spawn_java_member(group: &str, subscription: &[&str], extra: &str) -> Child {
-    let cluster = testkit::cluster();
-    let props = java_consumer_properties(
-        group,
-        &format!(
-            "auto.offset.reset=smallest\nauto.commit.interval.ms=100\nzookeeper.session.timeout.ms={SESSION_MS}\n{extra}"
-        ),
-    );
-    let zk_connect = cluster.zk_connect();
-    let mut args = vec!["--zookeeper", zk_connect.as_str()];
-    args.extend_from_slice(subscription);
-    args.extend([
-        "--consumer.config",
-        props.to_str().expect("UTF-8 temp path"),
-    ]);
-    cluster.spawn_kafka_class("kafka.tools.ConsoleConsumer", &args)
-}
-
 /// Starts a zkconsumer member (`consumer.id=rust-member`, one stream) in a group a Java member
 /// has to itself, and waits until the two split the topic's `partitions` in halves; returns the
 /// member and its thread id.

@@ -6,3 +6,4 @@ pub mod filter;
 pub mod identity;
 pub(crate) mod ownership;
 pub mod rebalance;
+pub mod registrations;

@@ -39,6 +39,7 @@ use crate::group::assign::{self, AssignError};
 use crate::group::filter::TopicFilter;
 use crate::group::identity::{ConsumerId, ThreadId};
 use crate::group::ownership::Ownership;
+use crate::group::registrations::RegistrationCache;
 use crate::metrics::Metrics;
 use crate::offsets::{GroupOffsets, OffsetStoreError};
 use crate::partition::{PartitionTopicInfo, TopicPartition, INVALID_OFFSET};
@@ -507,6 +508,8 @@ pub(crate) struct Coordinator {
     /// Owned partitions not being fetched (their committed offset was unusable): never kept
     /// across a rebalance, so the next one reads their offset again.
     not_fetched: BTreeSet<TopicPartition>,
+    /// The group's registrations as last read: an attempt reads only the new ones.
+    registrations: RegistrationCache,
 }
 
 impl Coordinator {
@@ -532,6 +535,7 @@ impl Coordinator {
             session_task: None,
             subscribed_topics: None,
             not_fetched: BTreeSet::new(),
+            registrations: RegistrationCache::default(),
             owner_gone,
             owner_gone_tx,
         }
@@ -585,6 +589,8 @@ impl Coordinator {
         let mut leftover = self.shared.leftover_tasks();
         leftover.extend(self.watch_tasks.drain().map(|(_, task)| task));
         leftover.extend(self.session_task.take());
+        let registrations = std::mem::take(&mut self.registrations);
+        leftover.push(tokio::spawn(registrations.into_pending()));
         drop(leftover);
         self.shared.stop_streams.send_replace(true);
     }
@@ -664,6 +670,7 @@ impl Coordinator {
         for (_, task) in self.watch_tasks.drain() {
             task.abort();
         }
+        self.registrations.clear();
         let backoff = self
             .shared
             .config
@@ -757,6 +764,7 @@ impl Coordinator {
             if self.stopping() {
                 return;
             }
+            self.shared.metrics.record_rebalance_attempt();
             let result = match prepared.take() {
                 Some(p) => self.claim_and_start(p).await,
                 None => self.attempt().await,
@@ -898,8 +906,10 @@ impl Coordinator {
     /// (releasing what we own on the way), [`compute`](Self::compute) the assignment,
     /// [claim](Ownership::claim) our part, [`start`](Self::start) fetching it.
     async fn attempt(&mut self) -> Result<(), Failure> {
+        let began = Instant::now();
         let mut watchers: Vec<(String, OneshotWatcher)> = Vec::new();
         let read = self.read(&mut watchers).await;
+        let read_took = began.elapsed();
         // Installed whatever the outcome: a watcher dropped unfired sends RemoveWatches, which
         // ZooKeeper 3.4 answers by closing the connection (and the watch would be lost).
         self.install_watches(watchers);
@@ -910,21 +920,39 @@ impl Coordinator {
         // Released even when the assignment is already stale: what it moves, the newer one
         // mostly moves too (a burst of joins shrinks every share), and partitions held through
         // a burst of reads would keep the members that get them waiting.
+        let computed = began.elapsed();
         let superseded = self.superseded();
         self.release_moving(&plan.mine).await;
+        let released = began.elapsed();
         if superseded {
             return Err(Failure::Superseded);
         }
         self.shared.ownership.remove_strays(&plan.mine).await;
-        self.claim_and_start(Prepared {
-            brokers: view.brokers,
-            plan,
-        })
-        .await
+        let result = self
+            .claim_and_start(Prepared {
+                brokers: view.brokers,
+                plan,
+            })
+            .await;
+        tracing::debug!(
+            read_ms = read_took.as_millis() as u64,
+            compute_ms = (computed - read_took).as_millis() as u64,
+            release_ms = (released - computed).as_millis() as u64,
+            claim_start_ms = (began.elapsed() - released).as_millis() as u64,
+            "attempt steps"
+        );
+        result
     }
 
-    /// Steps 6-8 for a computed assignment: offsets, claim, start. An ownership conflict
+    /// Steps 6-8 for a computed assignment: claim, offsets, start. An ownership conflict
     /// hands the assignment back for a retry that need not read the group again.
+    ///
+    /// The offsets are read after the claim, unlike Java (which reads them first): a member
+    /// commits before it deletes its owner nodes, so once a node is ours its offset is final.
+    /// Read before the claim, it could be older than what the previous owner delivered (its
+    /// release commit landing between our read and its delete), and those messages would be
+    /// delivered twice. A failed read leaves the claims in place: the next attempt keeps or
+    /// removes them (see [`Ownership::remove_strays`]).
     async fn claim_and_start(&mut self, prepared: Prepared) -> Result<(), Failure> {
         let kept = self.kept(&prepared.plan.mine);
         let kept_tps: BTreeSet<TopicPartition> = kept.iter().map(|i| i.topic_partition()).collect();
@@ -935,11 +963,11 @@ impl Coordinator {
             .filter(|(tp, _)| !kept_tps.contains(*tp))
             .map(|(tp, t)| (tp.clone(), t.clone()))
             .collect();
-        let offsets = self.read_offsets(&new).await.map_err(Failure::plain)?;
         if let Err(e) = self.shared.ownership.claim(&new).await {
             let retry = matches!(e, RebalanceError::OwnershipConflict { .. }).then_some(prepared);
             return Err(Failure::Error(e, retry));
         }
+        let offsets = self.read_offsets(&new).await.map_err(Failure::plain)?;
         self.start(prepared.brokers, &prepared.plan, new, offsets, kept)
             .await;
         Ok(())
@@ -999,55 +1027,113 @@ impl Coordinator {
         self.release(&released).await;
     }
 
-    /// Steps 1-5: brokers, release of what we own, members and their subscriptions, partitions
-    /// of our topics. `None`: no broker is registered (we wait for one to appear).
+    /// Steps 1-5: brokers, members and their subscriptions, partitions of our topics (what we
+    /// own is released after, by [`release_moving`](Self::release_moving)). `None`: no broker
+    /// is registered (everything is released; we wait for one to appear).
+    ///
+    /// Two round trips, whatever the group's size: the brokers, the member list and the topic
+    /// list are asked for together; then the registrations of new members and the partitions
+    /// of our topics. The brokers' data is read meanwhile.
     async fn read(
         &mut self,
         watchers: &mut Vec<(String, OneshotWatcher)>,
     ) -> Result<Option<GroupView>, RebalanceError> {
         let group = self.shared.config.group_id.clone();
         let zk = self.shared.zk.clone();
-        let brokers = self.read_brokers(watchers).await?;
+        let ids_path = layout::consumer_ids_path(&group);
+        let exclude_internal = self.shared.config.exclude_internal_topics;
+        // Taken out for the reads below (they borrow `self`), put back whatever they return.
+        let mut registrations = std::mem::take(&mut self.registrations);
+        // Watches set by these reads, kept even when a later read fails: a watcher dropped
+        // unfired sends RemoveWatches, which ZooKeeper 3.4 answers by closing the connection.
+        let mut new_watches: Vec<(String, OneshotWatcher)> = Vec::new();
+        let (brokers, group_read) = {
+            let this = &*self;
+            let registrations = &mut registrations;
+            let new_watches = &mut new_watches;
+            let pending: &[(String, OneshotWatcher)] = watchers;
+            let (zk, ids_path) = (&zk, &ids_path);
+            futures::join!(crate::zk::live_brokers(zk), async move {
+                let (ids, topics) = futures::join!(
+                    this.children_watching(ids_path, true, pending),
+                    this.children_watching(
+                        layout::BROKER_TOPICS_PATH,
+                        this.subscription.is_filter(),
+                        pending
+                    ),
+                );
+                let ids = ids.map(|(ids, watch)| {
+                    new_watches.extend(watch);
+                    ids
+                });
+                let topics = topics.map(|(topics, watch)| {
+                    new_watches.extend(watch);
+                    topics
+                });
+                let (member_ids, all_topics) = (ids?, topics?);
+                let my_registration = this.subscription.registration(0);
+                let my_counts =
+                    assign::member_topic_counts(&my_registration, &all_topics, exclude_internal)?;
+                // Only registrations not read before (or whose node changed since), in one
+                // pipelined round trip with the partitions of our topics.
+                let (updated, topic_nodes) = futures::join!(
+                    registrations.update(zk, ids_path, &member_ids),
+                    futures::future::join_all(
+                        my_counts
+                            .keys()
+                            .map(|topic| this.topic_node(topic, pending))
+                    ),
+                );
+                let mut nodes = Vec::new();
+                let mut failure = updated.err().map(RebalanceError::from);
+                for (topic, node) in my_counts.keys().zip(topic_nodes) {
+                    match node {
+                        Ok((data, watch)) => {
+                            new_watches.extend(watch);
+                            nodes.push((topic.clone(), data));
+                        }
+                        Err(e) => failure = failure.or(Some(e.into())),
+                    }
+                }
+                match failure {
+                    Some(e) => Err(e),
+                    None => Ok((member_ids, all_topics, my_counts, nodes)),
+                }
+            })
+        };
+        watchers.extend(new_watches);
+        self.registrations = registrations;
+        self.shared
+            .metrics
+            .set_registrations_read(self.registrations.reads());
+        let (member_ids, all_topics, my_counts, topic_nodes) = group_read?;
+        let brokers = match brokers? {
+            // Like Java, broker changes matter only while there is none: the fetchers follow
+            // leadership changes themselves, without a group rebalance.
+            none if none.is_empty() => self.read_brokers(watchers).await?,
+            brokers => brokers,
+        };
         if brokers.is_empty() {
             self.release_partitions().await;
             tracing::warn!("no Kafka brokers registered in ZooKeeper; waiting for one to appear");
             return Ok(None);
         }
+        self.subscribed_topics = Some(self.relevant_topics(&all_topics));
 
         // Members and their subscriptions.
-        let ids_path = layout::consumer_ids_path(&group);
-        let member_ids = self.read_children(&ids_path, true, watchers).await?;
-        let all_topics = self
-            .read_children(
-                layout::BROKER_TOPICS_PATH,
-                self.subscription.is_filter(),
-                watchers,
-            )
-            .await?;
-        self.subscribed_topics = Some(self.relevant_topics(&all_topics));
-        let exclude_internal = self.shared.config.exclude_internal_topics;
         let mut members: BTreeMap<ConsumerId, BTreeMap<String, u32>> = BTreeMap::new();
         let round_robin =
             self.shared.config.partition_assignment_strategy == AssignmentStrategy::RoundRobin;
         let mut source_orders: BTreeMap<ConsumerId, Vec<String>> = BTreeMap::new();
-        // All registrations at once (pipelined on the session's connection): one round trip
-        // instead of one per member.
-        let paths: Vec<String> = member_ids
-            .iter()
-            .map(|id| format!("{ids_path}/{id}"))
-            .collect();
-        let datas = futures::future::join_all(paths.iter().map(|p| zk.get_data(p))).await;
-        for ((id, path), data) in member_ids.into_iter().zip(paths).zip(datas) {
-            let Some(data) = data? else {
+        for id in member_ids {
+            let Some(registered) = self.registrations.get(&id) else {
                 continue; // left meanwhile
             };
-            let registration = Registration::parse(&path, &data).map_err(|e| e.to_string());
             if round_robin {
-                if let Some(order) = registration.as_ref().ok().and_then(|reg| {
-                    let document_order = layout::subscription_document_order(&path, &data).ok()?;
+                if let Some(order) = registered.registration.as_ref().ok().and_then(|reg| {
                     assign::member_topic_source_order(
                         reg,
-                        &document_order,
+                        registered.document_order.as_deref()?,
                         &all_topics,
                         exclude_internal,
                     )
@@ -1056,41 +1142,34 @@ impl Coordinator {
                     source_orders.insert(ConsumerId::parse(&id), order);
                 }
             }
-            let counts = registration.and_then(|reg| {
-                assign::member_topic_counts(&reg, &all_topics, exclude_internal)
-                    .map_err(|e| e.to_string())
-            });
+            let counts = registered
+                .registration
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|reg| {
+                    assign::member_topic_counts(reg, &all_topics, exclude_internal)
+                        .map_err(|e| e.to_string())
+                });
             match counts {
                 Ok(counts) => {
                     members.insert(ConsumerId::parse(&id), counts);
                 }
                 Err(e) => {
-                    tracing::error!(path = %path, error = %e, "unreadable member registration: treating that member as subscribing to nothing");
+                    tracing::error!(path = %registered.path, error = %e, "unreadable member registration: treating that member as subscribing to nothing");
                     members.insert(ConsumerId::parse(&id), BTreeMap::new());
                 }
             }
         }
-        let my_registration = self.subscription.registration(0);
-        let my_counts =
-            assign::member_topic_counts(&my_registration, &all_topics, exclude_internal)?;
-        members.insert(self.shared.consumer_id.clone(), my_counts.clone());
+        members.insert(self.shared.consumer_id.clone(), my_counts);
 
         // Partitions of my topics (watched: partitions may be added).
         let mut partitions_per_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        for topic in my_counts.keys() {
-            let path = layout::topic_path(topic);
-            let data = if self.watching(&path) || watchers.iter().any(|(p, _)| *p == path) {
-                zk.get_data(&path).await?
-            } else {
-                zk.get_data_watch(&path).await?.map(|(data, w)| {
-                    watchers.push((path.clone(), w));
-                    data
-                })
-            };
+        for (topic, data) in topic_nodes {
+            let path = layout::topic_path(&topic);
             match data {
                 Some(data) => match TopicReplicaAssignment::parse(&path, &data) {
                     Ok(assignment) => {
-                        partitions_per_topic.insert(topic.clone(), assignment.partition_ids());
+                        partitions_per_topic.insert(topic, assignment.partition_ids());
                     }
                     // Like Java: an unreadable topic node means no partitions to assign.
                     Err(e) => {
@@ -1110,6 +1189,23 @@ impl Coordinator {
             source_orders,
             partitions_per_topic,
         }))
+    }
+
+    /// A topic's node (`None`: it does not exist), with a new watch on it unless one is
+    /// pending already (in `watch_tasks` or `pending`).
+    async fn topic_node(
+        &self,
+        topic: &str,
+        pending: &[(String, OneshotWatcher)],
+    ) -> Result<(Option<Vec<u8>>, Option<(String, OneshotWatcher)>), ZkError> {
+        let path = layout::topic_path(topic);
+        if self.watching(&path) || pending.iter().any(|(p, _)| *p == path) {
+            return Ok((self.shared.zk.get_data(&path).await?, None));
+        }
+        Ok(match self.shared.zk.get_data_watch(&path).await? {
+            Some((data, w)) => (Some(data), Some((path, w))),
+            None => (None, None),
+        })
     }
 
     /// Step 5: the global assignment (pure) and our part of it.
@@ -1247,12 +1343,24 @@ impl Coordinator {
         watch: bool,
         watchers: &mut Vec<(String, OneshotWatcher)>,
     ) -> Result<Vec<String>, ZkError> {
-        if !watch || self.watching(path) || watchers.iter().any(|(p, _)| p == path) {
-            return self.shared.zk.children(path).await;
+        let (children, new_watch) = self.children_watching(path, watch, watchers).await?;
+        watchers.extend(new_watch);
+        Ok(children)
+    }
+
+    /// Children of `path` and, when `watch` is asked and no watch on it is pending yet (in
+    /// `watch_tasks` or `pending`), a new watch to install.
+    async fn children_watching(
+        &self,
+        path: &str,
+        watch: bool,
+        pending: &[(String, OneshotWatcher)],
+    ) -> Result<(Vec<String>, Option<(String, OneshotWatcher)>), ZkError> {
+        if !watch || self.watching(path) || pending.iter().any(|(p, _)| p == path) {
+            return Ok((self.shared.zk.children(path).await?, None));
         }
         let (children, w) = self.shared.zk.children_watch(path).await?;
-        watchers.push((path.to_string(), w));
-        Ok(children)
+        Ok((children, Some((path.to_string(), w))))
     }
 
     async fn read_brokers(

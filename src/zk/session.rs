@@ -290,6 +290,20 @@ impl ZkSession {
         }
     }
 
+    /// Data of a node, the transaction id that created it (czxid: a node deleted and created
+    /// again under the same path has another) and a watch on its next change; `None` when it
+    /// does not exist (no watch is set then).
+    pub async fn get_data_watch_created(
+        &self,
+        path: &str,
+    ) -> Result<Option<(Vec<u8>, i64, OneshotWatcher)>, ZkError> {
+        match self.counted().get_and_watch_data(path).await {
+            Ok((data, stat, watcher)) => Ok(Some((data, stat.czxid, watcher))),
+            Err(zookeeper_client::Error::NoNode) => Ok(None),
+            Err(e) => Err(ZkError::request("get", path, e)),
+        }
+    }
+
     /// Children of a node (unsorted), empty when the node does not exist.
     pub async fn children(&self, path: &str) -> Result<Vec<String>, ZkError> {
         match self.counted().list_children(path).await {

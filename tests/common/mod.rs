@@ -360,3 +360,23 @@ impl zkconsumer::RebalanceListener for Recorder {
         self.events.lock().unwrap().push(("start", mine));
     }
 }
+
+/// Kafka's own old consumer (the console consumer) as a member of `group`, subscribed with
+/// `subscription` flags, with the tests' session and commit settings plus `extra` properties.
+pub fn spawn_java_member(group: &str, subscription: &[&str], extra: &str) -> std::process::Child {
+    let cluster = testkit::cluster();
+    let props = java_consumer_properties(
+        group,
+        &format!(
+            "auto.offset.reset=smallest\nauto.commit.interval.ms=100\nzookeeper.session.timeout.ms={SESSION_MS}\n{extra}"
+        ),
+    );
+    let zk_connect = cluster.zk_connect();
+    let mut args = vec!["--zookeeper", zk_connect.as_str()];
+    args.extend_from_slice(subscription);
+    args.extend([
+        "--consumer.config",
+        props.to_str().expect("UTF-8 temp path"),
+    ]);
+    cluster.spawn_kafka_class("kafka.tools.ConsoleConsumer", &args)
+}

@@ -1,0 +1,310 @@
+//! Rebalances whose work grows with what changed, not with the group's size (issue 17): the
+//! registration cache against a real ZooKeeper, a burst of joins served by one attempt, and a
+//! group shared with Kafka's own consumer staying exact through joins, a replacement under the
+//! same id and leaves.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+use zkconsumer::config::AssignmentStrategy;
+use zkconsumer::group::assign;
+use zkconsumer::group::identity::ConsumerId;
+use zkconsumer::group::registrations::RegistrationCache;
+use zkconsumer::zk::layout::Registration;
+use zkconsumer::zk::session::ZkSession;
+use zkconsumer::Consumer;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn registration(topic: &str, streams: u32) -> Vec<u8> {
+    Registration::new_static(BTreeMap::from([(topic.to_string(), streams)]), 1)
+        .to_json()
+        .into_bytes()
+}
+
+/// The stream count `cache` holds for member `id` on `topic`.
+fn cached_streams(cache: &RegistrationCache, id: &str, topic: &str) -> Option<u32> {
+    let registered = cache.get(id)?;
+    let reg = registered.registration.as_ref().expect("parsed");
+    reg.subscription.get(topic).copied()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_cache_reads_each_node_once_and_sees_a_member_replaced_under_the_same_id() {
+    let group = testkit::cluster().unique("cache-group");
+    let ids_path = format!("/consumers/{group}/ids");
+    // The members' own session, and the reader's (whose watches the cache holds).
+    let members = zk().await;
+    let reader = zk().await;
+    let (a, b) = ("a", "b");
+    members
+        .create_ephemeral(&format!("{ids_path}/{a}"), &registration("t", 1))
+        .await
+        .expect("register a");
+    members
+        .create_ephemeral(&format!("{ids_path}/{b}"), &registration("t", 1))
+        .await
+        .expect("register b");
+    let mut cache = RegistrationCache::default();
+    let list = |zk: ZkSession| {
+        let ids_path = ids_path.clone();
+        async move {
+            let mut ids = zk.children(&ids_path).await.expect("ids");
+            ids.sort();
+            ids
+        }
+    };
+    let ids = list(reader.clone()).await;
+    assert_eq!(ids, ["a", "b"]);
+    cache
+        .update(&reader, &ids_path, &ids)
+        .await
+        .expect("update");
+    assert_eq!(cache.reads(), 2);
+    let first_czxid = cache.get(a).expect("a cached").czxid;
+    assert_eq!(cached_streams(&cache, a, "t"), Some(1));
+
+    // Nothing changed: nothing is read.
+    let ids = list(reader.clone()).await;
+    cache
+        .update(&reader, &ids_path, &ids)
+        .await
+        .expect("update");
+    assert_eq!(cache.reads(), 2);
+
+    // a is replaced under the same id with another subscription: the member list looks the
+    // same, the node is new.
+    members
+        .delete(&format!("{ids_path}/{a}"))
+        .await
+        .expect("delete a");
+    members
+        .create_ephemeral(&format!("{ids_path}/{a}"), &registration("t", 3))
+        .await
+        .expect("register a again");
+    let ids = list(reader.clone()).await;
+    assert_eq!(
+        ids,
+        ["a", "b"],
+        "the list alone does not show the replacement"
+    );
+    cache
+        .update(&reader, &ids_path, &ids)
+        .await
+        .expect("update");
+    assert_eq!(cache.reads(), 3, "only the replaced node is read again");
+    let replaced = cache.get(a).expect("a cached");
+    assert!(
+        replaced.czxid > first_czxid,
+        "new node, new czxid: {} then {}",
+        first_czxid,
+        replaced.czxid
+    );
+    assert_eq!(cached_streams(&cache, a, "t"), Some(3));
+    assert_eq!(cached_streams(&cache, b, "t"), Some(1));
+
+    // b leaves: forgotten without a read.
+    members
+        .delete(&format!("{ids_path}/{b}"))
+        .await
+        .expect("delete b");
+    let ids = list(reader.clone()).await;
+    cache
+        .update(&reader, &ids_path, &ids)
+        .await
+        .expect("update");
+    assert!(cache.get(b).is_none());
+    assert_eq!(cache.reads(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_twenty_joins_costs_one_attempt_and_twenty_registration_reads() {
+    let cluster = testkit::cluster();
+    let topic = topic("burst", 42, 1);
+    let group = cluster.unique("burst-group");
+    let zk = zk().await;
+    // The first member reaches ZooKeeper through a proxy that is stalled while the burst
+    // happens: it hears of it afterwards, all at once. A session long enough to outlast the
+    // stall.
+    let proxy = testkit::FaultProxy::start(&cluster.zk_hosts());
+    let chroot = &cluster.zk_connect()[cluster.zk_hosts().len()..];
+    let first = connect_with(
+        config(&group)
+            .set("zookeeper.connect", format!("{}{chroot}", proxy.address()))
+            .set("consumer.id", "first")
+            .set("zookeeper.session.timeout.ms", 30_000),
+    )
+    .await;
+    let _first_stream = single_stream(&first, &topic).await;
+    wait_until("the first member owns everything", LIMIT, || {
+        first.owned_partitions().len() == 42
+    })
+    .await;
+    let metrics = first.metrics();
+    let (attempts, reads, rebalances) = (
+        metrics.rebalance_attempts(),
+        metrics.registrations_read(),
+        *first.rebalances().borrow(),
+    );
+
+    proxy.stall();
+    let joined: Vec<(Consumer, zkconsumer::MessageStream)> =
+        futures::future::join_all((0..20).map(|_| async {
+            let c = connect(&group).await;
+            let s = single_stream(&c, &topic).await;
+            (c, s)
+        }))
+        .await;
+    let ids_path = format!("/consumers/{group}/ids");
+    let start = Instant::now();
+    while zk.children(&ids_path).await.expect("ids").len() < 21 {
+        assert!(start.elapsed() < LIMIT, "the twenty did not register");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.resume();
+
+    // Whatever its place in the order, "first"'s new share is part of what it owned: kept,
+    // nothing to claim, so its one attempt cannot meet a conflict.
+    wait_until("the group of 21 is valid", LIMIT, || {
+        joined.iter().all(|(c, _)| c.owned_partitions().len() == 2)
+            && first.owned_partitions().len() == 2
+    })
+    .await;
+    assert_eq!(
+        metrics.registrations_read() - reads,
+        20,
+        "each new registration read once, none of the known ones again"
+    );
+    assert_eq!(
+        metrics.rebalance_attempts() - attempts,
+        1,
+        "the twenty joins were served by one attempt"
+    );
+    assert_eq!(*first.rebalances().borrow() - rebalances, 1);
+    for (c, _) in &joined {
+        c.shutdown().await.expect("shutdown");
+    }
+    first.shutdown().await.expect("shutdown");
+}
+
+/// The owner of each partition of `topic` as range assignment gives it for the members
+/// registered now (what Kafka's own consumer computes); `None` while a node cannot be read.
+async fn range_expected(
+    zk: &ZkSession,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Option<BTreeMap<i32, String>> {
+    let ids_path = format!("/consumers/{group}/ids");
+    let mut members = BTreeMap::new();
+    for id in zk.children(&ids_path).await.ok()? {
+        let path = format!("{ids_path}/{id}");
+        let data = zk.get_data(&path).await.ok()??;
+        let reg = Registration::parse(&path, &data).expect("registration");
+        let counts = assign::member_topic_counts(&reg, &[topic.to_string()], true).expect("counts");
+        members.insert(ConsumerId::parse(&id), counts);
+    }
+    let global = assign::assign(
+        AssignmentStrategy::Range,
+        &BTreeMap::from([(topic.to_string(), (0..partitions).collect())]),
+        &assign::consumers_per_topic(&members),
+    )
+    .expect("range");
+    Some(
+        global
+            .into_iter()
+            .map(|(tp, thread)| (tp.partition, thread.as_str().to_string()))
+            .collect(),
+    )
+}
+
+/// Waits until the owner nodes are exactly what range assignment gives the registered members.
+async fn wait_exact(zk: &ZkSession, group: &str, topic: &str, partitions: i32, what: &str) {
+    let start = Instant::now();
+    loop {
+        let expected = range_expected(zk, group, topic, partitions).await;
+        let owned = owners(zk, group, topic).await;
+        if expected.as_ref() == Some(&owned) {
+            return;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "{what}: owners {owned:?}, range gives {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn member_with(group: &str, topic: &str, id: &str, streams: u32) -> Consumer {
+    let c = connect_with(config(group).set("consumer.id", id)).await;
+    let streams = c
+        .create_message_streams(BTreeMap::from([(topic.to_string(), streams)]))
+        .await
+        .expect("streams");
+    // Drained, so fetchers never block on full queues.
+    for mut s in streams.into_values().flatten() {
+        tokio::spawn(async move { while let Some(Ok(_)) = s.next().await {} });
+    }
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Kafka's tools (a self-started cluster or ZKC_TEST_STATE); scripts/test's testbed lanes run it with --include-ignored"]
+async fn a_group_shared_with_the_java_consumer_stays_exact_through_joins_a_replacement_and_leaves()
+{
+    let cluster = testkit::cluster();
+    cluster.require_control();
+    let partitions = 24;
+    let topic = topic("herd-interop", partitions, 1);
+    let group = cluster.unique("herd-interop-group");
+    let zk = zk().await;
+    // Patient, as bursts of changes make Java members retry.
+    let mut java = spawn_java_member(
+        &group,
+        &["--topic", &topic],
+        "rebalance.max.retries=30\nrebalance.backoff.ms=500",
+    );
+    wait_until_owned(&zk, &group, &topic, partitions).await;
+    let mut ours = vec![
+        member_with(&group, &topic, "fixed", 1).await,
+        member_with(&group, &topic, "other", 1).await,
+    ];
+    wait_exact(&zk, &group, &topic, partitions, "java + 2").await;
+
+    // A burst of joins.
+    let burst = futures::future::join_all((0..6).map(|i| {
+        let (group, topic) = (group.clone(), topic.clone());
+        async move { member_with(&group, &topic, &format!("burst-{i}"), 1).await }
+    }))
+    .await;
+    ours.extend(burst);
+    wait_exact(&zk, &group, &topic, partitions, "java + 8").await;
+
+    // "fixed" replaced under the same id, now with three streams.
+    let fixed = ours.remove(0);
+    fixed.shutdown().await.expect("shutdown");
+    ours.push(member_with(&group, &topic, "fixed", 3).await);
+    wait_exact(&zk, &group, &topic, partitions, "after the replacement").await;
+
+    // Half of ours leave together.
+    let leaving: Vec<Consumer> = ours.drain(..4).collect();
+    futures::future::join_all(leaving.iter().map(|c| c.shutdown())).await;
+    wait_exact(&zk, &group, &topic, partitions, "after four left").await;
+
+    for c in &ours {
+        c.shutdown().await.expect("shutdown");
+    }
+    let _ = java.kill();
+    let _ = java.wait();
+}
+
+async fn wait_until_owned(zk: &ZkSession, group: &str, topic: &str, partitions: i32) {
+    let start = Instant::now();
+    while owners(zk, group, topic).await.len() != partitions as usize {
+        assert!(start.elapsed() < LIMIT, "java member never owned {topic}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
