@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pyo3::prelude::*;
@@ -57,8 +57,10 @@ static PY_LEVEL: AtomicU8 = AtomicU8::new(30);
 /// Events dropped because the queue was full since the last report.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
-/// The queue to this process's emitter thread (a fork child starts its own).
-static QUEUE_TX: Mutex<Option<(u32, SyncSender<Record>)>> = Mutex::new(None);
+/// The queue to the emitter thread of process `.0` (a fork child starts its own).
+type QueueSlot = Option<(u32, SyncSender<Record>)>;
+
+static QUEUE_TX: Mutex<QueueSlot> = Mutex::new(None);
 
 fn py_level(level: &Level) -> u8 {
     match *level {
@@ -170,10 +172,25 @@ impl<S: Subscriber> Layer<S> for PythonLogs {
     }
 }
 
-/// Puts a record on this process's queue without ever waiting: a full queue (or a lock another
-/// thread holds) drops it and counts it.
+/// The queue's slot. Another thread holds it only for a `try_send`, so this spins (then yields)
+/// a little instead of blocking: a fork child whose parent forked in the middle of a send would
+/// wait forever; there it gives up (`None`) and the record is dropped.
+fn lock_queue() -> Option<MutexGuard<'static, QueueSlot>> {
+    for attempt in 0..200 {
+        match QUEUE_TX.try_lock() {
+            Ok(slot) => return Some(slot),
+            Err(TryLockError::Poisoned(poisoned)) => return Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) if attempt < 100 => std::hint::spin_loop(),
+            Err(TryLockError::WouldBlock) => std::thread::yield_now(),
+        }
+    }
+    None
+}
+
+/// Puts a record on this process's queue without ever waiting for Python: a full queue drops
+/// it and counts it.
 fn enqueue(record: Record) {
-    let Ok(mut slot) = QUEUE_TX.try_lock() else {
+    let Some(mut slot) = lock_queue() else {
         DROPPED.fetch_add(1, Ordering::Relaxed);
         return;
     };
@@ -187,7 +204,7 @@ fn enqueue(record: Record) {
 
 /// The queue of this process's emitter thread, started if this process has none yet (at
 /// import, or in a fork child, where the parent's thread does not exist).
-fn start_emitter(slot: &mut Option<(u32, SyncSender<Record>)>) -> &SyncSender<Record> {
+fn start_emitter(slot: &mut QueueSlot) -> &SyncSender<Record> {
     let pid = runtime::current_pid();
     if slot.as_ref().is_some_and(|(owner, _)| *owner != pid) {
         *slot = None;
@@ -208,7 +225,7 @@ fn start_emitter(slot: &mut Option<(u32, SyncSender<Record>)>) -> &SyncSender<Re
 /// emitter thread, which re-reads them from then on.
 pub fn refresh(py: Python<'_>) {
     refresh_level(py);
-    if let Ok(mut slot) = QUEUE_TX.try_lock() {
+    if let Some(mut slot) = lock_queue() {
         start_emitter(&mut slot);
     }
 }
