@@ -111,6 +111,132 @@ pub fn known_keys() -> &'static [&'static str] {
     ]
 }
 
+/// Names other clients give to settings the old Java consumer has (normalized as
+/// [`suggest_key`] normalizes: lower case, `_` and `-` as `.`), with the key zkconsumer reads and
+/// whose name it is. A name whose normalized form already is a known key (pykafka's
+/// `auto_commit_enable`) needs no entry.
+const OTHER_CLIENTS_KEYS: &[(&str, &str, &str)] = &[
+    ("enable.auto.commit", "auto.commit.enable", "kafka-python's and the new Java consumer's"),
+    ("bootstrap.servers", "zookeeper.connect", "kafka-python's and the new Java consumer's (the old consumer finds brokers through ZooKeeper)"),
+    ("fetch.max.wait.ms", "fetch.wait.max.ms", "kafka-python's and the new Java consumer's"),
+    ("max.partition.fetch.bytes", "fetch.message.max.bytes", "kafka-python's and the new Java consumer's"),
+    ("session.timeout.ms", "zookeeper.session.timeout.ms", "kafka-python's and the new Java consumer's"),
+    ("receive.buffer.bytes", "socket.receive.buffer.bytes", "kafka-python's and the new Java consumer's"),
+    ("request.timeout.ms", "socket.timeout.ms", "kafka-python's and the new Java consumer's"),
+    ("retry.backoff.ms", "refresh.leader.backoff.ms", "kafka-python's and the new Java consumer's"),
+    ("consumer.group", "group.id", "pykafka's"),
+    ("zookeeper.hosts", "zookeeper.connect", "pykafka's"),
+    ("zookeeper.connection.string", "zookeeper.connect", "a common"),
+    ("queued.max.messages", "queued.max.message.chunks", "pykafka's"),
+];
+
+/// The known key an unknown one may stand for, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySuggestion {
+    /// The key zkconsumer knows (one of [`known_keys`]).
+    pub key: &'static str,
+    /// Whose name the unknown key is (e.g. "kafka-python's and the new Java consumer's"), or
+    /// `None` for a near spelling of `key`.
+    pub other_client: Option<&'static str>,
+}
+
+/// A configuration key zkconsumer does not know (ignored), with what it may mean.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownKey {
+    /// The key as given.
+    pub key: String,
+    /// The known key it may stand for, if any is close.
+    pub suggestion: Option<KeySuggestion>,
+}
+
+impl std::fmt::Display for UnknownKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown consumer configuration key {:?} ignored",
+            self.key
+        )?;
+        match self.suggestion {
+            Some(KeySuggestion {
+                key,
+                other_client: Some(whose),
+            }) => write!(
+                f,
+                ": it is {whose} name, zkconsumer (like the old Java consumer) reads {key:?}"
+            ),
+            Some(KeySuggestion {
+                key,
+                other_client: None,
+            }) => write!(f, ": did you mean {key:?}?"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The known key that `key` (unknown) may stand for: another client's name for the same setting
+/// (kafka-python, pykafka, the new Java consumer), the key spelled with `_` or `-` for `.`, or the
+/// known key nearest in spelling when it is close enough (at most one edit in five characters,
+/// and at most three: `auto.comit.enable`, `group.ld`). `None` when nothing is close. Pure.
+pub fn suggest_key(key: &str) -> Option<KeySuggestion> {
+    let normalized: String = key
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '_' | '-' => '.',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect();
+    if let Some((_, known, whose)) = OTHER_CLIENTS_KEYS
+        .iter()
+        .find(|(name, _, _)| *name == normalized)
+    {
+        return Some(KeySuggestion {
+            key: known,
+            other_client: Some(whose),
+        });
+    }
+    let spelling = |known: &'static str| KeySuggestion {
+        key: known,
+        other_client: None,
+    };
+    if let Some(known) = known_keys().iter().find(|k| **k == normalized) {
+        return Some(spelling(known));
+    }
+    let (distance, nearest) = known_keys()
+        .iter()
+        .map(|known| (edit_distance(&normalized, known), *known))
+        .min_by_key(|(d, _)| *d)?;
+    (distance <= 3 && distance * 5 <= normalized.chars().count()).then(|| spelling(nearest))
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and swaps of two
+/// neighbouring characters each cost one.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // rows[i][j]: distance between a[..i] and b[..j]
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
 /// The configuration of one consumer. Build it with [`ConsumerConfig::builder`] or from
 /// properties; fields are the validated values.
 #[derive(Debug, Clone)]
@@ -385,10 +511,29 @@ impl ConsumerConfigBuilder {
             .collect()
     }
 
-    /// Validates every key and returns the configuration; unknown keys are logged as warnings.
-    pub fn build(self) -> Result<ConsumerConfig, ConfigError> {
-        for key in self.unknown_keys() {
-            tracing::warn!(key = %key, "unknown consumer configuration key ignored");
+    /// Removes the keys zkconsumer does not know and returns them, each with the known key it
+    /// may stand for ([`suggest_key`]), for a caller that reports them its own way (the Python
+    /// binding turns them into `warnings.warn`); [`build`](Self::build) then logs nothing about
+    /// them.
+    pub fn take_unknown_keys(&mut self) -> Vec<UnknownKey> {
+        let unknown = self.unknown_keys();
+        unknown
+            .into_iter()
+            .map(|key| {
+                self.values.remove(&key);
+                UnknownKey {
+                    suggestion: suggest_key(&key),
+                    key,
+                }
+            })
+            .collect()
+    }
+
+    /// Validates every key and returns the configuration; unknown keys are logged as warnings
+    /// (with the known key each may stand for).
+    pub fn build(mut self) -> Result<ConsumerConfig, ConfigError> {
+        for unknown in self.take_unknown_keys() {
+            tracing::warn!(key = %unknown.key, "{unknown}");
         }
         let r = Reader {
             values: &self.values,
@@ -1029,6 +1174,112 @@ mod tests {
         let b = base().set("auto.comit.enable", "true");
         assert_eq!(b.unknown_keys(), vec!["auto.comit.enable".to_string()]);
         assert!(b.build().is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_suggest_the_java_key() {
+        let other = |key, whose| {
+            Some(KeySuggestion {
+                key,
+                other_client: Some(whose),
+            })
+        };
+        let spelling = |key| {
+            Some(KeySuggestion {
+                key,
+                other_client: None,
+            })
+        };
+        let kafka_python = "kafka-python's and the new Java consumer's";
+        let cases = [
+            // kafka-python / new Java consumer names
+            (
+                "enable.auto.commit",
+                other("auto.commit.enable", kafka_python),
+            ),
+            (
+                "enable_auto_commit",
+                other("auto.commit.enable", kafka_python),
+            ),
+            (
+                "fetch_max_wait_ms",
+                other("fetch.wait.max.ms", kafka_python),
+            ),
+            (
+                "max.partition.fetch.bytes",
+                other("fetch.message.max.bytes", kafka_python),
+            ),
+            (
+                "session.timeout.ms",
+                other("zookeeper.session.timeout.ms", kafka_python),
+            ),
+            // pykafka's names
+            ("consumer_group", other("group.id", "pykafka's")),
+            (
+                "queued_max_messages",
+                other("queued.max.message.chunks", "pykafka's"),
+            ),
+            // the key spelled the Python way, or nearly right
+            (
+                "auto_commit_interval_ms",
+                spelling("auto.commit.interval.ms"),
+            ),
+            ("group_id", spelling("group.id")),
+            ("Group.Id", spelling("group.id")),
+            ("auto.comit.enable", spelling("auto.commit.enable")),
+            ("auto.commit.enabel", spelling("auto.commit.enable")),
+            ("zookeeper.conect", spelling("zookeeper.connect")),
+            ("offset.storage", spelling("offsets.storage")),
+            // nothing close: no guess
+            ("heartbeat.interval.ms", None),
+            ("x.note", None),
+            ("gruop", None),
+        ];
+        for (key, expected) in cases {
+            assert_eq!(suggest_key(key), expected, "{key}");
+        }
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abcd", "abdc"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn unknown_keys_are_taken_out_with_their_suggestions() {
+        let mut b = base()
+            .set("enable.auto.commit", "false")
+            .set("auto.commit.enable", "false")
+            .set("x.note", "1");
+        let unknown = b.take_unknown_keys();
+        assert_eq!(
+            unknown,
+            vec![
+                UnknownKey {
+                    key: "enable.auto.commit".into(),
+                    suggestion: suggest_key("enable.auto.commit"),
+                },
+                UnknownKey {
+                    key: "x.note".into(),
+                    suggestion: None,
+                },
+            ]
+        );
+        assert_eq!(
+            unknown[0].to_string(),
+            "unknown consumer configuration key \"enable.auto.commit\" ignored: it is kafka-python's \
+             and the new Java consumer's name, zkconsumer (like the old Java consumer) reads \
+             \"auto.commit.enable\""
+        );
+        assert_eq!(
+            UnknownKey {
+                key: "group_id".into(),
+                suggestion: suggest_key("group_id"),
+            }
+            .to_string(),
+            "unknown consumer configuration key \"group_id\" ignored: did you mean \"group.id\"?"
+        );
+        assert!(b.unknown_keys().is_empty());
+        let c = b.build().unwrap();
+        assert!(!c.auto_commit_enable);
     }
 
     /// Golden values: `java.util.Properties.load` on Java 17 for each text (keys sorted).

@@ -149,15 +149,16 @@ impl Consumer {
         config: Option<Bound<'_, PyDict>>,
         config_file: Option<PathBuf>,
     ) -> PyResult<Self> {
-        let config = builder(
+        let mut builder = builder(
             py,
             zookeeper_connect,
             group_id,
             config.as_ref(),
             config_file,
-        )?
-        .build()
-        .map_err(|e| errors::from_config(py, &e))?;
+        )?;
+        crate::config_warnings::warn_unknown_keys(py, &mut builder)?;
+        crate::logs::refresh(py);
+        let config = builder.build().map_err(|e| errors::from_config(py, &e))?;
         let inner = runtime::run(py, zkconsumer::Consumer::connect(config))?
             .map_err(|e| errors::from_consumer(py, &e))?;
         Ok(Consumer {

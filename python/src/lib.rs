@@ -9,9 +9,11 @@
 use pyo3::prelude::*;
 
 mod aio;
+mod config_warnings;
 mod consumer;
 mod errors;
 mod listener;
+mod logs;
 mod runtime;
 mod stream;
 
@@ -29,23 +31,13 @@ fn shutdown_requested() -> bool {
     zkconsumer::shutdown::requested()
 }
 
-/// The library's log lines go to stderr: warnings and errors by default (an unknown config
-/// key, a failed commit), everything `RUST_LOG` asks for when set. An application that set up
-/// its own `tracing` subscriber keeps it.
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("zkconsumer=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 /// The native half of the `zkconsumer` package.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    init_logs();
     runtime::watch_exit(m)?;
+    logs::init(m.py())?;
+    // The package's version is this crate's (pyproject.toml takes it from Cargo.toml).
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<consumer::Consumer>()?;
     m.add_class::<stream::Stream>()?;
     m.add_class::<stream::Message>()?;

@@ -20,9 +20,10 @@ import signal
 import threading
 
 from . import _native, errors
-from ._native import Consumer, Message, Stream, request_shutdown, shutdown_requested
+from ._native import Consumer, Message, Stream, __version__, request_shutdown, shutdown_requested
 from .errors import (
     ConfigError,
+    ConfigWarning,
     ConnectionError,
     Error,
     StreamError,

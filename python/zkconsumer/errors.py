@@ -50,6 +50,12 @@ class Timeout(Error, TimeoutError):
     """No message arrived within ``consumer.timeout.ms``; the stream stays usable."""
 
 
+class ConfigWarning(UserWarning):
+    """A configuration key zkconsumer does not know (it is ignored). The message names the key
+    and, when one is close, the Java consumer key it may stand for (``enable.auto.commit`` is
+    kafka-python's name for ``auto.commit.enable``)."""
+
+
 __all__ = [
     "Error",
     "ConfigError",
@@ -57,4 +63,5 @@ __all__ = [
     "UnknownTopicError",
     "StreamError",
     "Timeout",
+    "ConfigWarning",
 ]
