@@ -129,6 +129,10 @@ pub struct MessageStream {
     thread: String,
     queue: mpsc::Receiver<StreamItem>,
     current: Option<Current>,
+    /// Chunks of paused partitions, held back in arrival order until resumed.
+    parked: Vec<Current>,
+    /// Changes when the application resumes partitions (parked chunks may be deliverable).
+    resumes: Option<watch::Receiver<u64>>,
     handed_out: Option<HandedOut>,
     explicit_ack: bool,
     liveness: Arc<Liveness>,
@@ -216,6 +220,8 @@ impl MessageStream {
             thread,
             queue,
             current: None,
+            parked: Vec::new(),
+            resumes: None,
             handed_out: None,
             explicit_ack: false,
             liveness,
@@ -235,6 +241,13 @@ impl MessageStream {
     pub(crate) fn with_explicit_ack(mut self, explicit: bool) -> Self {
         self.explicit_ack = explicit;
         self.acker.explicit = explicit;
+        self
+    }
+
+    /// Wakes the stream when partitions are resumed (see [`PartitionTopicInfo::set_paused`]):
+    /// a stream waiting for data then delivers what it held back.
+    pub(crate) fn with_resumes(mut self, resumes: watch::Receiver<u64>) -> Self {
+        self.resumes = Some(resumes);
         self
     }
 
@@ -278,7 +291,7 @@ impl MessageStream {
                 Received::Item(StreamItem::Chunk(chunk)) => {
                     if chunk.info.is_current() && chunk.epoch == chunk.info.epoch() {
                         self.acker.track(&chunk.info);
-                        self.current = Some(Current {
+                        self.take_chunk(Current {
                             info: chunk.info,
                             epoch: chunk.epoch,
                             messages: chunk.messages.into_iter(),
@@ -307,6 +320,7 @@ impl MessageStream {
                     return Some(Err(StreamError::Fetch(error)));
                 }
                 Received::TimedOut(after) => return Some(Err(StreamError::Timeout(after))),
+                Received::Resumed => {}
                 Received::Ended => return None,
             }
         }
@@ -415,17 +429,49 @@ impl MessageStream {
         }
     }
 
+    /// The next message of the chunk being handed out, or of a parked chunk whose partition
+    /// was resumed. Chunks of released partitions, or from before an offset reset, are
+    /// dropped; chunks of paused partitions are parked.
     fn next_buffered(&mut self) -> Option<Message> {
-        let c = self.current.as_mut()?;
-        if !c.info.is_current() || c.epoch != c.info.epoch() {
-            self.current = None;
-            return None;
+        loop {
+            if self.current.is_none() {
+                self.current = self.unpark();
+            }
+            let c = self.current.as_mut()?;
+            if !c.info.is_current() || c.epoch != c.info.epoch() {
+                self.current = None;
+                continue;
+            }
+            if c.info.is_paused() {
+                self.parked.extend(self.current.take());
+                continue;
+            }
+            match c.messages.next() {
+                Some(message) => return Some(message),
+                None => self.current = None,
+            }
         }
-        let next = c.messages.next();
-        if next.is_none() {
-            self.current = None;
+    }
+
+    /// A chunk taken from the queue becomes the current one, unless chunks of its partition
+    /// are parked (it was paused): then it goes after them, keeping the partition's order.
+    fn take_chunk(&mut self, chunk: Current) {
+        if self
+            .parked
+            .iter()
+            .any(|p| Arc::ptr_eq(&p.info, &chunk.info))
+        {
+            self.parked.push(chunk);
+        } else {
+            self.current = Some(chunk);
         }
-        next
+    }
+
+    /// The first parked chunk whose partition is no longer paused (stale ones come out too,
+    /// to be dropped).
+    fn unpark(&mut self) -> Option<Current> {
+        let i = self.parked.iter().position(|c| !c.info.is_paused())?;
+        Some(self.parked.remove(i))
     }
 
     /// Waits for the session to be confirmed; `false` when the stream was stopped meanwhile.
@@ -441,6 +487,16 @@ impl MessageStream {
     }
 
     async fn receive(&mut self) -> Received {
+        let resumes = &mut self.resumes;
+        let resumed = async {
+            let woken = match resumes {
+                Some(r) => r.changed().await.is_ok(),
+                None => false,
+            };
+            if !woken {
+                std::future::pending::<()>().await;
+            }
+        };
         let recv = async {
             tokio::select! {
                 item = self.queue.recv() => match item {
@@ -448,6 +504,7 @@ impl MessageStream {
                     None => Received::Ended,
                 },
                 _ = self.stop.wait_for(|stopped| *stopped) => Received::Ended,
+                () = resumed => Received::Resumed,
             }
         };
         match self.consumer_timeout {
@@ -463,6 +520,8 @@ impl MessageStream {
 enum Received {
     Item(StreamItem),
     TimedOut(Duration),
+    /// Partitions were resumed: parked chunks may be deliverable.
+    Resumed,
     Ended,
 }
 
@@ -535,6 +594,37 @@ mod tests {
         stop.send_replace(true);
         assert!(s.try_next().is_none());
         assert!(s.next().await.is_none(), "the stop ends the stream");
+    }
+
+    #[tokio::test]
+    async fn a_paused_partition_is_held_back_in_order_and_a_resume_wakes_the_stream() {
+        let (resume_tx, resumes) = watch::channel(0u64);
+        let (tx, s, _stop) = stream(false);
+        let mut s = s.with_resumes(resumes);
+        let a = Arc::new(PartitionTopicInfo::new("t", 0, 0, 0));
+        let b = Arc::new(PartitionTopicInfo::new("t", 1, 0, 0));
+        tx.send(chunk(&a, &[0, 1, 2])).await.unwrap();
+        assert_eq!(next_offset(&mut s).await, 0);
+        a.set_paused(true);
+        tx.send(chunk(&b, &[10])).await.unwrap();
+        tx.send(chunk(&a, &[3])).await.unwrap();
+        assert_eq!(next_offset(&mut s).await, 10, "a's 1 and 2 are held back");
+        assert_eq!(a.consumed_offset(), 1, "taking 10 still finished a's 0");
+        assert!(s.try_next().is_none());
+        // a reader waiting for data wakes up when a is resumed
+        let reader = tokio::spawn(async move {
+            let first = next_offset(&mut s).await;
+            let rest = [next_offset(&mut s).await, next_offset(&mut s).await];
+            (first, rest, s)
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        a.set_paused(false);
+        resume_tx.send_modify(|n| *n += 1);
+        let (first, rest, _s) = tokio::time::timeout(Duration::from_secs(5), reader)
+            .await
+            .expect("the resume woke the reader")
+            .unwrap();
+        assert_eq!((first, rest), (1, [2, 3]), "in offset order, nothing lost");
     }
 
     #[tokio::test]
