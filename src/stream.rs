@@ -335,30 +335,51 @@ impl MessageStream {
             Ok(message) => message,
             Err(e) => return Some(Err(e)),
         };
-        let mut batch = Vec::with_capacity(max.clamp(1, 1024));
-        batch.push(first);
-        if let Some(c) = self.current.as_mut() {
-            let mut bytes = 0;
-            while batch.len() < max {
-                let Some(message) = c.messages.next() else {
-                    break;
-                };
-                bytes += message.value.len() as u64;
-                batch.push(message);
-            }
-            let offsets: Vec<i64> = batch[1..].iter().map(|m| m.offset).collect();
-            if !c.info.hand_out(c.epoch, &offsets, self.explicit_ack) {
-                // The partition's offsets were reset meanwhile: the rest is from the old range.
-                batch.truncate(1);
-                self.current = None;
-                return Some(Ok(batch));
-            }
-            self.metrics.record_delivered(batch.len() as u64 - 1, bytes);
-            if let (Some(h), Some(last)) = (self.handed_out.as_mut(), offsets.last()) {
-                h.next = last + 1;
-            }
-        }
+        let mut batch = vec![first];
+        self.extend_batch(&mut batch, max);
         Some(Ok(batch))
+    }
+
+    /// [`next_batch`](Self::next_batch) without waiting: `None` when [`try_next`](Self::try_next)
+    /// has nothing (with the same effects).
+    pub fn try_next_batch(&mut self, max: usize) -> Option<Vec<Message>> {
+        let mut batch = vec![self.try_next()?];
+        self.extend_batch(&mut batch, max);
+        Some(batch)
+    }
+
+    /// Adds to `batch` — which holds the message just returned by [`next`](Self::next) or
+    /// [`try_next`](Self::try_next) — more buffered messages of its chunk, up to `max` in all,
+    /// handed out as one batch with it (the next take declares them all processed). For
+    /// embeddings that wait for the first message their own way (the Python package).
+    pub fn extend_batch(&mut self, batch: &mut Vec<Message>, max: usize) {
+        let Some(c) = self.current.as_mut() else {
+            return;
+        };
+        if c.info.is_paused() || batch.len() >= max {
+            return;
+        }
+        let from = batch.len();
+        batch.reserve(max.min(1024).saturating_sub(from));
+        let mut bytes = 0;
+        while batch.len() < max {
+            let Some(message) = c.messages.next() else {
+                break;
+            };
+            bytes += message.value.len() as u64;
+            batch.push(message);
+        }
+        let offsets: Vec<i64> = batch[from..].iter().map(|m| m.offset).collect();
+        if !c.info.hand_out(c.epoch, &offsets, self.explicit_ack) {
+            // The partition's offsets were reset meanwhile: the rest is from the old range.
+            batch.truncate(from);
+            self.current = None;
+            return;
+        }
+        self.metrics.record_delivered(offsets.len() as u64, bytes);
+        if let (Some(h), Some(last)) = (self.handed_out.as_mut(), offsets.last()) {
+            h.next = last + 1;
+        }
     }
 
     /// Turns the stream into a [`futures::Stream`] of results.
@@ -711,6 +732,39 @@ mod tests {
             "{err}"
         );
         assert_eq!(info.consumed_offset(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_one_commit_point_whether_waited_for_or_buffered() {
+        let info = Arc::new(PartitionTopicInfo::new("t", 0, 0, 0));
+        let (tx, mut s, _stop) = stream(false);
+        tx.send(chunk(&info, &[0, 1, 2, 3, 4])).await.unwrap();
+        let first = s.next_batch(2).await.unwrap().unwrap();
+        assert_eq!(first.iter().map(|m| m.offset).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(
+            info.consumed_offset(),
+            0,
+            "the batch in hand is unprocessed"
+        );
+        let second = s.try_next_batch(10).unwrap();
+        assert_eq!(
+            second.iter().map(|m| m.offset).collect::<Vec<_>>(),
+            [2, 3, 4]
+        );
+        assert_eq!(
+            info.consumed_offset(),
+            2,
+            "taking it finished the first batch"
+        );
+        assert!(s.try_next_batch(10).is_none());
+        assert_eq!(info.consumed_offset(), 5, "and the try the second one");
+        // extend_batch after a next(): the same rule
+        tx.send(chunk(&info, &[5, 6, 7])).await.unwrap();
+        let mut batch = vec![s.next().await.unwrap().unwrap()];
+        s.extend_batch(&mut batch, 2);
+        assert_eq!(batch.iter().map(|m| m.offset).collect::<Vec<_>>(), [5, 6]);
+        assert_eq!(s.try_next().map(|m| m.offset), Some(7));
+        assert_eq!(info.consumed_offset(), 7);
     }
 
     #[tokio::test]

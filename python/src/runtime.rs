@@ -103,7 +103,7 @@ impl Birth {
         if self.0 == current_pid() {
             Ok(())
         } else {
-            Err(errors::error(
+            Err(errors::usage(
                 py,
                 format!(
                 "this {what} was created in process {} before fork(); it cannot be used in the \
@@ -120,7 +120,7 @@ impl Birth {
 /// a blocking call there would wait for the very threads it occupies.
 pub fn check_not_in_runtime(py: Python<'_>) -> PyResult<()> {
     if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(errors::error(
+        return Err(errors::usage(
             py,
             "blocking zkconsumer calls (next, poll, commit, close, streams) cannot be made from \
              a rebalance listener callback: record what to do and do it from your own thread",
