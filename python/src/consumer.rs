@@ -270,10 +270,11 @@ impl Consumer {
     ///   processed once its stream handed out the next one, or it was acknowledged).
     /// - `commit(message)`: `message` and everything before it in its partition count as
     ///   processed, and `message.offset + 1` is committed (with the other owned partitions).
-    /// - `commit(offsets={(topic, partition): offset})`: those offsets, as given (the next
-    ///   offset to read of each).
+    /// - `commit(offsets={(topic, partition): offset})`: each partition counts as processed
+    ///   up to `offset` (the next offset to read) and is committed.
     ///
-    /// A partition committed this way never goes below that offset in later commits.
+    /// A partition committed this way never goes below that offset in later commits (an
+    /// offset below what was already processed leaves it: `seek()` goes back).
     /// `UsageError` for a partition this member does not own now, or after `close()`.
     #[pyo3(signature = (message=None, *, offsets=None))]
     fn commit(
