@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -117,6 +117,48 @@ pub struct Consumer {
     closed: AtomicBool,
     /// Bumped by [`Consumer::resume`], to wake streams holding back a paused partition.
     resumes: watch::Sender<u64>,
+    /// The runtime the consumer was connected in (for [`Committer::commit_blocking`]).
+    runtime: tokio::runtime::Handle,
+}
+
+/// Commits a consumer's processed offsets from anywhere, including from inside a
+/// [`RebalanceListener`] callback (Java's `commitOffsets()` in `beforeReleasingPartitions`).
+/// It does not keep the consumer alive: once the consumer is dropped it fails with
+/// [`ConsumerError::ShutDown`].
+#[derive(Clone)]
+pub struct Committer {
+    shared: Weak<Shared>,
+    consumer_id: String,
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for Committer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Committer")
+            .field("consumer_id", &self.consumer_id)
+            .finish()
+    }
+}
+
+impl Committer {
+    /// Commits the processed offset of every owned partition whose offset changed, and of the
+    /// partitions being released while a listener's `before_releasing_partitions` runs (see
+    /// [`Consumer::commit_offsets`]).
+    pub async fn commit(&self) -> Result<(), ConsumerError> {
+        let shared = self
+            .shared
+            .upgrade()
+            .ok_or_else(|| ConsumerError::ShutDown(self.consumer_id.clone()))?;
+        shared.commit_with_retries(&shared.committable()).await?;
+        Ok(())
+    }
+
+    /// [`commit`](Self::commit), blocking the calling thread until it is done: for rebalance
+    /// listener callbacks (they run on the runtime's blocking pool) and threads outside the
+    /// runtime. Never from async code (it would block a runtime worker; tokio panics).
+    pub fn commit_blocking(&self) -> Result<(), ConsumerError> {
+        self.runtime.block_on(self.commit())
+    }
 }
 
 /// How long shutdown waits for the application to finish the messages it holds.
@@ -170,6 +212,7 @@ impl Consumer {
             liveness,
             stop_streams: watch::channel(false).0,
             owned: Mutex::new(Vec::new()),
+            releasing: Mutex::new(Vec::new()),
             checkpoints: tokio::sync::Mutex::new(Default::default()),
             listener: Mutex::new(None),
             rebalances: watch::channel(0).0,
@@ -180,6 +223,7 @@ impl Consumer {
         });
         Ok(Consumer {
             shared,
+            runtime: tokio::runtime::Handle::current(),
             stop: crate::shutdown::token(),
             tasks: tokio::sync::Mutex::new(None),
             shut_down: tokio::sync::Mutex::new(false),
@@ -327,16 +371,22 @@ impl Consumer {
     /// Commits the processed offset of every owned partition whose offset changed. Fails with
     /// [`ConsumerError::ShutDown`] once [`shutdown`](Self::shutdown) started (its own final
     /// commit is the last one).
+    ///
+    /// While a rebalance listener's `before_releasing_partitions` runs, the partitions being
+    /// released are still owned and committed too (Java's order: commit, then release).
     pub async fn commit_offsets(&self) -> Result<(), ConsumerError> {
         self.ensure_open()?;
-        let owned: Vec<_> = self
-            .shared
-            .owned_snapshot()
-            .into_iter()
-            .filter(|i| i.is_current())
-            .collect();
-        self.shared.commit_with_retries(&owned).await?;
-        Ok(())
+        self.committer().commit().await
+    }
+
+    /// A handle that commits this consumer's offsets from elsewhere (a rebalance listener:
+    /// see [`Committer`]).
+    pub fn committer(&self) -> Committer {
+        Committer {
+            shared: Arc::downgrade(&self.shared),
+            consumer_id: self.consumer_id().to_string(),
+            runtime: self.runtime.clone(),
+        }
     }
 
     /// Commits the given offsets of owned partitions now, with Java's meaning: the offset

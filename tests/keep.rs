@@ -292,3 +292,82 @@ async fn a_partition_that_changes_thread_id_within_a_member_is_released_and_clai
         .collect();
     assert_eq!(releases, vec![&BTreeSet::from([0, 1, 2])], "{events:?}");
 }
+
+/// Partitions released and what the listener's commit returned then.
+type CommitLog = std::sync::Mutex<Vec<(BTreeSet<i32>, Result<(), String>)>>;
+
+/// A listener that commits in `before_releasing_partitions` (Java's place for manual commits)
+/// and records what each commit returned.
+struct CommittingListener {
+    committer: zkconsumer::Committer,
+    results: CommitLog,
+}
+
+impl zkconsumer::RebalanceListener for CommittingListener {
+    fn before_releasing_partitions(&self, owned: &BTreeMap<String, BTreeSet<i32>>) {
+        let result = self.committer.commit_blocking().map_err(|e| e.to_string());
+        let partitions = owned.values().flatten().copied().collect();
+        self.results.lock().unwrap().push((partitions, result));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_auto_commit_off_a_commit_in_before_release_covers_the_partitions_being_released() {
+    let topic = topic("keep-commit", 4, 1);
+    let group = testkit::cluster().unique("keep-commit-group");
+    let zk = zk().await;
+
+    // auto.commit.enable=false: only the listener's commit can save the first member's work.
+    let first = member(&group).await;
+    let listener = Arc::new(CommittingListener {
+        committer: first.committer(),
+        results: Default::default(),
+    });
+    first.set_rebalance_listener(listener.clone());
+    let seen = collect_streams(&first, &topic, 1).await;
+    produce(&topic, 4, 5, "one");
+    wait_until("first batch delivered", LIMIT, || seen.len() >= 20).await;
+    // The collector took all 20 and waits in next(): all 20 are processed.
+    wait_until("all 20 processed", LIMIT, || {
+        first.owned_partitions().values().all(|o| *o == 5)
+    })
+    .await;
+    assert!(committed(&zk, &group, &topic).await.is_empty());
+
+    let second = member(&group).await;
+    let seen_second = collect_streams(&second, &topic, 1).await;
+    wait_until("the second member owns half", LIMIT, || {
+        second.owned_partitions().len() == 2
+    })
+    .await;
+    let moved: BTreeSet<i32> = second
+        .owned_partitions()
+        .keys()
+        .map(|tp| tp.partition)
+        .collect();
+    let results = listener.results.lock().unwrap().clone();
+    assert_eq!(results, vec![(moved.clone(), Ok(()))]);
+    // The released partitions' processed offsets were committed before the second member
+    // claimed them: it starts after the first batch.
+    let offsets = committed(&zk, &group, &topic).await;
+    for p in &moved {
+        assert_eq!(offsets.get(p), Some(&5), "{offsets:?}");
+    }
+    produce(&topic, 4, 5, "two");
+    wait_until("the first member's second batch", LIMIT, || {
+        seen.len() >= 30
+    })
+    .await;
+    stop_both_once_second_has(10, (&first, &seen), (&second, &seen_second)).await;
+    let mut all = seen.snapshot();
+    all.extend(seen_second.snapshot());
+    assert_no_duplicates(&all);
+    assert_eq!(all.len(), 40);
+    assert!(
+        seen_second
+            .snapshot()
+            .iter()
+            .all(|s| s.value.starts_with("two-")),
+        "the second member got nothing of the first batch again"
+    );
+}

@@ -276,6 +276,11 @@ impl Consumer {
     /// A partition committed this way never goes below that offset in later commits (an
     /// offset below what was already processed leaves it: `seek()` goes back).
     /// `UsageError` for a partition this member does not own now, or after `close()`.
+    ///
+    /// Inside a `before_release` callback, `commit()` also commits the partitions being
+    /// released (with `auto.commit.enable=false`, the place to commit before a rebalance
+    /// moves them); `commit(message)` / `commit(offsets=)` are refused there (`UsageError`:
+    /// `ack()` the messages, then `commit()`).
     #[pyo3(signature = (message=None, *, offsets=None))]
     fn commit(
         &self,
@@ -300,6 +305,20 @@ impl Consumer {
                 .collect(),
             (None, None) => BTreeMap::new(),
         };
+        if runtime::in_listener() {
+            if !offsets.is_empty() {
+                return Err(errors::usage(
+                    py,
+                    "commit(message) and commit(offsets=) cannot be made inside a rebalance \
+                     listener callback: ack() the messages, then commit()",
+                ));
+            }
+            // A listener callback runs on the runtime's blocking pool: commit right there.
+            let committer = self.inner.committer();
+            return py
+                .detach(|| committer.commit_blocking())
+                .map_err(|e| errors::from_consumer(py, &e));
+        }
         let inner = self.inner.clone();
         runtime::run(py, async move {
             if offsets.is_empty() {

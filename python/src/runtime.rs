@@ -116,14 +116,21 @@ impl Birth {
     }
 }
 
+/// Whether the calling thread is one of the runtime's own: only rebalance listener callbacks
+/// run Python code there (on the blocking pool, where blocking on the runtime is allowed).
+pub fn in_listener() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
+}
+
 /// Fails when the calling thread is one of the runtime's own (a rebalance listener callback):
 /// a blocking call there would wait for the very threads it occupies.
 pub fn check_not_in_runtime(py: Python<'_>) -> PyResult<()> {
-    if tokio::runtime::Handle::try_current().is_ok() {
+    if in_listener() {
         return Err(errors::usage(
             py,
-            "blocking zkconsumer calls (next, poll, commit, close, streams) cannot be made from \
-             a rebalance listener callback: record what to do and do it from your own thread",
+            "blocking zkconsumer calls (next, poll, close, streams) cannot be made from a \
+             rebalance listener callback (commit can): record what to do and do it from your \
+             own thread",
         ));
     }
     Ok(())

@@ -103,6 +103,9 @@ impl Subscription {
 
 /// Callbacks around a rebalance (Java's `ConsumerRebalanceListener`), so an application can
 /// flush its state before partitions go and learn what it got.
+///
+/// Both callbacks run on a thread of the runtime's blocking pool while the rebalance waits for
+/// them: they may block (e.g. commit with [`Committer::commit_blocking`](crate::consumer::Committer)).
 pub trait RebalanceListener: Send + Sync {
     /// Called after delivery of the partitions being released stopped and their processed
     /// offsets were committed (when auto-commit is on), before their ownership is released.
@@ -110,6 +113,11 @@ pub trait RebalanceListener: Send + Sync {
     /// assignment leaves on the same stream is not released and keeps being delivered (Java
     /// releases and re-claims everything, and passes everything owned). Not called when
     /// nothing is released (Java passes an empty map).
+    ///
+    /// With `auto.commit.enable=false` this is where an application commits (as in Java): a
+    /// commit made now ([`Committer::commit_blocking`](crate::consumer::Committer), or
+    /// `Consumer::commit_offsets` from another task) covers the partitions being released
+    /// too, with what the application processed of them.
     fn before_releasing_partitions(&self, owned: &BTreeMap<String, BTreeSet<i32>>) {
         let _ = owned;
     }
@@ -147,6 +155,10 @@ pub(crate) struct Shared {
     pub stop_streams: watch::Sender<bool>,
     /// Partitions owned in the current assignment.
     pub owned: Mutex<Vec<Arc<PartitionTopicInfo>>>,
+    /// Partitions being released while the listener's `before_releasing_partitions` runs:
+    /// still ours (owner nodes not deleted yet), so a commit made then covers them (Java's
+    /// order: the listener commits before ownership is released).
+    pub releasing: Mutex<Vec<Arc<PartitionTopicInfo>>>,
     /// Last offset written or read per partition (unchanged offsets are not rewritten); the
     /// async mutex also serialises commits.
     pub checkpoints: tokio::sync::Mutex<HashMap<TopicPartition, i64>>,
@@ -166,6 +178,36 @@ impl Shared {
         match self.owned.lock() {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// What a commit asked for now covers: the current owned partitions and those being
+    /// released while the listener runs.
+    pub(crate) fn committable(&self) -> Vec<Arc<PartitionTopicInfo>> {
+        let mut infos: Vec<_> = self
+            .owned_snapshot()
+            .into_iter()
+            .filter(|i| i.is_current())
+            .collect();
+        infos.extend(self.lock_releasing().iter().cloned());
+        infos
+    }
+
+    fn lock_releasing(&self) -> std::sync::MutexGuard<'_, Vec<Arc<PartitionTopicInfo>>> {
+        match self.releasing.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Runs `call` with the listener (if any) on a blocking-pool thread and waits for it, so a
+    /// listener may block (commit) without stalling the runtime's workers.
+    async fn call_listener(&self, call: impl FnOnce(&dyn RebalanceListener) + Send + 'static) {
+        let Some(listener) = self.listener() else {
+            return;
+        };
+        if let Err(e) = tokio::task::spawn_blocking(move || call(listener.as_ref())).await {
+            tracing::error!(error = %e, "rebalance listener panicked");
         }
     }
 
@@ -695,16 +737,19 @@ impl Coordinator {
                 tracing::warn!(error = %e, "commit before releasing partitions failed");
             }
         }
-        if let Some(listener) = self.shared.listener() {
-            let mut owned: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
-            for info in released {
-                owned
-                    .entry(info.topic.to_string())
-                    .or_default()
-                    .insert(info.partition);
-            }
-            listener.before_releasing_partitions(&owned);
+        let mut owned: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
+        for info in released {
+            owned
+                .entry(info.topic.to_string())
+                .or_default()
+                .insert(info.partition);
         }
+        // Still ours while the listener runs: its commits cover them.
+        *self.shared.lock_releasing() = released.to_vec();
+        self.shared
+            .call_listener(move |l| l.before_releasing_partitions(&owned))
+            .await;
+        self.shared.lock_releasing().clear();
         // Pipelined: one round trip or two for all of them.
         let partitions: Vec<TopicPartition> =
             released.iter().map(|i| i.topic_partition()).collect();
@@ -1226,15 +1271,16 @@ impl Coordinator {
             current.extend(checkpoints);
         }
         self.shared.replace_owned(infos);
-        if let Some(listener) = self.shared.listener() {
-            let mut view: BTreeMap<String, BTreeMap<i32, String>> = BTreeMap::new();
-            for (tp, thread) in &plan.global {
-                view.entry(tp.topic.clone())
-                    .or_default()
-                    .insert(tp.partition, thread.as_str().to_string());
-            }
-            listener.before_starting_fetchers(self.shared.consumer_id.as_str(), &view);
+        let mut view: BTreeMap<String, BTreeMap<i32, String>> = BTreeMap::new();
+        for (tp, thread) in &plan.global {
+            view.entry(tp.topic.clone())
+                .or_default()
+                .insert(tp.partition, thread.as_str().to_string());
         }
+        let consumer_id = self.shared.consumer_id.as_str().to_string();
+        self.shared
+            .call_listener(move |l| l.before_starting_fetchers(&consumer_id, &view))
+            .await;
         if targets.is_empty() {
             return;
         }
