@@ -46,33 +46,6 @@ def test_one_sigterm_stops_three_consumers_with_two_streams_each(cluster, group,
     assert cluster.children(f"/consumers/{group}/owners/{topic}") == []
 
 
-BLOCKED_WITHOUT_HANDLERS = r"""
-import sys, zkconsumer
-zk, group, topic, version = sys.argv[1:5]
-consumer = zkconsumer.Consumer(zk, group, config={"zookeeper.server.version": version})
-stream = consumer.streams({topic: 1})[topic][0]
-print("ready", flush=True)
-try:
-    next(stream)
-except KeyboardInterrupt:
-    print("interrupted", flush=True)
-consumer.close()
-print("closed", flush=True)
-"""
-
-
-def test_without_our_handlers_ctrl_c_interrupts_a_blocked_next(cluster, group, processes):
-    topic = cluster.create_topic(1)
-    proc = processes([sys.executable, "-c", BLOCKED_WITHOUT_HANDLERS, cluster.zk_connect, group,
-                      topic, cluster.zk_version])
-    wait_until("the member to block in next()", lambda: "ready" in proc.output(), 30)
-    wait_until("its registration", lambda: cluster.members(group), 30)
-    proc.signal(signal.SIGINT)
-    assert proc.wait(10) == 0, proc.stderr()
-    assert proc.output()[-2:] == ["interrupted", "closed"]
-    assert cluster.members(group) == []
-
-
 INTERRUPTED_NEXT_GOES_ON = r"""
 import sys, zkconsumer
 zk, group, topic, version = sys.argv[1:5]
@@ -91,7 +64,8 @@ print("closed", flush=True)
 """
 
 
-def test_ctrl_c_in_a_blocked_next_and_the_next_call_goes_on(cluster, group, processes):
+def test_without_our_handlers_ctrl_c_interrupts_a_blocked_next_and_the_next_call_goes_on(
+        cluster, group, processes):
     topic = cluster.create_topic(1)
     proc = processes([sys.executable, "-c", INTERRUPTED_NEXT_GOES_ON, cluster.zk_connect, group,
                       topic, cluster.zk_version])
@@ -103,6 +77,7 @@ def test_ctrl_c_in_a_blocked_next_and_the_next_call_goes_on(cluster, group, proc
     assert proc.wait(30) == 0, proc.stderr()
     assert proc.output()[-3:] == ["interrupted", "got after", "closed"]
     assert cluster.offsets(group, topic) == {0: 0}, "'after' was in hand at close: unprocessed"
+    assert cluster.members(group) == []
 
 
 HANDLERS = r"""
