@@ -297,3 +297,22 @@ def test_two_threads_block_in_next_in_parallel_the_gil_is_released(cluster, grou
             r.join(30)
         assert errors == [] and not any(r.is_alive() for r in readers)
         assert sorted(m.value for m in got.values()) == [b"g-0-0", b"g-1-0"]
+
+
+def test_the_stubs_and_exports_cover_the_native_module():
+    import re
+
+    stubs = (Path(zkconsumer.__file__).parent / "_native.pyi").read_text()
+    for name in zkconsumer.__all__:
+        assert hasattr(zkconsumer, name), name
+    for cls in (zkconsumer.Consumer, zkconsumer.Stream, zkconsumer.Message,
+                zkconsumer.SkippingStream):
+        body = stubs.split(f"class {cls.__name__}:", 1)[1].split("\nclass ", 1)[0]
+        stubbed = set(re.findall(r"def (\w+)\(", body))
+        public = {n for n in dir(cls) if not n.startswith("_")}
+        assert public <= stubbed, f"{cls.__name__}: not in _native.pyi: {public - stubbed}"
+    functions = set(re.findall(r"^def (\w+)\(", stubs, re.M))
+    native = {n for n in dir(zkconsumer._native) if not n.startswith("_")
+              and callable(getattr(zkconsumer._native, n))
+              and not isinstance(getattr(zkconsumer._native, n), type)}
+    assert native <= functions, f"functions not in _native.pyi: {native - functions}"
