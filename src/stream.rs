@@ -488,10 +488,12 @@ impl MessageStream {
         }
     }
 
-    /// The first parked chunk whose partition is no longer paused (stale ones come out too,
-    /// to be dropped).
+    /// The first parked chunk whose partition is no longer paused; stale ones (released, or
+    /// from before a seek) come out too, to be dropped, even while their partition is paused.
     fn unpark(&mut self) -> Option<Current> {
-        let i = self.parked.iter().position(|c| !c.info.is_paused())?;
+        let i = self.parked.iter().position(|c| {
+            !c.info.is_paused() || !c.info.is_current() || c.epoch != c.info.epoch()
+        })?;
         Some(self.parked.remove(i))
     }
 
@@ -646,6 +648,17 @@ mod tests {
             .expect("the resume woke the reader")
             .unwrap();
         assert_eq!((first, rest), (1, [2, 3]), "in offset order, nothing lost");
+        let (tx, s, _stop) = stream(false);
+        let mut s = s.with_resumes(watch::channel(0u64).1);
+        // parked chunks of a partition released (or sought) while paused are dropped
+        tx.send(chunk(&a, &[4])).await.unwrap();
+        tx.send(chunk(&b, &[11])).await.unwrap();
+        a.set_paused(true);
+        assert_eq!(next_offset(&mut s).await, 11);
+        assert_eq!(s.parked.len(), 1);
+        a.revoke();
+        assert!(s.try_next().is_none());
+        assert!(s.parked.is_empty(), "nothing held for a released partition");
     }
 
     #[tokio::test]
