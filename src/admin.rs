@@ -160,6 +160,11 @@ impl Admin {
         Ok(Admin { zk })
     }
 
+    /// The tools over an existing session (a consumer's own).
+    pub(crate) fn from_session(zk: ZkSession) -> Self {
+        Admin { zk }
+    }
+
     /// Every consumer group with a node under `/consumers`, sorted.
     pub async fn groups(&self) -> Result<Vec<String>, AdminError> {
         let mut groups = self.zk.children(layout::CONSUMERS_PATH).await?;

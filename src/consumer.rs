@@ -6,12 +6,14 @@
 //! assignment logic of its own.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::{Admin, AdminError, ResetLine, ResetTo};
 use crate::config::ConsumerConfig;
 use crate::group::filter::TopicFilter;
 use crate::group::identity::ConsumerId;
@@ -21,7 +23,7 @@ use crate::group::rebalance::{
 };
 use crate::metrics::{Metrics, PartitionLag};
 use crate::offsets::{GroupOffsets, OffsetStoreError};
-use crate::partition::TopicPartition;
+use crate::partition::{PartitionTopicInfo, TopicPartition};
 use crate::stream::{HoldCount, MessageStream, PendingErrors};
 use crate::zk::layout;
 use crate::zk::liveness::Liveness;
@@ -48,6 +50,52 @@ pub enum ConsumerError {
     /// The consumer was shut down.
     #[error("consumer {0} is shut down")]
     ShutDown(String),
+    /// An operation on one partition (seek, pause, a commit of given offsets) for a
+    /// partition this member does not own now.
+    #[error(
+        "{topic}-{partition} is not owned by consumer {consumer}: seek, pause, resume, position \
+         and commits of given offsets work on the partitions it owns now (owned_partitions)"
+    )]
+    NotOwned {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// This member.
+        consumer: String,
+    },
+    /// An offset that cannot be used (negative).
+    #[error("invalid offset {offset} for {topic}-{partition}: offsets are >= 0")]
+    InvalidOffset {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The offset given.
+        offset: i64,
+    },
+    /// [`Consumer::reset_offsets`] after the streams were created: the member already
+    /// owns partitions and fetches from the old offsets (use [`Consumer::seek`] then).
+    #[error(
+        "reset_offsets is for before the streams are created (consumer {0} already has them): \
+         seek the owned partitions instead"
+    )]
+    ResetAfterStart(String),
+    /// Reading the log's offsets or resetting the group's offsets failed (also: the group
+    /// has live members, see [`Consumer::reset_offsets`]).
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+}
+
+/// Where [`Consumer::seek`] moves a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeekTo {
+    /// The earliest offset still in the log.
+    Earliest,
+    /// The log end (only messages produced from now on).
+    Latest,
+    /// This offset (one out of the log's range is reset per `auto.offset.reset` when fetched).
+    Offset(i64),
 }
 
 struct Tasks {
@@ -66,6 +114,10 @@ pub struct Consumer {
     shut_down: tokio::sync::Mutex<bool>,
     streams_created: Mutex<bool>,
     holding: Arc<HoldCount>,
+    /// Set when shutdown starts: calls that need a running member fail from then on.
+    closed: AtomicBool,
+    /// Bumped by [`Consumer::resume`], to wake streams holding back a paused partition.
+    resumes: watch::Sender<u64>,
     /// The runtime the consumer was connected in (for [`Committer::commit_blocking`]).
     runtime: tokio::runtime::Handle,
 }
@@ -181,6 +233,8 @@ impl Consumer {
             shut_down: tokio::sync::Mutex::new(false),
             streams_created: Mutex::new(false),
             holding: Arc::new(HoldCount::default()),
+            closed: AtomicBool::new(false),
+            resumes: watch::channel(0).0,
         })
     }
 
@@ -265,7 +319,8 @@ impl Consumer {
             self.holding.clone(),
             self.shared.metrics.clone(),
         )
-        .with_explicit_ack(!self.shared.config.auto_ack);
+        .with_explicit_ack(!self.shared.config.auto_ack)
+        .with_resumes(self.resumes.subscribe());
         (tx, pending, stream)
     }
 
@@ -319,11 +374,14 @@ impl Consumer {
         Ok(())
     }
 
-    /// Commits the processed offset of every owned partition whose offset changed.
+    /// Commits the processed offset of every owned partition whose offset changed. Fails with
+    /// [`ConsumerError::ShutDown`] once [`shutdown`](Self::shutdown) started (its own final
+    /// commit is the last one).
     ///
     /// While a rebalance listener's `before_releasing_partitions` runs, the partitions being
     /// released are still owned and committed too (Java's order: commit, then release).
     pub async fn commit_offsets(&self) -> Result<(), ConsumerError> {
+        self.ensure_open()?;
         self.committer().commit().await
     }
 
@@ -334,6 +392,176 @@ impl Consumer {
             shared: Arc::downgrade(&self.shared),
             consumer_id: self.consumer_id().to_string(),
             runtime: self.runtime.clone(),
+        }
+    }
+
+    /// Commits the given offsets of owned partitions now, with Java's meaning: the offset
+    /// committed for a partition is the *next* offset to read, so to commit a message `m`
+    /// give `m.offset + 1`. Each partition also counts as processed up to there, so no later
+    /// commit (automatic or at shutdown) goes below it; a lower offset than already processed
+    /// leaves the processed one. Other owned partitions are committed as
+    /// [`commit_offsets`](Self::commit_offsets) does. Fails, committing nothing, for a
+    /// partition this member does not own ([`ConsumerError::NotOwned`]) or a negative offset.
+    pub async fn commit_offsets_at(
+        &self,
+        offsets: &BTreeMap<TopicPartition, i64>,
+    ) -> Result<(), ConsumerError> {
+        self.ensure_open()?;
+        let mut infos = Vec::with_capacity(offsets.len());
+        for (tp, &offset) in offsets {
+            let info = self.owned_info(tp)?;
+            if offset < 0 {
+                return Err(ConsumerError::InvalidOffset {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    offset,
+                });
+            }
+            infos.push((info, offset));
+        }
+        for (info, offset) in &infos {
+            info.mark_consumed(*offset);
+        }
+        self.commit_offsets().await
+    }
+
+    /// The offset committed for a partition of the group (`None`: none), read from the
+    /// offset store now: any partition, owned or not.
+    pub async fn committed(&self, tp: &TopicPartition) -> Result<Option<i64>, ConsumerError> {
+        Ok(self.shared.offsets.fetch(tp).await?)
+    }
+
+    /// The offset of the next message this member hands out for an owned partition (`None`
+    /// while a partition without a committed offset waits for its `auto.offset.reset`).
+    pub fn position(&self, tp: &TopicPartition) -> Result<Option<i64>, ConsumerError> {
+        let position = self.owned_info(tp)?.position();
+        Ok((position >= 0).then_some(position))
+    }
+
+    /// Moves an owned partition to `to`; returns the offset it moved to. The next message
+    /// handed out for it is the one at that offset: messages of it already fetched, or held
+    /// by the application, are dropped, and acknowledging them has no effect. The processed
+    /// position moves there too (the next commit writes it), so seeking back replays and
+    /// seeking forward skips. Fails for a partition this member does not own now (a
+    /// rebalance starts it again from the committed offset).
+    pub async fn seek(&self, tp: &TopicPartition, to: SeekTo) -> Result<i64, ConsumerError> {
+        self.ensure_open()?;
+        let info = self.owned_info(tp)?;
+        let offset = match to {
+            SeekTo::Offset(offset) if offset < 0 => {
+                return Err(ConsumerError::InvalidOffset {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    offset,
+                })
+            }
+            SeekTo::Offset(offset) => offset,
+            SeekTo::Earliest | SeekTo::Latest => {
+                let admin = Admin::from_session(self.shared.zk.clone());
+                let ends = admin.log_offsets(&tp.topic, to == SeekTo::Latest).await?;
+                match ends.get(&tp.partition) {
+                    Some(&offset) => offset,
+                    None => {
+                        return Err(AdminError::Broker {
+                            topic: tp.topic.clone(),
+                            brokers: String::new(),
+                            message: format!("no offset for partition {}", tp.partition),
+                        }
+                        .into())
+                    }
+                }
+            }
+        };
+        info.reset_offsets(offset);
+        tracing::info!(partition = %tp, offset, "seek");
+        Ok(offset)
+    }
+
+    /// Sets the group's committed offsets of `topics` (all its topics when empty) before this
+    /// member starts: "replay this group from the start" is
+    /// `reset_offsets(&[topic], ResetTo::Earliest)`. The same reset as the CLI's
+    /// `offsets reset --execute`: refused while the group has live members
+    /// ([`AdminError::GroupActive`]), and after this member's streams were created. Returns
+    /// the plan it wrote.
+    pub async fn reset_offsets(
+        &self,
+        topics: &[String],
+        to: ResetTo,
+    ) -> Result<Vec<ResetLine>, ConsumerError> {
+        self.ensure_open()?;
+        if self.streams_were_created() {
+            return Err(ConsumerError::ResetAfterStart(
+                self.consumer_id().to_string(),
+            ));
+        }
+        let admin = Admin::from_session(self.shared.zk.clone());
+        Ok(admin
+            .reset(&self.shared.config.group_id, topics, to, true, false)
+            .await?)
+    }
+
+    /// Pauses owned partitions: they are not fetched, and their messages already fetched are
+    /// held back by their streams, until [`resume`](Self::resume). Their positions and commits
+    /// do not change. Fails, pausing none, when one is not owned. A pause ends with ownership
+    /// (a partition that comes back after a rebalance is not paused).
+    pub fn pause(&self, partitions: &[TopicPartition]) -> Result<(), ConsumerError> {
+        self.set_paused(partitions, true)
+    }
+
+    /// Resumes paused partitions (see [`pause`](Self::pause)); resuming one that is not paused
+    /// does nothing.
+    pub fn resume(&self, partitions: &[TopicPartition]) -> Result<(), ConsumerError> {
+        self.set_paused(partitions, false)?;
+        self.resumes.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+
+    /// The owned partitions that are paused now.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.shared
+            .owned_snapshot()
+            .iter()
+            .filter(|i| i.is_current() && i.is_paused())
+            .map(|i| i.topic_partition())
+            .collect()
+    }
+
+    fn set_paused(&self, partitions: &[TopicPartition], paused: bool) -> Result<(), ConsumerError> {
+        self.ensure_open()?;
+        let infos = partitions
+            .iter()
+            .map(|tp| self.owned_info(tp))
+            .collect::<Result<Vec<_>, _>>()?;
+        for info in infos {
+            info.set_paused(paused);
+        }
+        Ok(())
+    }
+
+    /// The state of a partition owned now.
+    fn owned_info(&self, tp: &TopicPartition) -> Result<Arc<PartitionTopicInfo>, ConsumerError> {
+        self.shared
+            .owned_snapshot()
+            .into_iter()
+            .find(|i| i.is_current() && *i.topic == *tp.topic && i.partition == tp.partition)
+            .ok_or_else(|| ConsumerError::NotOwned {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                consumer: self.consumer_id().to_string(),
+            })
+    }
+
+    fn ensure_open(&self) -> Result<(), ConsumerError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(ConsumerError::ShutDown(self.consumer_id().to_string()));
+        }
+        Ok(())
+    }
+
+    fn streams_were_created(&self) -> bool {
+        match self.streams_created.lock() {
+            Ok(g) => *g,
+            Err(p) => *p.into_inner(),
         }
     }
 
@@ -442,6 +670,7 @@ impl Consumer {
             return Ok(());
         }
         *done = true;
+        self.closed.store(true, Ordering::Release);
         tracing::info!(consumer = %self.shared.consumer_id, "shutting down");
         self.stop.cancel();
         if let Some(tasks) = self.tasks.lock().await.take() {

@@ -48,7 +48,7 @@ pub mod stream;
 pub mod zk;
 
 pub use config::ConsumerConfig;
-pub use consumer::{Committer, Consumer, ConsumerError};
+pub use consumer::{Committer, Consumer, ConsumerError, SeekTo};
 pub use group::filter::TopicFilter;
 pub use group::rebalance::RebalanceListener;
 pub use partition::Message;

@@ -62,6 +62,8 @@ pub struct PartitionTopicInfo {
     /// Wakes whoever waits for the revocation (a fetcher blocked on this partition's full
     /// stream queue).
     revoked_wake: tokio::sync::Notify,
+    /// Paused by the application: not fetched, and what was fetched is held back.
+    paused: AtomicBool,
     /// Bumped by every reset; read without the lock by the stream's per-message check.
     epoch: AtomicU64,
     /// Updates of `consumed` and `epoch` happen under this lock, so a reset and a stale
@@ -90,6 +92,7 @@ impl PartitionTopicInfo {
             high_watermark: AtomicI64::new(INVALID_OFFSET),
             revoked: AtomicBool::new(false),
             revoked_wake: tokio::sync::Notify::new(),
+            paused: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
             progress: Mutex::new(Progress {
                 handed_high: offset,
@@ -194,22 +197,64 @@ impl PartitionTopicInfo {
         self.consumed.fetch_max(next_offset, Ordering::AcqRel);
     }
 
-    /// Records that data up to (not including) `next_offset` has been fetched and queued.
-    pub fn mark_fetched(&self, next_offset: i64) {
+    /// Records that data of `epoch` up to (not including) `next_offset` has been fetched and
+    /// is being queued. `false` (nothing recorded) when a reset ended `epoch` meanwhile: the
+    /// fetcher's answer is from the old range and must be dropped.
+    pub fn mark_fetched(&self, epoch: u64, next_offset: i64) -> bool {
+        let _p = self.progress();
+        if self.epoch() != epoch {
+            return false;
+        }
         self.fetched.store(next_offset, Ordering::Release);
+        true
     }
 
-    /// Moves both positions to `offset` after an `auto.offset.reset` (no committed offset, or
-    /// the committed one is out of the log's range).
-    /// Starts a new epoch: what was fetched or handed out before can no longer move the
-    /// processed position.
+    /// The next offset the application will be handed in this epoch (after the highest one
+    /// handed out, or where fetching starts); [`INVALID_OFFSET`] while the start of a
+    /// partition without a committed offset is not resolved yet.
+    pub fn position(&self) -> i64 {
+        self.progress().handed_high
+    }
+
+    /// Moves the partition to `offset`: both positions (fetch and processed) go there, and a
+    /// new epoch starts, so what was fetched or handed out before can no longer be delivered
+    /// or move the processed position. The one way a partition's offsets are reset: an
+    /// `auto.offset.reset` (no committed offset, or the committed one out of the log's range,
+    /// see [`reset_offsets_in`](Self::reset_offsets_in)) and an application's seek alike.
     pub fn reset_offsets(&self, offset: i64) {
         let mut p = self.progress();
+        self.reset_locked(&mut p, offset);
+    }
+
+    /// [`reset_offsets`](Self::reset_offsets) for a decision taken in `epoch` (the fetcher's
+    /// `auto.offset.reset`): nothing happens, and `false`, when another reset (a seek) ended
+    /// that epoch meanwhile.
+    pub fn reset_offsets_in(&self, epoch: u64, offset: i64) -> bool {
+        let mut p = self.progress();
+        if self.epoch() != epoch {
+            return false;
+        }
+        self.reset_locked(&mut p, offset);
+        true
+    }
+
+    fn reset_locked(&self, p: &mut Progress, offset: i64) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         p.handed_high = offset;
         p.unfinished.clear();
         self.fetched.store(offset, Ordering::Release);
         self.consumed.store(offset, Ordering::Release);
+    }
+
+    /// Pauses (`true`) or resumes the partition: while paused it is not fetched and its
+    /// messages already fetched are held back by the stream. Its positions do not change.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Release);
+    }
+
+    /// Whether the application paused the partition.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
     }
 
     /// Records the log end offset (high watermark) the leader reported in its last fetch answer.
@@ -343,6 +388,44 @@ mod tests {
         info.reset_offsets(40);
         info.ack_one(e, 25);
         assert_eq!(info.consumed_offset(), 40);
+    }
+
+    #[test]
+    fn a_seek_drops_what_the_fetcher_decided_in_the_old_epoch() {
+        let info = PartitionTopicInfo::new("t", 0, 0, 100);
+        assert_eq!(info.position(), 100);
+        let fetching = info.epoch();
+        assert!(info.mark_fetched(fetching, 150));
+        assert!(info.hand_out(fetching, &[100, 101], false));
+        assert_eq!(info.position(), 102);
+        // the application seeks back while an answer for 150.. is on its way
+        info.reset_offsets(20);
+        assert!(
+            !info.mark_fetched(fetching, 200),
+            "the old answer is dropped"
+        );
+        assert_eq!(info.fetch_offset(), 20);
+        assert!(
+            !info.reset_offsets_in(fetching, INVALID_OFFSET),
+            "an out-of-range answer to the old request resets nothing"
+        );
+        assert_eq!(
+            (info.fetch_offset(), info.consumed_offset(), info.position()),
+            (20, 20, 20)
+        );
+        let now = info.epoch();
+        assert!(info.reset_offsets_in(now, 7));
+        assert_eq!(info.position(), 7);
+    }
+
+    #[test]
+    fn pausing_keeps_the_positions() {
+        let info = PartitionTopicInfo::new("t", 0, 0, 5);
+        info.set_paused(true);
+        assert!(info.is_paused());
+        assert_eq!((info.fetch_offset(), info.position()), (5, 5));
+        info.set_paused(false);
+        assert!(!info.is_paused());
     }
 
     #[test]

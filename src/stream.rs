@@ -159,6 +159,10 @@ pub struct MessageStream {
     queue: mpsc::Receiver<StreamItem>,
     pending: Arc<PendingErrors>,
     current: Option<Current>,
+    /// Chunks of paused partitions, held back in arrival order until resumed.
+    parked: Vec<Current>,
+    /// Changes when the application resumes partitions (parked chunks may be deliverable).
+    resumes: Option<watch::Receiver<u64>>,
     handed_out: Option<HandedOut>,
     explicit_ack: bool,
     liveness: Arc<Liveness>,
@@ -249,6 +253,8 @@ impl MessageStream {
             queue,
             pending,
             current: None,
+            parked: Vec::new(),
+            resumes: None,
             handed_out: None,
             explicit_ack: false,
             liveness,
@@ -268,6 +274,13 @@ impl MessageStream {
     pub(crate) fn with_explicit_ack(mut self, explicit: bool) -> Self {
         self.explicit_ack = explicit;
         self.acker.explicit = explicit;
+        self
+    }
+
+    /// Wakes the stream when partitions are resumed (see [`PartitionTopicInfo::set_paused`]):
+    /// a stream waiting for data then delivers what it held back.
+    pub(crate) fn with_resumes(mut self, resumes: watch::Receiver<u64>) -> Self {
+        self.resumes = Some(resumes);
         self
     }
 
@@ -320,7 +333,7 @@ impl MessageStream {
                 Received::Item(StreamItem::Chunk(chunk)) => {
                     if chunk.info.is_current() && chunk.epoch == chunk.info.epoch() {
                         self.acker.track(&chunk.info);
-                        self.current = Some(Current {
+                        self.take_chunk(Current {
                             info: chunk.info,
                             epoch: chunk.epoch,
                             messages: chunk.messages.into_iter(),
@@ -350,6 +363,7 @@ impl MessageStream {
                 }
                 Received::Pending => {}
                 Received::TimedOut(after) => return Some(Err(StreamError::Timeout(after))),
+                Received::Resumed => {}
                 Received::Ended => return None,
             }
         }
@@ -364,31 +378,52 @@ impl MessageStream {
             Ok(message) => message,
             Err(e) => return Some(Err(e)),
         };
-        let mut batch = Vec::with_capacity(max.clamp(1, 1024));
-        batch.push(first);
-        if let Some(c) = self.current.as_mut() {
-            let mut bytes = 0;
-            while batch.len() < max {
-                let Some(mut message) = c.messages.next() else {
-                    break;
-                };
-                message.epoch = c.epoch;
-                bytes += message.value.len() as u64;
-                batch.push(message);
-            }
-            let offsets: Vec<i64> = batch[1..].iter().map(|m| m.offset).collect();
-            if !c.info.hand_out(c.epoch, &offsets, self.explicit_ack) {
-                // The partition's offsets were reset meanwhile: the rest is from the old range.
-                batch.truncate(1);
-                self.current = None;
-                return Some(Ok(batch));
-            }
-            self.metrics.record_delivered(batch.len() as u64 - 1, bytes);
-            if let (Some(h), Some(last)) = (self.handed_out.as_mut(), offsets.last()) {
-                h.next = last + 1;
-            }
-        }
+        let mut batch = vec![first];
+        self.extend_batch(&mut batch, max);
         Some(Ok(batch))
+    }
+
+    /// [`next_batch`](Self::next_batch) without waiting: `None` when [`try_next`](Self::try_next)
+    /// has nothing (with the same effects).
+    pub fn try_next_batch(&mut self, max: usize) -> Option<Vec<Message>> {
+        let mut batch = vec![self.try_next()?];
+        self.extend_batch(&mut batch, max);
+        Some(batch)
+    }
+
+    /// Adds to `batch` — which holds the message just returned by [`next`](Self::next) or
+    /// [`try_next`](Self::try_next) — more buffered messages of its chunk, up to `max` in all,
+    /// handed out as one batch with it (the next take declares them all processed). For
+    /// embeddings that wait for the first message their own way (the Python package).
+    pub fn extend_batch(&mut self, batch: &mut Vec<Message>, max: usize) {
+        let Some(c) = self.current.as_mut() else {
+            return;
+        };
+        if c.info.is_paused() || batch.len() >= max {
+            return;
+        }
+        let from = batch.len();
+        batch.reserve(max.min(1024).saturating_sub(from));
+        let mut bytes = 0;
+        while batch.len() < max {
+            let Some(mut message) = c.messages.next() else {
+                break;
+            };
+            message.epoch = c.epoch;
+            bytes += message.value.len() as u64;
+            batch.push(message);
+        }
+        let offsets: Vec<i64> = batch[from..].iter().map(|m| m.offset).collect();
+        if !c.info.hand_out(c.epoch, &offsets, self.explicit_ack) {
+            // The partition's offsets were reset meanwhile: the rest is from the old range.
+            batch.truncate(from);
+            self.current = None;
+            return;
+        }
+        self.metrics.record_delivered(offsets.len() as u64, bytes);
+        if let (Some(h), Some(last)) = (self.handed_out.as_mut(), offsets.last()) {
+            h.next = last + 1;
+        }
     }
 
     /// Turns the stream into a [`futures::Stream`] of results.
@@ -461,17 +496,51 @@ impl MessageStream {
         }
     }
 
+    /// The next message of the chunk being handed out, or of a parked chunk whose partition
+    /// was resumed. Chunks of released partitions, or from before an offset reset, are
+    /// dropped; chunks of paused partitions are parked.
     fn next_buffered(&mut self) -> Option<Message> {
-        let c = self.current.as_mut()?;
-        if !c.info.is_current() || c.epoch != c.info.epoch() {
-            self.current = None;
-            return None;
+        loop {
+            if self.current.is_none() {
+                self.current = self.unpark();
+            }
+            let c = self.current.as_mut()?;
+            if !c.info.is_current() || c.epoch != c.info.epoch() {
+                self.current = None;
+                continue;
+            }
+            if c.info.is_paused() {
+                self.parked.extend(self.current.take());
+                continue;
+            }
+            match c.messages.next() {
+                Some(message) => return Some(message),
+                None => self.current = None,
+            }
         }
-        let next = c.messages.next();
-        if next.is_none() {
-            self.current = None;
+    }
+
+    /// A chunk taken from the queue becomes the current one, unless chunks of its partition
+    /// are parked (it was paused): then it goes after them, keeping the partition's order.
+    fn take_chunk(&mut self, chunk: Current) {
+        if self
+            .parked
+            .iter()
+            .any(|p| Arc::ptr_eq(&p.info, &chunk.info))
+        {
+            self.parked.push(chunk);
+        } else {
+            self.current = Some(chunk);
         }
-        next
+    }
+
+    /// The first parked chunk whose partition is no longer paused; stale ones (released, or
+    /// from before a seek) come out too, to be dropped, even while their partition is paused.
+    fn unpark(&mut self) -> Option<Current> {
+        let i = self.parked.iter().position(|c| {
+            !c.info.is_paused() || !c.info.is_current() || c.epoch != c.info.epoch()
+        })?;
+        Some(self.parked.remove(i))
     }
 
     /// Waits for the session to be confirmed; `false` when the stream was stopped meanwhile.
@@ -487,6 +556,16 @@ impl MessageStream {
     }
 
     async fn receive(&mut self) -> Received {
+        let resumes = &mut self.resumes;
+        let resumed = async {
+            let woken = match resumes {
+                Some(r) => r.changed().await.is_ok(),
+                None => false,
+            };
+            if !woken {
+                std::future::pending::<()>().await;
+            }
+        };
         let recv = async {
             tokio::select! {
                 item = self.queue.recv() => match item {
@@ -495,6 +574,7 @@ impl MessageStream {
                 },
                 _ = self.stop.wait_for(|stopped| *stopped) => Received::Ended,
                 _ = self.pending.added.notified() => Received::Pending,
+                () = resumed => Received::Resumed,
             }
         };
         match self.consumer_timeout {
@@ -512,6 +592,8 @@ enum Received {
     /// A problem was kept for the stream (see [`PendingErrors`]).
     Pending,
     TimedOut(Duration),
+    /// Partitions were resumed: parked chunks may be deliverable.
+    Resumed,
     Ended,
 }
 
@@ -586,6 +668,48 @@ mod tests {
         stop.send_replace(true);
         assert!(s.try_next().is_none());
         assert!(s.next().await.is_none(), "the stop ends the stream");
+    }
+
+    #[tokio::test]
+    async fn a_paused_partition_is_held_back_in_order_and_a_resume_wakes_the_stream() {
+        let (resume_tx, resumes) = watch::channel(0u64);
+        let (tx, s, _stop) = stream(false);
+        let mut s = s.with_resumes(resumes);
+        let a = Arc::new(PartitionTopicInfo::new("t", 0, 0, 0));
+        let b = Arc::new(PartitionTopicInfo::new("t", 1, 0, 0));
+        tx.send(chunk(&a, &[0, 1, 2])).await.unwrap();
+        assert_eq!(next_offset(&mut s).await, 0);
+        a.set_paused(true);
+        tx.send(chunk(&b, &[10])).await.unwrap();
+        tx.send(chunk(&a, &[3])).await.unwrap();
+        assert_eq!(next_offset(&mut s).await, 10, "a's 1 and 2 are held back");
+        assert_eq!(a.consumed_offset(), 1, "taking 10 still finished a's 0");
+        assert!(s.try_next().is_none());
+        // a reader waiting for data wakes up when a is resumed
+        let reader = tokio::spawn(async move {
+            let first = next_offset(&mut s).await;
+            let rest = [next_offset(&mut s).await, next_offset(&mut s).await];
+            (first, rest, s)
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        a.set_paused(false);
+        resume_tx.send_modify(|n| *n += 1);
+        let (first, rest, _s) = tokio::time::timeout(Duration::from_secs(5), reader)
+            .await
+            .expect("the resume woke the reader")
+            .unwrap();
+        assert_eq!((first, rest), (1, [2, 3]), "in offset order, nothing lost");
+        let (tx, s, _stop) = stream(false);
+        let mut s = s.with_resumes(watch::channel(0u64).1);
+        // parked chunks of a partition released (or sought) while paused are dropped
+        tx.send(chunk(&a, &[4])).await.unwrap();
+        tx.send(chunk(&b, &[11])).await.unwrap();
+        a.set_paused(true);
+        assert_eq!(next_offset(&mut s).await, 11);
+        assert_eq!(s.parked.len(), 1);
+        a.revoke();
+        assert!(s.try_next().is_none());
+        assert!(s.parked.is_empty(), "nothing held for a released partition");
     }
 
     #[tokio::test]
@@ -706,6 +830,39 @@ mod tests {
             "{err}"
         );
         assert_eq!(info.consumed_offset(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_one_commit_point_whether_waited_for_or_buffered() {
+        let info = Arc::new(PartitionTopicInfo::new("t", 0, 0, 0));
+        let (tx, mut s, _stop) = stream(false);
+        tx.send(chunk(&info, &[0, 1, 2, 3, 4])).await.unwrap();
+        let first = s.next_batch(2).await.unwrap().unwrap();
+        assert_eq!(first.iter().map(|m| m.offset).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(
+            info.consumed_offset(),
+            0,
+            "the batch in hand is unprocessed"
+        );
+        let second = s.try_next_batch(10).unwrap();
+        assert_eq!(
+            second.iter().map(|m| m.offset).collect::<Vec<_>>(),
+            [2, 3, 4]
+        );
+        assert_eq!(
+            info.consumed_offset(),
+            2,
+            "taking it finished the first batch"
+        );
+        assert!(s.try_next_batch(10).is_none());
+        assert_eq!(info.consumed_offset(), 5, "and the try the second one");
+        // extend_batch after a next(): the same rule
+        tx.send(chunk(&info, &[5, 6, 7])).await.unwrap();
+        let mut batch = vec![s.next().await.unwrap().unwrap()];
+        s.extend_batch(&mut batch, 2);
+        assert_eq!(batch.iter().map(|m| m.offset).collect::<Vec<_>>(), [5, 6]);
+        assert_eq!(s.try_next().map(|m| m.offset), Some(7));
+        assert_eq!(info.consumed_offset(), 7);
     }
 
     #[tokio::test]

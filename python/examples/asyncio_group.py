@@ -16,8 +16,18 @@ import zkconsumer
 
 
 async def run(n: int, stream: zkconsumer.Stream) -> None:
-    async for message in stream:
-        print(f"Task {n}: {message.value.decode(errors='replace')}", flush=True)
+    while True:
+        try:
+            async for message in stream:
+                print(f"Task {n}: {message.value.decode(errors='replace')}", flush=True)
+            break  # the stream ended
+        except zkconsumer.StreamError as e:
+            # One partition cannot make progress; the others go on. Going on skips a
+            # skippable error (a message set that cannot be decoded), as the CLI's
+            # --skip-message-on-error; any other holds that partition (e.g. raise
+            # fetch.message.max.bytes for an oversized message).
+            what = "skipping" if e.skippable else "partition stalled"
+            print(f"Task {n}: {what}: {e}", file=sys.stderr, flush=True)
     print(f"Shutting down Task: {n}", flush=True)
 
 

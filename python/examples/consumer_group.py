@@ -23,8 +23,18 @@ def say(line: str) -> None:
 
 
 def run(n: int, stream: zkconsumer.Stream) -> None:
-    for message in stream:
-        say(f"Thread {n}: {message.value.decode(errors='replace')}")
+    while True:
+        try:
+            for message in stream:
+                say(f"Thread {n}: {message.value.decode(errors='replace')}")
+            break  # the stream ended: close() or a signal
+        except zkconsumer.StreamError as e:
+            # One partition cannot make progress; the stream goes on with the others. A
+            # skippable error (a message set that cannot be decoded) is skipped by going on, as
+            # Java's console consumer does with --skip-message-on-error; any other (a message
+            # over fetch.message.max.bytes) holds that partition until the limit is raised.
+            what = "skipping" if e.skippable else "partition stalled"
+            print(f"Thread {n}: {what}: {e}", file=sys.stderr, flush=True)
     say(f"Shutting down Thread: {n}")
 
 

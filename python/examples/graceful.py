@@ -6,12 +6,15 @@
 Starts N consumers (group members) with M streams each and one thread per stream. The first
 SIGINT/SIGTERM ends every stream of every consumer; each thread then finishes, and leaving the
 `with` block closes every consumer: it commits the offsets of what its streams processed and
-deletes its owner and registration nodes in ZooKeeper. A second signal exits at once.
+deletes its owner and registration nodes in ZooKeeper. A second signal raises SystemExit in
+the main thread (the `with` block still closes the consumers).
 --work-ms simulates that much work per message, so a signal arrives in the middle of it.
 """
 
 import argparse
 import contextlib
+import logging
+import sys
 import threading
 import time
 
@@ -31,16 +34,21 @@ def main() -> None:
     config = {"auto.offset.reset": "smallest"}
     config.update(kv.split("=", 1) for kv in args.config)
 
+    logging.basicConfig(level=logging.WARNING)  # skipped message sets are logged
     zkconsumer.install_signal_handlers()
     lock = threading.Lock()
 
     def work(n: int, stream: zkconsumer.Stream) -> None:
-        for message in stream:  # ends when the signal arrives
-            time.sleep(args.work_ms / 1000)
-            with lock:
-                print(f"consumer {n} stream {stream.thread_id}: "
-                      f"{message.partition} {message.offset} {message.value.decode(errors='replace')}",
-                      flush=True)
+        # skipping_errors(): a message set that cannot be decoded is logged and skipped (the
+        # CLI's --skip-message-on-error); any other StreamError ends this thread's loop.
+        try:
+            for message in stream.skipping_errors():  # ends when the signal arrives
+                time.sleep(args.work_ms / 1000)
+                with lock:
+                    print(f"consumer {n} stream {stream.thread_id}: {message.partition} "
+                          f"{message.offset} {message.value.decode(errors='replace')}", flush=True)
+        except zkconsumer.StreamError as e:
+            print(f"stream {stream.thread_id} stops: {e}", file=sys.stderr, flush=True)
         with lock:
             print(f"ended {stream.thread_id}", flush=True)
 

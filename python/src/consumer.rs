@@ -9,14 +9,16 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyInt, PyString};
 
+use zkconsumer::admin::ResetTo;
 use zkconsumer::config::{parse_properties, read_properties_file, ConsumerConfigBuilder};
-use zkconsumer::{MessageStream, TopicFilter};
+use zkconsumer::partition::TopicPartition;
+use zkconsumer::{MessageStream, SeekTo, TopicFilter};
 
 use crate::aio;
 use crate::errors;
 use crate::listener::PyListener;
 use crate::runtime::{self, Birth};
-use crate::stream::{Slot, Stream};
+use crate::stream::{Message, Slot, Stream};
 
 /// A member of a ZooKeeper-coordinated consumer group (Java's `ZookeeperConsumerConnector`).
 #[pyclass(module = "zkconsumer._native", name = "Consumer", frozen)]
@@ -75,6 +77,43 @@ fn builder(
         builder = builder.set("group.id", group);
     }
     Ok(builder)
+}
+
+/// `"earliest"`, `"latest"` or an offset.
+fn seek_to(value: &Bound<'_, PyAny>) -> PyResult<SeekTo> {
+    if let Ok(text) = value.extract::<String>() {
+        return match text.as_str() {
+            "earliest" => Ok(SeekTo::Earliest),
+            "latest" => Ok(SeekTo::Latest),
+            _ => Err(errors::config_error(
+                value.py(),
+                format!("invalid offset {text:?}: expected an int, \"earliest\" or \"latest\""),
+                Some("offset"),
+                Some(&text),
+            )),
+        };
+    }
+    if !value.is_instance_of::<PyBool>() {
+        if let Ok(offset) = value.extract::<i64>() {
+            return Ok(SeekTo::Offset(offset));
+        }
+    }
+    Err(errors::config_error(
+        value.py(),
+        format!(
+            "invalid offset {}: expected an int, \"earliest\" or \"latest\"",
+            value.repr()?
+        ),
+        Some("offset"),
+        Some(&value.str()?.to_string()),
+    ))
+}
+
+fn topic_partitions(pairs: Vec<(String, i32)>) -> Vec<TopicPartition> {
+    pairs
+        .into_iter()
+        .map(|(topic, partition)| TopicPartition::new(topic, partition))
+        .collect()
 }
 
 impl Consumer {
@@ -225,20 +264,174 @@ impl Consumer {
         self.wrap(py, streams)
     }
 
-    /// Commits the processed offset of every owned partition now. Inside a `before_release`
-    /// callback it also commits the partitions being released (with
-    /// `auto.commit.enable=false`, the place to commit before a rebalance moves them).
-    fn commit(&self, py: Python<'_>) -> PyResult<()> {
+    /// Commits now. Kafka's rule: the offset committed for a partition is the offset of the
+    /// *next* message to read.
+    ///
+    /// - `commit()`: the processed offset of every owned partition (a message counts as
+    ///   processed once its stream handed out the next one, or it was acknowledged).
+    /// - `commit(message)`: `message` and everything before it in its partition count as
+    ///   processed, and `message.offset + 1` is committed (with the other owned partitions).
+    /// - `commit(offsets={(topic, partition): offset})`: each partition counts as processed
+    ///   up to `offset` (the next offset to read) and is committed.
+    ///
+    /// A partition committed this way never goes below that offset in later commits (an
+    /// offset below what was already processed leaves it: `seek()` goes back).
+    /// `UsageError` for a partition this member does not own now, or after `close()`.
+    ///
+    /// Inside a `before_release` callback, `commit()` also commits the partitions being
+    /// released (with `auto.commit.enable=false`, the place to commit before a rebalance
+    /// moves them); `commit(message)` / `commit(offsets=)` are refused there (`UsageError`:
+    /// `ack()` the messages, then `commit()`).
+    #[pyo3(signature = (message=None, *, offsets=None))]
+    fn commit(
+        &self,
+        py: Python<'_>,
+        message: Option<PyRef<'_, Message>>,
+        offsets: Option<BTreeMap<(String, i32), i64>>,
+    ) -> PyResult<()> {
         self.check(py)?;
-        let result = if runtime::in_listener() {
+        let offsets: BTreeMap<TopicPartition, i64> = match (message, offsets) {
+            (Some(_), Some(_)) => {
+                return Err(PyTypeError::new_err(
+                    "commit() takes a message or offsets=, not both",
+                ))
+            }
+            (Some(m), None) => BTreeMap::from([(
+                TopicPartition::new(&*m.inner.topic, m.inner.partition),
+                m.inner.offset + 1,
+            )]),
+            (None, Some(offsets)) => offsets
+                .into_iter()
+                .map(|((topic, partition), offset)| (TopicPartition::new(topic, partition), offset))
+                .collect(),
+            (None, None) => BTreeMap::new(),
+        };
+        if runtime::in_listener() {
+            if !offsets.is_empty() {
+                return Err(errors::usage(
+                    py,
+                    "commit(message) and commit(offsets=) cannot be made inside a rebalance \
+                     listener callback: ack() the messages, then commit()",
+                ));
+            }
             // A listener callback runs on the runtime's blocking pool: commit right there.
             let committer = self.inner.committer();
-            py.detach(|| committer.commit_blocking())
-        } else {
-            let inner = self.inner.clone();
-            runtime::run(py, async move { inner.commit_offsets().await })?
+            return py
+                .detach(|| committer.commit_blocking())
+                .map_err(|e| errors::from_consumer(py, &e));
+        }
+        let inner = self.inner.clone();
+        runtime::run(py, async move {
+            if offsets.is_empty() {
+                inner.commit_offsets().await
+            } else {
+                inner.commit_offsets_at(&offsets).await
+            }
+        })?
+        .map_err(|e| errors::from_consumer(py, &e))
+    }
+
+    /// The offset committed for a partition of the group (the next offset to read), read from
+    /// the offset store now; `None` when none was committed. Any partition, owned or not.
+    fn committed(&self, py: Python<'_>, topic: String, partition: i32) -> PyResult<Option<i64>> {
+        self.check(py)?;
+        let inner = self.inner.clone();
+        let tp = TopicPartition::new(topic, partition);
+        runtime::run(py, async move { inner.committed(&tp).await })?
+            .map_err(|e| errors::from_consumer(py, &e))
+    }
+
+    /// The offset of the next message this member hands out for an owned partition (`None`
+    /// while a partition without a committed offset waits for its `auto.offset.reset`).
+    /// `UsageError` for a partition not owned now.
+    fn position(&self, py: Python<'_>, topic: String, partition: i32) -> PyResult<Option<i64>> {
+        self.check(py)?;
+        self.inner
+            .position(&TopicPartition::new(topic, partition))
+            .map_err(|e| errors::from_consumer(py, &e))
+    }
+
+    /// Moves an owned partition to `offset` (an int, or `"earliest"` / `"latest"` of the log);
+    /// returns the offset it moved to. The next message of that partition is the one at that
+    /// offset: messages of it already fetched or in hand are dropped (acknowledging them does
+    /// nothing), and the processed position moves there (the next commit writes it).
+    /// `UsageError` for a partition this member does not own now.
+    fn seek(
+        &self,
+        py: Python<'_>,
+        topic: String,
+        partition: i32,
+        offset: &Bound<'_, PyAny>,
+    ) -> PyResult<i64> {
+        self.check(py)?;
+        let to = seek_to(offset)?;
+        let inner = self.inner.clone();
+        let tp = TopicPartition::new(topic, partition);
+        runtime::run(py, async move { inner.seek(&tp, to).await })?
+            .map_err(|e| errors::from_consumer(py, &e))
+    }
+
+    /// Sets the group's committed offsets of `topic` (a name or a list of names) before this
+    /// member's streams are created: `to` is `"earliest"` (replay the group from the start),
+    /// `"latest"`, or an offset (clamped into each partition's log). The CLI's
+    /// `offsets reset --execute`: `UsageError` after `streams()`, `zkconsumer.Error` while the
+    /// group has live members. Returns `{(topic, partition): new_offset}`.
+    #[pyo3(signature = (topic, *, to))]
+    fn reset_offsets(
+        &self,
+        py: Python<'_>,
+        topic: &Bound<'_, PyAny>,
+        to: &Bound<'_, PyAny>,
+    ) -> PyResult<BTreeMap<(String, i32), i64>> {
+        self.check(py)?;
+        let topics: Vec<String> = match topic.extract::<String>() {
+            Ok(one) => vec![one],
+            Err(_) => topic.extract().map_err(|_| {
+                PyTypeError::new_err("reset_offsets(topic): a topic name or a list of names")
+            })?,
         };
-        result.map_err(|e| errors::from_consumer(py, &e))
+        let to = match seek_to(to)? {
+            SeekTo::Earliest => ResetTo::Earliest,
+            SeekTo::Latest => ResetTo::Latest,
+            SeekTo::Offset(n) => ResetTo::Offset(n),
+        };
+        let inner = self.inner.clone();
+        let plan = runtime::run(py, async move { inner.reset_offsets(&topics, to).await })?
+            .map_err(|e| errors::from_consumer(py, &e))?;
+        Ok(plan
+            .into_iter()
+            .map(|line| ((line.topic, line.partition), line.to))
+            .collect())
+    }
+
+    /// Pauses owned partitions, given as `(topic, partition)` pairs: they are not fetched and
+    /// their messages are held back (in order) until `resume()`. Positions and commits do not
+    /// change. `UsageError` (pausing none) when one is not owned now.
+    #[pyo3(signature = (*partitions))]
+    fn pause(&self, py: Python<'_>, partitions: Vec<(String, i32)>) -> PyResult<()> {
+        self.check(py)?;
+        self.inner
+            .pause(&topic_partitions(partitions))
+            .map_err(|e| errors::from_consumer(py, &e))
+    }
+
+    /// Resumes paused partitions (`(topic, partition)` pairs); a stream waiting for data
+    /// delivers their held-back messages at once.
+    #[pyo3(signature = (*partitions))]
+    fn resume(&self, py: Python<'_>, partitions: Vec<(String, i32)>) -> PyResult<()> {
+        self.check(py)?;
+        self.inner
+            .resume(&topic_partitions(partitions))
+            .map_err(|e| errors::from_consumer(py, &e))
+    }
+
+    /// The owned partitions paused now, as `{(topic, partition), ...}`.
+    fn paused(&self) -> std::collections::BTreeSet<(String, i32)> {
+        self.inner
+            .paused()
+            .into_iter()
+            .map(|tp| (tp.topic, tp.partition))
+            .collect()
     }
 
     /// Ends every stream, commits what was processed (with `auto.commit.enable`), and deletes

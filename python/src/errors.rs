@@ -1,6 +1,7 @@
 //! Library errors as the package's exceptions (`zkconsumer.errors`): `Error` at the root,
 //! `ConfigError` (also a `ValueError`) naming the key and value, `ConnectionError`,
-//! `UnknownTopicError`, `StreamError` naming topic, partition and offset, and `Timeout`.
+//! `UnknownTopicError`, `StreamError` naming topic, partition and offset, `Timeout`,
+//! `UsageError` (a call that cannot be made now) and `ForeignMessageError` (from `ack`).
 //! The classes are declared in Python so that they can have two bases; this module only
 //! fills them in.
 
@@ -12,7 +13,7 @@ use zkconsumer::config::ConfigError;
 use zkconsumer::group::filter::FilterError;
 use zkconsumer::offsets::OffsetStoreError;
 use zkconsumer::zk::session::ZkError;
-use zkconsumer::{ConsumerError, StreamError};
+use zkconsumer::{ConsumerError, ForeignMessage, StreamError};
 
 fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
     Ok(py
@@ -44,6 +45,22 @@ fn raise(py: Python<'_>, name: &str, message: String, attrs: &[(&str, Py<PyAny>)
 /// `zkconsumer.Error` with a message.
 pub fn error(py: Python<'_>, message: impl Into<String>) -> PyErr {
     raise(py, "Error", message.into(), &[])
+}
+
+/// `zkconsumer.UsageError`: a call that cannot be made in this state.
+pub fn usage(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    raise(py, "UsageError", message.into(), &[])
+}
+
+/// `zkconsumer.ForeignMessageError` from `ack`.
+pub fn foreign_message(py: Python<'_>, e: &ForeignMessage) -> PyErr {
+    let attrs = [
+        ("topic", obj(py, &e.topic)),
+        ("partition", obj(py, e.partition)),
+        ("offset", obj(py, e.offset)),
+        ("thread_id", obj(py, &e.thread_id)),
+    ];
+    raise(py, "ForeignMessageError", e.to_string(), &attrs)
 }
 
 /// `zkconsumer.ConfigError`; `key` and `value` name what is wrong when known.
@@ -90,6 +107,13 @@ pub fn from_consumer(py: Python<'_>, e: &ConsumerError) -> PyErr {
             raise(py, "ConnectionError", message, &[])
         }
         ConsumerError::InvalidSubscription(_) => config_error(py, message, None, None),
+        ConsumerError::InvalidOffset { offset, .. } => {
+            config_error(py, message, Some("offset"), Some(&offset.to_string()))
+        }
+        ConsumerError::ShutDown(_)
+        | ConsumerError::StreamsAlreadyCreated(_)
+        | ConsumerError::NotOwned { .. }
+        | ConsumerError::ResetAfterStart(_) => usage(py, message),
         _ => error(py, message),
     }
 }
@@ -124,6 +148,7 @@ pub fn from_stream(py: Python<'_>, e: &StreamError) -> PyErr {
                 ("partition", partition),
                 ("offset", offset),
                 ("reason", reason),
+                ("skippable", obj(py, e.is_skippable())),
             ];
             raise(py, "StreamError", message, &attrs)
         }

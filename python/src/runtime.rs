@@ -103,7 +103,7 @@ impl Birth {
         if self.0 == current_pid() {
             Ok(())
         } else {
-            Err(errors::error(
+            Err(errors::usage(
                 py,
                 format!(
                 "this {what} was created in process {} before fork(); it cannot be used in the \
@@ -126,7 +126,7 @@ pub fn in_listener() -> bool {
 /// a blocking call there would wait for the very threads it occupies.
 pub fn check_not_in_runtime(py: Python<'_>) -> PyResult<()> {
     if in_listener() {
-        return Err(errors::error(
+        return Err(errors::usage(
             py,
             "blocking zkconsumer calls (next, poll, close, streams) cannot be made from a \
              rebalance listener callback (commit can): record what to do and do it from your \

@@ -23,9 +23,9 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use pyo3::exceptions::PyValueError;
+use pyo3::basic::CompareOp;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyType};
 use tokio::task::AbortHandle;
 
 use zkconsumer::{Acker, MessageStream, StreamError};
@@ -195,7 +195,7 @@ impl Slot {
 
     /// The error of a second reader while one reads.
     pub(crate) fn busy_error(&self, py: Python<'_>) -> PyErr {
-        errors::error(
+        errors::usage(
             py,
             format!(
                 "stream {} is already being read (by another thread or another asyncio task): \
@@ -322,6 +322,18 @@ impl Slot {
         Completion::Done(self.finish(output))
     }
 
+    /// Adds more buffered messages of the chunk `batch`'s message came from, up to `max` in
+    /// all, handed out as one batch (the library's `extend_batch`).
+    fn extend_batch(&self, batch: &mut Vec<zkconsumer::Message>, max: usize) {
+        let mut state = self.state();
+        if state.busy || state.pending.is_some() {
+            return;
+        }
+        if let Some(stream) = state.stream.as_mut() {
+            stream.extend_batch(batch, max);
+        }
+    }
+
     /// A wait that did not finish hands the `next()` back for the following call.
     fn give_back(&self, pending: PendingNext) {
         let mut state = self.state();
@@ -419,6 +431,28 @@ impl Stream {
         }
     }
 
+    /// The next message as a Python result: `None` once the stream ended (or nothing came
+    /// before `deadline`), `StreamError`/`Timeout` as exceptions. With `skip`, a skippable
+    /// error (an undecodable set) is logged and skipped instead.
+    fn next_message(
+        &self,
+        py: Python<'_>,
+        deadline: Option<Instant>,
+        skip: bool,
+    ) -> PyResult<Option<zkconsumer::Message>> {
+        loop {
+            return match self.wait(py, deadline)? {
+                Outcome::Message(inner) => Ok(Some(inner)),
+                Outcome::Failed(e) if skip && e.is_skippable() => {
+                    log_skipped(py, &e)?;
+                    continue;
+                }
+                Outcome::Failed(e) => Err(errors::from_stream(py, &e)),
+                Outcome::Ended | Outcome::NothingYet => Ok(None),
+            };
+        }
+    }
+
     /// Waits for the next outcome until `deadline` (forever when `None`).
     fn wait(&self, py: Python<'_>, deadline: Option<Instant>) -> PyResult<Outcome> {
         self.birth.check(py, "Stream")?;
@@ -477,36 +511,50 @@ impl Stream {
     /// was requested, `StreamError` for a partition that cannot make progress and `Timeout`
     /// after `consumer.timeout.ms` without a message; the stream stays usable after both.
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Message>> {
-        match self.wait(py, None)? {
-            Outcome::Message(inner) => Ok(Some(Message { inner })),
-            Outcome::Failed(e) => Err(errors::from_stream(py, &e)),
-            Outcome::Ended | Outcome::NothingYet => Ok(None),
+        Ok(self.next_message(py, None, false)?.map(Message::from))
+    }
+
+    /// An iterator over this stream that skips message sets that cannot be decoded (a
+    /// `StreamError` whose `skippable` is True), logging each on the `zkconsumer` logger, as
+    /// the CLI's `--skip-message-on-error` does; other errors are raised as by iteration.
+    fn skipping_errors(slf: Py<Self>) -> SkippingStream {
+        SkippingStream { stream: slf }
+    }
+
+    /// Up to `max_records` messages, all of one partition and already buffered, after waiting
+    /// like `poll(timeout)` for the first; `[]` when none arrived within `timeout` seconds or
+    /// the stream ended. The batch is one commit point: taking the next batch (or message)
+    /// marks this whole batch processed (or `ack()` its last message).
+    #[pyo3(signature = (max_records=500, timeout=None))]
+    fn poll_batch(
+        &self,
+        py: Python<'_>,
+        max_records: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Vec<Message>> {
+        if max_records == 0 {
+            return Err(errors::config_error(
+                py,
+                "invalid max_records 0: expected at least 1".into(),
+                Some("max_records"),
+                Some("0"),
+            ));
         }
+        let deadline = deadline(py, timeout)?;
+        let Some(first) = self.next_message(py, deadline, false)? else {
+            return Ok(Vec::new());
+        };
+        let mut batch = vec![first];
+        self.slot.extend_batch(&mut batch, max_records);
+        Ok(batch.into_iter().map(Message::from).collect())
     }
 
     /// The next message, or `None` when none arrived within `timeout` seconds (or the stream
     /// has ended: see `ended`). `timeout=None` waits like iteration does.
     #[pyo3(signature = (timeout=None))]
     fn poll(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Message>> {
-        let deadline = match timeout {
-            None => None,
-            Some(t) if t.is_finite() && t >= 0.0 => {
-                Some(Instant::now() + Duration::from_secs_f64(t.min(1e9)))
-            }
-            Some(t) => {
-                return Err(errors::config_error(
-                    py,
-                    format!("invalid timeout {t}: expected a number of seconds >= 0"),
-                    Some("timeout"),
-                    Some(&t.to_string()),
-                ))
-            }
-        };
-        match self.wait(py, deadline)? {
-            Outcome::Message(inner) => Ok(Some(Message { inner })),
-            Outcome::Failed(e) => Err(errors::from_stream(py, &e)),
-            Outcome::Ended | Outcome::NothingYet => Ok(None),
-        }
+        let deadline = deadline(py, timeout)?;
+        Ok(self.next_message(py, deadline, false)?.map(Message::from))
     }
 
     fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -530,12 +578,13 @@ impl Stream {
 
     /// Declares `message` processed (with `auto.ack=true`, every earlier message of its
     /// partition too), from any thread. No effect once the partition is no longer owned by
-    /// this member; `ValueError` for a message this stream did not hand out.
-    fn ack(&self, message: &Message) -> PyResult<()> {
+    /// this member; `ForeignMessageError` (a `ValueError`) for a message this stream did not
+    /// hand out.
+    fn ack(&self, py: Python<'_>, message: &Message) -> PyResult<()> {
         self.slot
             .acker
             .ack(&message.inner)
-            .map_err(|e| PyValueError::new_err(e.to_string()))
+            .map_err(|e| errors::foreign_message(py, &e))
     }
 
     /// The consumer thread id this stream stands for (`<consumer id>-<n>`).
@@ -562,8 +611,132 @@ pub struct Message {
     pub(crate) inner: zkconsumer::Message,
 }
 
+impl From<zkconsumer::Message> for Message {
+    fn from(inner: zkconsumer::Message) -> Self {
+        Message { inner }
+    }
+}
+
+/// The instant `timeout` seconds from now (`None`: no deadline); a clear error for a
+/// negative or non-finite value.
+fn deadline(py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Instant>> {
+    match timeout {
+        None => Ok(None),
+        Some(t) if t.is_finite() && t >= 0.0 => {
+            Ok(Some(Instant::now() + Duration::from_secs_f64(t.min(1e9))))
+        }
+        Some(t) => Err(errors::config_error(
+            py,
+            format!("invalid timeout {t}: expected a number of seconds >= 0"),
+            Some("timeout"),
+            Some(&t.to_string()),
+        )),
+    }
+}
+
+/// Logs a message set skipped by `skipping_errors()` on the `zkconsumer` logger.
+fn log_skipped(py: Python<'_>, e: &StreamError) -> PyResult<()> {
+    py.import("logging")?
+        .call_method1("getLogger", ("zkconsumer",))?
+        .call_method1("warning", ("skipping a message set: %s", e.to_string()))?;
+    Ok(())
+}
+
+/// `stream.skipping_errors()`: iteration that skips undecodable message sets.
+#[pyclass(module = "zkconsumer._native", name = "SkippingStream", frozen)]
+pub struct SkippingStream {
+    stream: Py<Stream>,
+}
+
+#[pymethods]
+impl SkippingStream {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The next message, skipping undecodable sets (logged); ends with the stream.
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Message>> {
+        Ok(self
+            .stream
+            .get()
+            .next_message(py, None, true)?
+            .map(Message::from))
+    }
+}
+
 #[pymethods]
 impl Message {
+    /// A message with these fields (for tests, or to rebuild one): not acknowledgeable unless
+    /// a stream handed out its partition.
+    #[new]
+    #[pyo3(signature = (topic, partition, offset, value, key=None))]
+    fn new(topic: &str, partition: i32, offset: i64, value: Vec<u8>, key: Option<Vec<u8>>) -> Self {
+        Message {
+            inner: zkconsumer::Message {
+                topic: std::sync::Arc::from(topic),
+                partition,
+                offset,
+                key,
+                value,
+            },
+        }
+    }
+
+    /// Pickles as its constructor call (a process pool can take it).
+    #[allow(clippy::type_complexity)]
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(
+        Bound<'py, PyType>,
+        (
+            String,
+            i32,
+            i64,
+            Bound<'py, PyBytes>,
+            Option<Bound<'py, PyBytes>>,
+        ),
+    )> {
+        let py = slf.py();
+        let m = &slf.get().inner;
+        Ok((
+            slf.get_type(),
+            (
+                m.topic.to_string(),
+                m.partition,
+                m.offset,
+                PyBytes::new(py, &m.value),
+                m.key.as_deref().map(|k| PyBytes::new(py, k)),
+            ),
+        ))
+    }
+
+    /// Equal when topic, partition, offset, key and value are.
+    fn __richcmp__(&self, other: &Bound<'_, PyAny>, op: CompareOp) -> Py<PyAny> {
+        let py = other.py();
+        let Ok(other) = other.cast::<Message>() else {
+            return py.NotImplemented();
+        };
+        let equal = self.inner == other.get().inner;
+        match op {
+            CompareOp::Eq => equal
+                .into_pyobject(py)
+                .map(|b| b.to_owned().into_any().unbind()),
+            CompareOp::Ne => (!equal)
+                .into_pyobject(py)
+                .map(|b| b.to_owned().into_any().unbind()),
+            _ => return py.NotImplemented(),
+        }
+        .unwrap_or_else(|_| py.NotImplemented())
+    }
+
+    fn __hash__(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let m = &self.inner;
+        (&*m.topic, m.partition, m.offset, &m.key, &m.value).hash(&mut h);
+        h.finish()
+    }
+
     /// Topic the message was read from.
     #[getter]
     fn topic(&self) -> &str {
@@ -594,13 +767,27 @@ impl Message {
         PyBytes::new(py, &self.inner.value)
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "<zkconsumer.Message {}-{}@{} ({} bytes)>",
-            self.inner.topic,
-            self.inner.partition,
-            self.inner.offset,
-            self.inner.value.len()
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let m = &self.inner;
+        let short = |bytes: &[u8]| -> PyResult<String> {
+            let shown = &bytes[..bytes.len().min(40)];
+            let repr = PyBytes::new(py, shown).repr()?.to_string();
+            Ok(if bytes.len() > shown.len() {
+                format!("{repr}...({} bytes)", bytes.len())
+            } else {
+                repr
+            })
+        };
+        let key = match m.key.as_deref() {
+            Some(k) => short(k)?,
+            None => "None".into(),
+        };
+        Ok(format!(
+            "Message(topic={}, partition={}, offset={}, value={}, key={key})",
+            pyo3::types::PyString::new(py, &m.topic).repr()?,
+            m.partition,
+            m.offset,
+            short(&m.value)?,
+        ))
     }
 }

@@ -4,7 +4,8 @@ ZooKeeper with kazoo, and running members as separate processes (Python, the zkc
 Kafka's own Java console consumer).
 
 Run them through scripts/test, or by hand: scripts/testbed start; source .testbed/env; then
-pytest python/tests with a Python that has zkconsumer, pytest and kazoo installed.
+pytest python/tests with a Python that has zkconsumer, pytest, pytest-timeout and kazoo
+installed (`pip install ./python[test]`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 KCAT = ["kcat", "-X", "broker.version.fallback=0.8.2.2", "-X", "api.version.request=false"]
 SESSION_MS = 4000
+
+
+def pytest_configure(config) -> None:
+    """Every test has a time limit (pyproject's `timeout`, pytest-timeout): without the plugin
+    a hanging test would hang the whole run, so the suite refuses to start."""
+    if not config.pluginmanager.hasplugin("timeout"):
+        raise pytest.UsageError(
+            "pytest-timeout is not installed: pip install pytest-timeout (every zkconsumer "
+            "test runs with a time limit, see python/pyproject.toml)")
 
 
 def wait_until(what: str, check: Callable[[], object], timeout: float = 30.0, every: float = 0.1):

@@ -28,7 +28,9 @@ def test_listener_introspection_ack_and_poll(cluster, group):
         assert assignment == {topic: {0: f"{cid}-0", 1: f"{cid}-0", 2: f"{cid}-1"}}
 
         taken = []
+        deadline = time.monotonic() + 60
         while len(taken) < 30:
+            assert time.monotonic() < deadline, f"only {len(taken)} of 30 messages in 60 s"
             for s in streams:
                 m = s.poll(timeout=0.2)
                 if m is not None:
@@ -49,8 +51,27 @@ def test_listener_introspection_ack_and_poll(cluster, group):
         consumer.commit()
         assert cluster.offsets(group, topic) == {p: 10 for p in range(3)}
         assert streams[0].poll(timeout=0.1) is None
-        with pytest.raises(zkconsumer.Error):
+        with pytest.raises(zkconsumer.UsageError):
             consumer.streams({topic: 1})  # once per consumer, as in Java
+
+        # A second member joins: before_release gets the partitions that move away (not the
+        # ones kept by the same thread), before the new assignment is announced.
+        assert not [e for e in events if e[0] == "release"]
+        with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config()) as joiner:
+            joiner.streams({topic: 1})
+            wait_until("the rebalance to a 2-member group",
+                       lambda: len(set(cluster.owners(group, topic).values())) == 2, 60)
+            wait_until("the new assignment in after_assign",
+                       lambda: len([e for e in events if e[0] == "assign"]) >= 2, 30)
+            releases = [e for e in events if e[0] == "release"]
+            assert releases, "before_release was not called"
+            # Released: every partition whose owning thread changed (a partition that moves
+            # to another stream of this member is released and claimed again).
+            before = assignment[topic]
+            after = cluster.owners(group, topic)
+            assert releases[0][1] == {topic: {p for p in range(3) if after[p] != before[p]}}
+            assert events.index(releases[0]) < max(
+                i for i, e in enumerate(events) if e[0] == "assign")
     # Leaving the block ended the streams.
     assert not streams[1].ended
     assert list(streams[0]) == [] and streams[1].poll(timeout=5) is None
@@ -60,16 +81,31 @@ def test_listener_introspection_ack_and_poll(cluster, group):
 
 def test_close_from_another_thread_ends_a_blocked_iteration(cluster, group):
     topic = cluster.create_topic(1)
+    cluster.produce(topic, 0, ["only"])
     consumer = zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config())
     stream = consumer.streams({topic: 1})[topic][0]
-    got = []
-    reader = threading.Thread(target=lambda: got.extend(stream))
+    got, errors, finished = [], [], threading.Event()
+
+    def read():
+        try:
+            for m in stream:
+                got.append(m.value)
+            finished.set()  # the iteration ended normally (StopIteration)
+        except BaseException as e:  # noqa: B902 - reported by the test below
+            errors.append(e)
+
+    reader = threading.Thread(target=read)
     reader.start()
-    time.sleep(0.5)
+    wait_until("the reader to take the message", lambda: got or errors, 30)
+    # The reader is now blocked in next(): nothing more was produced.
+    time.sleep(0.2)
+    assert reader.is_alive() and not errors
     start = time.monotonic()
     consumer.close()
     reader.join(10)
-    assert not reader.is_alive() and got == []
+    assert not reader.is_alive(), "close() did not end the blocked iteration"
+    assert errors == [] and finished.is_set()
+    assert got == [b"only"]
     assert time.monotonic() - start < 5
     consumer.close()  # idempotent
 
@@ -95,15 +131,17 @@ def test_a_consumer_made_before_fork_fails_clearly_in_the_child(cluster, group):
         try:
             consumer.commit()
             os.write(write, b"no error")
-        except zkconsumer.Error as e:
+        except zkconsumer.UsageError as e:
             os.write(write, str(e).encode())
+        except BaseException as e:  # noqa: B902 - reported by the parent
+            os.write(write, f"not a UsageError: {e!r}".encode())
         finally:
             os._exit(0)
     os.close(write)
     message = os.read(read, 4096).decode()
     os.waitpid(pid, 0)
     consumer.close()
-    assert "before fork()" in message
+    assert "before fork()" in message, message
 
 
 def test_the_package_is_installed_with_its_type_information():
@@ -121,9 +159,9 @@ def test_blocking_calls_from_a_listener_callback_fail_clearly(cluster, group):
     with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config()) as consumer:
         def after_assign(consumer_id, assignment):
             try:
-                consumer.commit()
+                consumer.close()
                 seen.append("no error")
-            except zkconsumer.Error as e:
+            except zkconsumer.UsageError as e:
                 seen.append(str(e))
 
         consumer.set_rebalance_listener(after_assign=after_assign)
@@ -196,3 +234,85 @@ def test_request_shutdown_ends_existing_streams_and_later_consumers_start_normal
     with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config(
             consumer_timeout_ms=20000)) as later:
         assert next(later.streams({topic: 1})[topic][0]).value == b"two"
+
+
+def test_a_message_is_constructible_picklable_hashable_and_readable(cluster, group):
+    import pickle
+
+    made = zkconsumer.Message("orders", 2, 41, b"payload", key=b"k1")
+    assert (made.topic, made.partition, made.offset, made.value, made.key) == (
+        "orders", 2, 41, b"payload", b"k1")
+    assert zkconsumer.Message("orders", 2, 41, b"payload").key is None
+    assert repr(made) == "Message(topic='orders', partition=2, offset=41, value=b'payload', key=b'k1')"
+    assert made == zkconsumer.Message("orders", 2, 41, b"payload", b"k1")
+    assert made != zkconsumer.Message("orders", 2, 42, b"payload", b"k1")
+    assert made != ("orders", 2, 41)
+    assert len({made, zkconsumer.Message("orders", 2, 41, b"payload", b"k1")}) == 1
+    big = zkconsumer.Message("t", 0, 0, b"x" * 1000)
+    assert repr(big).endswith("...(1000 bytes), key=None)")
+
+    topic = cluster.create_topic(1)
+    cluster.produce(topic, 0, ["delivered"])
+    with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config()) as consumer:
+        stream = consumer.streams({topic: 1})[topic][0]
+        m = stream.poll(timeout=30)
+        assert m is not None
+        back = pickle.loads(pickle.dumps(m))
+        assert back == m and hash(back) == hash(m) and back is not m
+        assert (back.topic, back.offset, back.value) == (topic, 0, b"delivered")
+        # a rebuilt message of a partition the stream handed out can be acknowledged
+        stream.ack(back)
+        assert consumer.owned_partitions() == {(topic, 0): 1}
+
+
+def test_two_threads_block_in_next_in_parallel_the_gil_is_released(cluster, group):
+    topic = cluster.create_topic(2)
+    with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config()) as consumer:
+        streams = consumer.streams({topic: 2})[topic]
+        got, errors = {}, []
+        blocked = threading.Barrier(3, timeout=30)
+
+        def read(stream):
+            try:
+                blocked.wait()
+                got[stream.thread_id] = stream.poll(timeout=30)
+            except BaseException as e:  # noqa: B902 - reported below
+                errors.append(e)
+
+        readers = [threading.Thread(target=read, args=(s,)) for s in streams]
+        for r in readers:
+            r.start()
+        blocked.wait()
+        # Both readers wait in poll() now; this thread still runs Python code (it holds the
+        # GIL between its own calls only), counting while they block.
+        counted = 0
+        until = time.monotonic() + 0.5
+        while time.monotonic() < until:
+            counted += 1
+        assert counted > 10_000, "this thread barely ran while the readers blocked"
+        assert all(r.is_alive() for r in readers)
+        # One message per partition: each stream owns one partition, both wake.
+        cluster.produce_numbered(topic, 2, 1, "g")
+        for r in readers:
+            r.join(30)
+        assert errors == [] and not any(r.is_alive() for r in readers)
+        assert sorted(m.value for m in got.values()) == [b"g-0-0", b"g-1-0"]
+
+
+def test_the_stubs_and_exports_cover_the_native_module():
+    import re
+
+    stubs = (Path(zkconsumer.__file__).parent / "_native.pyi").read_text()
+    for name in zkconsumer.__all__:
+        assert hasattr(zkconsumer, name), name
+    for cls in (zkconsumer.Consumer, zkconsumer.Stream, zkconsumer.Message,
+                zkconsumer.SkippingStream):
+        body = stubs.split(f"class {cls.__name__}:", 1)[1].split("\nclass ", 1)[0]
+        stubbed = set(re.findall(r"def (\w+)\(", body))
+        public = {n for n in dir(cls) if not n.startswith("_")}
+        assert public <= stubbed, f"{cls.__name__}: not in _native.pyi: {public - stubbed}"
+    functions = set(re.findall(r"^def (\w+)\(", stubs, re.M))
+    native = {n for n in dir(zkconsumer._native) if not n.startswith("_")
+              and callable(getattr(zkconsumer._native, n))
+              and not isinstance(getattr(zkconsumer._native, n), type)}
+    assert native <= functions, f"functions not in _native.pyi: {native - functions}"

@@ -6,6 +6,7 @@ import time
 import pytest
 
 import zkconsumer
+from conftest import wait_until
 
 
 def closed_port() -> int:
@@ -102,7 +103,8 @@ def test_oversized_message_raises_stream_error_naming_it_and_the_stream_goes_on(
         assert values == [f"small-{i}".encode() for i in range(5)]
         e = errors[0]
         assert (e.topic, e.partition, e.offset) == (topic, 0, 0)
-        assert "fetch.message.max.bytes" in str(e)
+        assert "raise fetch.message.max.bytes" in str(e)
+        assert not e.skippable, "skipping would lose the message: raise the limit instead"
 
 
 def test_consumer_timeout_raises_timeout_and_the_stream_stays_usable(cluster, group):
@@ -181,3 +183,140 @@ def test_undecodable_message_set_raises_stream_error_and_the_others_flow(cluster
     assert "cannot decode" in str(e)
     assert [v for p, v in got if p == 0] == ["before", "after"]
     assert [v for p, v in got if p == 1] == [f"p1-{i}" for i in range(10)]
+
+
+ATTRIBUTES = {
+    zkconsumer.Error: {},
+    zkconsumer.ConfigError: {"key": "fetch.min.bytes", "value": "1.5"},
+    zkconsumer.ConnectionError: {},
+    zkconsumer.UnknownTopicError: {"topics": ["a", "b"]},
+    zkconsumer.StreamError: {"topic": "t", "partition": 2, "offset": 9, "reason": "r",
+                             "skippable": True},
+    zkconsumer.Timeout: {},
+    zkconsumer.UsageError: {},
+    zkconsumer.ForeignMessageError: {"topic": "t", "partition": 1, "offset": 4,
+                                     "thread_id": "g_x-0"},
+}
+
+
+@pytest.mark.parametrize("cls", list(ATTRIBUTES), ids=lambda c: c.__name__)
+def test_every_exception_keeps_its_attributes_when_pickled(cls):
+    import pickle
+
+    attributes = ATTRIBUTES[cls]
+    err = cls(f"a {cls.__name__}", **attributes)
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is cls and back.args == err.args and str(back) == str(err)
+    for name, value in attributes.items():
+        assert getattr(back, name) == value, name
+    assert isinstance(back, zkconsumer.Error)
+
+
+def test_exceptions_raised_by_the_library_pickle_with_their_attributes(cluster, group):
+    import pickle
+
+    topic = cluster.create_topic(1)
+    cluster.produce(topic, 0, ["x" * 3000])
+    config = cluster.config(fetch_message_max_bytes=1024)
+    with zkconsumer.Consumer(cluster.zk_connect, group, config=config) as consumer:
+        stream = consumer.streams({topic: 1})[topic][0]
+        with pytest.raises(zkconsumer.StreamError) as err:
+            next(stream)
+    back = pickle.loads(pickle.dumps(err.value))
+    assert (back.topic, back.partition, back.offset, back.skippable) == (topic, 0, 0, False)
+    assert back.reason == str(err.value) and "raise fetch.message.max.bytes" in back.reason
+
+
+def test_usage_errors(cluster, group):
+    topic = cluster.create_topic(1)
+    with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config()) as consumer:
+        stream = consumer.streams({topic: 1})[topic][0]
+        with pytest.raises(zkconsumer.UsageError, match="already created") as err:
+            consumer.streams({topic: 1})
+        assert isinstance(err.value, RuntimeError)
+
+        # A stream read by two threads at once: the second reader fails, the first goes on.
+        import threading
+
+        outcome = []
+
+        def first_reader():
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    outcome.append(stream.poll(timeout=deadline - time.monotonic()))
+                    return
+                except zkconsumer.UsageError:
+                    time.sleep(0.01)  # the main thread's probe held the stream just then
+                except BaseException as e:  # noqa: B902 - the test reports whatever it was
+                    outcome.append(e)
+                    return
+
+        reader = threading.Thread(target=first_reader)
+        reader.start()
+        try:
+            def second_read_refused():
+                try:
+                    stream.poll(timeout=0)
+                except zkconsumer.UsageError as e:
+                    return "already being read" in str(e)
+                return False
+
+            wait_until("the second reader to be refused", second_read_refused, 20, 0.02)
+            cluster.produce(topic, 0, ["for the first reader"])
+        finally:
+            reader.join(30)
+        assert not reader.is_alive()
+        assert [getattr(m, "value", m) for m in outcome] == [b"for the first reader"]
+
+        # ack of a message this stream did not hand out
+        stranger = zkconsumer.Message("elsewhere", 3, 7, b"v")
+        with pytest.raises(zkconsumer.ForeignMessageError) as err:
+            stream.ack(stranger)
+        e = err.value
+        assert isinstance(e, ValueError)
+        assert (e.topic, e.partition, e.offset, e.thread_id) == (
+            "elsewhere", 3, 7, stream.thread_id)
+    with pytest.raises(zkconsumer.UsageError, match="shut down"):
+        consumer.commit()
+    with pytest.raises(zkconsumer.UsageError, match="shut down"):
+        consumer.seek(topic, 0, 0)
+
+
+def test_an_undecodable_set_is_skippable_and_skipping_errors_goes_past_it(cluster, group, caplog):
+    import json
+    import logging
+    import os
+    from pathlib import Path
+
+    state = os.environ.get("ZKC_TEST_STATE")
+    if not state:
+        pytest.fail("needs the test bed's broker log folders (ZKC_TEST_STATE, set by scripts/test "
+                    "and by `source .testbed/env`)")
+    topic = cluster.create_topic(1)
+    cluster.produce(topic, 0, ["before"])
+    cluster.produce(topic, 0, [f"gz-{i}" for i in range(5)], "-z", "gzip")
+    cluster.produce(topic, 0, ["after"])
+    leader = json.loads(cluster.data(f"/brokers/topics/{topic}/partitions/0/state"))["leader"]
+    segment = Path(state) / f"broker-{leader}" / "data" / f"{topic}-0" / "00000000000000000000.log"
+    assert damage_first_compressed_set(segment) == 5
+
+    config = cluster.config(consumer_timeout_ms=20000)
+    with zkconsumer.Consumer(cluster.zk_connect, group, config=config) as consumer:
+        stream = consumer.streams({topic: 1})[topic][0]
+        assert next(stream).value == b"before"
+        with pytest.raises(zkconsumer.StreamError) as err:
+            next(stream)
+        assert err.value.skippable
+        assert next(stream).value == b"after", "the stream goes on past the set"
+    with caplog.at_level(logging.WARNING, logger="zkconsumer"):
+        with zkconsumer.Consumer(cluster.zk_connect, group + "-skip", config=config) as consumer:
+            stream = consumer.streams({topic: 1})[topic][0]
+            skipping = stream.skipping_errors()
+            assert iter(skipping) is skipping
+            assert [next(skipping).value for _ in range(2)] == [b"before", b"after"]
+    skipped = [r for r in caplog.records if r.name == "zkconsumer"]
+    assert len(skipped) == 1 and "cannot decode" in skipped[0].getMessage()
+    # "after" (6) is in hand when the with block closes: processed is everything before it,
+    # the skipped set included.
+    assert cluster.offsets(group + "-skip", topic) == {0: 6}

@@ -585,6 +585,9 @@ struct Owned {
     empty_answers: u32,
     /// What the current fetch round decided for this partition (`None`: no answer named it).
     next: Option<Next>,
+    /// The offset and epoch of the request in flight: an answer is for that epoch only (a
+    /// seek meanwhile makes it stale).
+    requested: Option<(i64, u64)>,
 }
 
 impl Owned {
@@ -594,6 +597,7 @@ impl Owned {
             crc_failures: 0,
             empty_answers: 0,
             next: None,
+            requested: None,
         }
     }
 }
@@ -625,6 +629,9 @@ enum Queued {
     Nothing { failed: Option<DecodeError> },
     /// Stopped, or the partition is no longer owned: the rest was dropped.
     Stopped,
+    /// The partition's offsets were reset (a seek) while the answer was on its way: the rest
+    /// was dropped, and the partition is fetched from its new position.
+    Superseded,
 }
 
 /// What to do with a partition after one fetch answer.
@@ -709,15 +716,16 @@ impl Fetcher {
 
     /// Resolves INVALID positions with an Offset request per `auto.offset.reset`.
     fn resolve_offsets(&mut self) {
-        let unresolved: Vec<usize> = (0..self.partitions.len())
-            .filter(|&i| self.partitions[i].target.info.fetch_offset() < 0)
+        let unresolved: Vec<(usize, u64)> = (0..self.partitions.len())
+            .map(|i| (i, self.partitions[i].target.info.epoch()))
+            .filter(|&(i, _)| self.partitions[i].target.info.fetch_offset() < 0)
             .collect();
         if unresolved.is_empty() {
             return;
         }
         let mut topics: Vec<String> = unresolved
             .iter()
-            .map(|&i| self.partitions[i].target.info.topic.to_string())
+            .map(|&(i, _)| self.partitions[i].target.info.topic.to_string())
             .collect();
         topics.sort();
         topics.dedup();
@@ -730,16 +738,18 @@ impl Fetcher {
         });
         match answer {
             Ok(answer) => {
-                for &i in &unresolved {
+                for &(i, epoch) in &unresolved {
                     let info = &self.partitions[i].target.info;
                     let found = answer.get(&*info.topic).and_then(|ps| {
                         ps.iter()
                             .find(|p| p.partition == info.partition)
                             .map(|p| p.offset)
                     });
+                    // Not when a seek placed the partition meanwhile.
                     if let Some(offset) = found {
-                        tracing::info!(topic = %info.topic, partition = info.partition, offset, policy = ?self.config.auto_offset_reset, "no usable committed offset: reset");
-                        info.reset_offsets(offset);
+                        if info.reset_offsets_in(epoch, offset) {
+                            tracing::info!(topic = %info.topic, partition = info.partition, offset, policy = ?self.config.auto_offset_reset, "no usable committed offset: reset");
+                        }
                     }
                 }
             }
@@ -756,13 +766,24 @@ impl Fetcher {
     }
 
     /// Fetches the partitions at `indices` once and records what to do with each.
+    /// Paused partitions are not fetched (kept as they are).
     fn fetch_some(&mut self, indices: &[usize]) {
-        let requests: Vec<(Arc<str>, i32, i64)> = indices
-            .iter()
-            .map(|&i| &self.partitions[i].target.info)
-            .filter(|info| info.fetch_offset() >= 0)
-            .map(|info| (info.topic.clone(), info.partition, info.fetch_offset()))
-            .collect();
+        let mut requests: Vec<(Arc<str>, i32, i64)> = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let owned = &mut self.partitions[i];
+            let info = &owned.target.info;
+            // The epoch before the offset: a seek in between makes the answer stale, never
+            // an answer for the new offset look old.
+            let epoch = info.epoch();
+            let offset = info.fetch_offset();
+            owned.requested = None;
+            if info.is_paused() {
+                owned.next = Some(Next::Keep);
+            } else if offset >= 0 {
+                owned.requested = Some((offset, epoch));
+                requests.push((info.topic.clone(), info.partition, offset));
+            }
+        }
         if requests.is_empty() {
             self.record(indices, Next::Keep);
             sleep_unless_stopped(&self.stop, self.config.refresh_leader_backoff);
@@ -847,9 +868,15 @@ impl Fetcher {
         let info = self.partitions[index].target.info.clone();
         let high_watermark = data.highwatermark_offset();
         info.set_high_watermark(high_watermark);
-        let requested = info.fetch_offset();
-        match self.queue_set(index, data, requested) {
+        let Some((requested, epoch)) = self.partitions[index].requested else {
+            return Next::Keep;
+        };
+        if info.epoch() != epoch {
+            return Next::Keep;
+        }
+        match self.queue_set(index, data, requested, epoch) {
             Queued::Stopped => Next::Drop,
+            Queued::Superseded => Next::Keep,
             Queued::Chunks => {
                 let owned = &mut self.partitions[index];
                 owned.empty_answers = 0;
@@ -859,7 +886,7 @@ impl Fetcher {
             Queued::Nothing { failed } => {
                 let error = failed.as_ref().or(data.decode_error());
                 match error.filter(|e| e.offset >= requested) {
-                    Some(error) => self.undecodable(index, requested, error),
+                    Some(error) => self.undecodable(index, requested, epoch, error),
                     None if high_watermark > requested => {
                         self.empty_answer(index, requested, high_watermark)
                     }
@@ -874,7 +901,7 @@ impl Fetcher {
     /// compressed wrapper at a time, so a compressed answer is never held decompressed as a
     /// whole. The set ends at a wrapper that cannot be decoded: what comes before it is
     /// queued, and the next fetch starts at it (and reports it, see [`deliver`](Self::deliver)).
-    fn queue_set(&self, index: usize, data: &Data<'_>, requested: i64) -> Queued {
+    fn queue_set(&self, index: usize, data: &Data<'_>, requested: i64, epoch: u64) -> Queued {
         let info = &self.partitions[index].target.info;
         let mut chunk = ChunkBuilder::new(self.config.fetch_message_max_bytes);
         let mut sent = false;
@@ -899,18 +926,18 @@ impl Fetcher {
             };
             for m in messages.iter().filter(|m| m.offset >= requested) {
                 if chunk.push(message_of(info, m)) {
-                    if !self.send_chunk(index, chunk.take()) {
-                        return Queued::Stopped;
+                    match self.send_chunk(index, epoch, chunk.take()) {
+                        Queued::Chunks => sent = true,
+                        other => return other,
                     }
-                    sent = true;
                 }
             }
         }
         if !chunk.is_empty() {
-            if !self.send_chunk(index, chunk.take()) {
-                return Queued::Stopped;
+            match self.send_chunk(index, epoch, chunk.take()) {
+                Queued::Chunks => sent = true,
+                other => return other,
             }
-            sent = true;
         }
         if sent {
             Queued::Chunks
@@ -941,21 +968,27 @@ impl Fetcher {
         Next::Drop
     }
 
-    /// Queues `messages` (not empty, ascending) of the partition at `index` and moves its
-    /// fetch position past them; `false` when stopped or the partition is no longer owned.
-    fn send_chunk(&self, index: usize, messages: Vec<Message>) -> bool {
+    /// Queues `messages` (not empty, ascending) of the partition at `index`, fetched in
+    /// `epoch`, and moves its fetch position past them: [`Queued::Chunks`], or
+    /// [`Queued::Stopped`] when stopped or the partition is no longer owned, or
+    /// [`Queued::Superseded`] when a seek ended `epoch` (nothing is queued or moved).
+    fn send_chunk(&self, index: usize, epoch: u64, messages: Vec<Message>) -> Queued {
         let info = self.partitions[index].target.info.clone();
         if let Some(last) = messages.last() {
-            info.mark_fetched(last.offset + 1);
+            if !info.mark_fetched(epoch, last.offset + 1) {
+                return Queued::Superseded;
+            }
         }
-        self.send(
-            index,
-            StreamItem::Chunk(FetchedChunk {
-                epoch: info.epoch(),
-                info,
-                messages,
-            }),
-        )
+        let chunk = StreamItem::Chunk(FetchedChunk {
+            epoch,
+            info,
+            messages,
+        });
+        if self.send(index, chunk) {
+            Queued::Chunks
+        } else {
+            Queued::Stopped
+        }
     }
 
     /// Blocks until the stream queue takes `item`; `false` when stopped or the partition is
@@ -1001,7 +1034,13 @@ impl Fetcher {
     /// transit: fetched again up to three times, then reported and the partition stopped. Any
     /// other decoding failure is in the data itself: reported once, and fetching goes on after
     /// the set (the application decides whether to skip it, see [`StreamItem::Undecodable`]).
-    fn undecodable(&mut self, index: usize, requested: i64, error: &DecodeError) -> Next {
+    fn undecodable(
+        &mut self,
+        index: usize,
+        requested: i64,
+        epoch: u64,
+        error: &DecodeError,
+    ) -> Next {
         if let KafkaError::Kafka(KafkaCode::CorruptMessage) = error.error {
             return self.handle_error(index, &error.error);
         }
@@ -1014,10 +1053,12 @@ impl Fetcher {
             last_offset: error.offset,
             reason: error.error.to_string(),
         };
+        if !info.mark_fetched(epoch, resume_at) {
+            return Next::Keep;
+        }
         tracing::error!(%error, "undecodable message set");
-        info.mark_fetched(resume_at);
         let item = StreamItem::Undecodable {
-            epoch: info.epoch(),
+            epoch,
             info,
             error,
             resume_at,
@@ -1034,8 +1075,13 @@ impl Fetcher {
         let info = owned.target.info.clone();
         match error {
             KafkaError::Kafka(KafkaCode::OffsetOutOfRange) => {
-                tracing::warn!(topic = %info.topic, partition = info.partition, offset = info.fetch_offset(), policy = ?self.config.auto_offset_reset, "offset out of range: resetting");
-                info.reset_offsets(crate::partition::INVALID_OFFSET);
+                // Out of range at the offset requested; not when a seek moved it meanwhile.
+                let Some((offset, epoch)) = owned.requested else {
+                    return Next::Keep;
+                };
+                if info.reset_offsets_in(epoch, crate::partition::INVALID_OFFSET) {
+                    tracing::warn!(topic = %info.topic, partition = info.partition, offset, policy = ?self.config.auto_offset_reset, "offset out of range: resetting");
+                }
                 Next::Keep
             }
             KafkaError::Kafka(KafkaCode::CorruptMessage) | KafkaError::InvalidSnappy(_) => {
