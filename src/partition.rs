@@ -299,8 +299,9 @@ impl PartitionTopicInfo {
     }
 }
 
-/// One message as delivered to the application.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One message as delivered to the application. Two messages are equal when their topic,
+/// partition, offset, key and value are (the epoch they were fetched in does not count).
+#[derive(Debug, Clone)]
 pub struct Message {
     /// Topic the message was read from.
     pub topic: Arc<str>,
@@ -317,6 +318,41 @@ pub struct Message {
     /// reset is ignored, even when the new range has a message at the same offset.
     pub(crate) epoch: u64,
 }
+
+impl Message {
+    /// A message with these fields that no stream handed out (for tests, or one rebuilt from
+    /// its fields, e.g. after crossing a process boundary). Acknowledging it with a stream
+    /// fails with [`ForeignMessage`](crate::stream::ForeignMessage) unless that stream handed
+    /// out this offset of this partition.
+    pub fn new(
+        topic: impl Into<Arc<str>>,
+        partition: i32,
+        offset: i64,
+        key: Option<Vec<u8>>,
+        value: Vec<u8>,
+    ) -> Self {
+        Message {
+            topic: topic.into(),
+            partition,
+            offset,
+            key,
+            value,
+            epoch: 0,
+        }
+    }
+}
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        self.topic == other.topic
+            && self.partition == other.partition
+            && self.offset == other.offset
+            && self.key == other.key
+            && self.value == other.value
+    }
+}
+
+impl Eq for Message {}
 
 #[cfg(test)]
 mod tests {

@@ -672,13 +672,7 @@ impl Message {
     #[pyo3(signature = (topic, partition, offset, value, key=None))]
     fn new(topic: &str, partition: i32, offset: i64, value: Vec<u8>, key: Option<Vec<u8>>) -> Self {
         Message {
-            inner: zkconsumer::Message {
-                topic: std::sync::Arc::from(topic),
-                partition,
-                offset,
-                key,
-                value,
-            },
+            inner: zkconsumer::Message::new(topic, partition, offset, key, value),
         }
     }
 
