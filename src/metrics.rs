@@ -26,6 +26,7 @@ pub struct Metrics {
     commit_micros_total: AtomicU64,
     last_commit_micros: AtomicU64,
     ownership_waits: AtomicU64,
+    rebalance_failures: AtomicU64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -68,6 +69,16 @@ impl Metrics {
     /// Rebalance attempts so far that waited for a partition another session still owned.
     pub fn ownership_waits(&self) -> u64 {
         self.ownership_waits.load(Ordering::Relaxed)
+    }
+
+    /// Counts a failed rebalance attempt (it is retried).
+    pub fn record_rebalance_failure(&self) {
+        self.rebalance_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Failed rebalance attempts so far (each is retried until one succeeds).
+    pub fn rebalance_failures(&self) -> u64 {
+        self.rebalance_failures.load(Ordering::Relaxed)
     }
 
     /// Messages handed to the application so far.
@@ -120,6 +131,12 @@ pub fn render(group: &str, metrics: &Metrics, lags: &[PartitionLag]) -> String {
         "gauge",
         "Duration of the last completed rebalance.",
         seconds(load(&metrics.last_rebalance_micros)),
+    );
+    counter(
+        "zkconsumer_rebalance_failures_total",
+        "counter",
+        "Failed rebalance attempts (each is retried).",
+        load(&metrics.rebalance_failures).to_string(),
     );
     counter(
         "zkconsumer_ownership_waits_total",
