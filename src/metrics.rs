@@ -71,6 +71,11 @@ impl Metrics {
         self.ownership_waits.load(Ordering::Relaxed)
     }
 
+    /// Successful offset commit rounds so far (a round with nothing changed counts too).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
     /// Counts a failed rebalance attempt (it is retried).
     pub fn record_rebalance_failure(&self) {
         self.rebalance_failures.fetch_add(1, Ordering::Relaxed);
