@@ -578,3 +578,53 @@ async fn consumer_ids_that_prefix_each_other_never_take_each_others_owner_nodes(
         slow_release_then_leave(shorter, longer, false).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_registration_left_by_an_earlier_run_is_waited_for_until_it_expires() {
+    let cluster = testkit::cluster();
+    let topic = topic("earlier", 1, 1);
+    let group = cluster.unique("earlier-group");
+    init_logs();
+    // The earlier run: a session of its own (through a proxy, 4 s) holding the registration.
+    let proxy = testkit::FaultProxy::start(&cluster.zk_hosts());
+    let chroot = &cluster.zk_connect()[cluster.zk_hosts().len()..];
+    let earlier =
+        zkconsumer::zk::session::ZkSession::connect(zkconsumer::zk::session::ZkSettings {
+            connect: format!("{}{chroot}", proxy.address()),
+            session_timeout: Duration::from_secs(4),
+            connection_timeout: Duration::from_secs(10),
+            server_version: cluster.zk_server_version(),
+        })
+        .await
+        .unwrap();
+    let path = format!("/consumers/{group}/ids/{group}_again");
+    earlier
+        .create_ephemeral(
+            &path,
+            br#"{"version":1,"subscription":{},"pattern":"static","timestamp":"1"}"#,
+        )
+        .await
+        .unwrap();
+    let earlier_session = earlier.session_id();
+    // It dies without closing its session: ZooKeeper expires it after its timeout.
+    proxy.stall();
+
+    // The new run, same consumer.id: patience 1.5 x 10 s, far beyond the earlier session's 4 s.
+    let member = connect_with(
+        config(&group)
+            .set("consumer.id", "again")
+            .set("zookeeper.session.timeout.ms", 10_000),
+    )
+    .await;
+    let seen = collect_streams(&member, &topic, 1).await;
+    let zk = zk().await;
+    let owner = zk.ephemeral_owner(&path).await.unwrap();
+    assert!(
+        owner.is_some_and(|s| s != earlier_session),
+        "registered in a session of its own after the earlier one expired: {owner:?}"
+    );
+    produce(&topic, 1, 3, "m");
+    wait_until("delivered", LIMIT, || seen.len() >= 3).await;
+    member.shutdown().await.unwrap();
+    proxy.resume();
+}
