@@ -478,6 +478,53 @@ async fn a_partition_released_from_a_stream_nobody_reads_does_not_stall_the_fetc
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unchanged_offset_is_not_rewritten() {
+    let topic = topic("norewrite", 1, 1);
+    let group = testkit::cluster().unique("norewrite-group");
+    let zk = zk().await;
+    let consumer = connect(&group).await; // auto-commit every 200 ms
+    let seen = collect_streams(&consumer, &topic, 1).await;
+    produce(&topic, 1, 5, "a");
+    wait_until("delivered", LIMIT, || seen.len() >= 5).await;
+    let path = format!("/consumers/{group}/offsets/{topic}/0");
+    let version = || async {
+        zk.client()
+            .check_stat(&path)
+            .await
+            .expect("stat")
+            .map(|s| s.version)
+    };
+    let start = std::time::Instant::now();
+    while committed(&zk, &group, &topic).await.get(&0) != Some(&5) {
+        assert!(start.elapsed() < LIMIT, "never committed 5");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let written = version().await;
+    // Three more auto-commit rounds, and a manual commit: the offset did not change.
+    let rounds = consumer.metrics().commits();
+    wait_until("three more commit rounds", LIMIT, || {
+        consumer.metrics().commits() >= rounds + 3
+    })
+    .await;
+    consumer.commit_offsets().await.unwrap();
+    assert_eq!(
+        version().await,
+        written,
+        "an unchanged offset was rewritten"
+    );
+    // A changed one is written once more.
+    produce(&topic, 1, 1, "b");
+    let start = std::time::Instant::now();
+    while committed(&zk, &group, &topic).await.get(&0) != Some(&6) {
+        assert!(start.elapsed() < LIMIT, "never committed 6");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(version().await, written.map(|v| v + 1));
+    consumer.shutdown().await.unwrap();
+    assert_eq!(version().await, written.map(|v| v + 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rebalance_listener_hears_each_release_and_assignment_and_idle_streams_time_out() {
     let topic = topic("listen", 4, 1);
     let group = testkit::cluster().unique("listen-group");

@@ -371,3 +371,58 @@ async fn with_auto_commit_off_a_commit_in_before_release_covers_the_partitions_b
         "the second member got nothing of the first batch again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_auto_commit_the_partitions_that_move_are_committed_before_they_are_released() {
+    let topic = topic("keep-autocommit", 4, 1);
+    let group = testkit::cluster().unique("keep-autocommit-group");
+    let zk = zk().await;
+    // Auto-commit on, but its timer far away: only the commit before a release can write.
+    let member = || {
+        connect_with(
+            config(&group)
+                .set("auto.commit.enable", true)
+                .set("auto.commit.interval.ms", 3_600_000),
+        )
+    };
+    let first = member().await;
+    let seen = collect_streams(&first, &topic, 1).await;
+    produce(&topic, 4, 5, "one");
+    wait_until("first batch delivered", LIMIT, || seen.len() >= 20).await;
+    wait_until("all 20 processed", LIMIT, || {
+        first.owned_partitions().values().all(|o| *o == 5)
+    })
+    .await;
+    assert!(committed(&zk, &group, &topic).await.is_empty());
+
+    let second = member().await;
+    let seen_second = collect_streams(&second, &topic, 1).await;
+    wait_until("the second member owns half", LIMIT, || {
+        second.owned_partitions().len() == 2
+    })
+    .await;
+    let moved: BTreeSet<i32> = second
+        .owned_partitions()
+        .keys()
+        .map(|tp| tp.partition)
+        .collect();
+    // Exactly the released partitions were committed (the kept ones were not released).
+    let offsets = committed(&zk, &group, &topic).await;
+    assert_eq!(
+        offsets,
+        moved
+            .iter()
+            .map(|p| (*p, 5))
+            .collect::<BTreeMap<i32, i64>>()
+    );
+    produce(&topic, 4, 5, "two");
+    wait_until("the first member's second batch", LIMIT, || {
+        seen.len() >= 30
+    })
+    .await;
+    stop_both_once_second_has(10, (&first, &seen), (&second, &seen_second)).await;
+    let mut all = seen.snapshot();
+    all.extend(seen_second.snapshot());
+    assert_no_duplicates(&all);
+    assert_eq!(all.len(), 40);
+}

@@ -791,6 +791,7 @@ impl Coordinator {
                     }
                 }
                 Err(Failure::Error(e, retry)) => {
+                    self.shared.metrics.record_rebalance_failure();
                     let contended = match &e {
                         RebalanceError::OwnershipConflict { partition, .. } => {
                             Some(layout::owner_path(
