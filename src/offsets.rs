@@ -156,8 +156,17 @@ impl GroupOffsets {
                 return Ok(());
             }
         }
-        for (tp, offset) in offsets {
-            self.zk.commit(tp, *offset).await?;
+        // Pipelined on the session's connection: one round trip for all of them (a release
+        // commits every partition that moves before deleting its owner node, and the members
+        // waiting for those nodes wait for this).
+        let written = futures::future::join_all(
+            offsets
+                .iter()
+                .map(|(tp, offset)| self.zk.commit(tp, *offset)),
+        )
+        .await;
+        for result in written {
+            result?;
         }
         Ok(())
     }

@@ -19,10 +19,20 @@ use zkconsumer::Consumer;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn registration(topic: &str, streams: u32) -> Vec<u8> {
-    Registration::new_static(BTreeMap::from([(topic.to_string(), streams)]), 1)
-        .to_json()
-        .into_bytes()
+/// Creates a registration node at `path` subscribing to topic `t` with `streams` streams.
+async fn register(zk: &ZkSession, path: &str, streams: u32) {
+    let json = Registration::new_static(BTreeMap::from([("t".to_string(), streams)]), 1).to_json();
+    zk.create_ephemeral(path, json.as_bytes())
+        .await
+        .expect("register");
+}
+
+/// Lists the members under `ids_path` and brings `cache` to them, as a rebalance does.
+async fn refresh(cache: &mut RegistrationCache, reader: &ZkSession, ids_path: &str) -> Vec<String> {
+    let mut ids = reader.children(ids_path).await.expect("ids");
+    ids.sort();
+    cache.update(reader, ids_path, &ids).await.expect("update");
+    ids
 }
 
 /// The stream count `cache` holds for member `id` on `topic`.
@@ -40,39 +50,17 @@ async fn registration_cache_reads_each_node_once_and_sees_a_member_replaced_unde
     let members = zk().await;
     let reader = zk().await;
     let (a, b) = ("a", "b");
-    members
-        .create_ephemeral(&format!("{ids_path}/{a}"), &registration("t", 1))
-        .await
-        .expect("register a");
-    members
-        .create_ephemeral(&format!("{ids_path}/{b}"), &registration("t", 1))
-        .await
-        .expect("register b");
+    register(&members, &format!("{ids_path}/{a}"), 1).await;
+    register(&members, &format!("{ids_path}/{b}"), 1).await;
     let mut cache = RegistrationCache::default();
-    let list = |zk: ZkSession| {
-        let ids_path = ids_path.clone();
-        async move {
-            let mut ids = zk.children(&ids_path).await.expect("ids");
-            ids.sort();
-            ids
-        }
-    };
-    let ids = list(reader.clone()).await;
+    let ids = refresh(&mut cache, &reader, &ids_path).await;
     assert_eq!(ids, ["a", "b"]);
-    cache
-        .update(&reader, &ids_path, &ids)
-        .await
-        .expect("update");
     assert_eq!(cache.reads(), 2);
     let first_czxid = cache.get(a).expect("a cached").czxid;
     assert_eq!(cached_streams(&cache, a, "t"), Some(1));
 
     // Nothing changed: nothing is read.
-    let ids = list(reader.clone()).await;
-    cache
-        .update(&reader, &ids_path, &ids)
-        .await
-        .expect("update");
+    refresh(&mut cache, &reader, &ids_path).await;
     assert_eq!(cache.reads(), 2);
 
     // a is replaced under the same id with another subscription: the member list looks the
@@ -81,20 +69,13 @@ async fn registration_cache_reads_each_node_once_and_sees_a_member_replaced_unde
         .delete(&format!("{ids_path}/{a}"))
         .await
         .expect("delete a");
-    members
-        .create_ephemeral(&format!("{ids_path}/{a}"), &registration("t", 3))
-        .await
-        .expect("register a again");
-    let ids = list(reader.clone()).await;
+    register(&members, &format!("{ids_path}/{a}"), 3).await;
+    let ids = refresh(&mut cache, &reader, &ids_path).await;
     assert_eq!(
         ids,
         ["a", "b"],
         "the list alone does not show the replacement"
     );
-    cache
-        .update(&reader, &ids_path, &ids)
-        .await
-        .expect("update");
     assert_eq!(cache.reads(), 3, "only the replaced node is read again");
     let replaced = cache.get(a).expect("a cached");
     assert!(
@@ -111,11 +92,7 @@ async fn registration_cache_reads_each_node_once_and_sees_a_member_replaced_unde
         .delete(&format!("{ids_path}/{b}"))
         .await
         .expect("delete b");
-    let ids = list(reader.clone()).await;
-    cache
-        .update(&reader, &ids_path, &ids)
-        .await
-        .expect("update");
+    refresh(&mut cache, &reader, &ids_path).await;
     assert!(cache.get(b).is_none());
     assert_eq!(cache.reads(), 3);
 }

@@ -10,6 +10,12 @@
 //! off. Attempts are retried until shutdown: unlike Java, we never stop consuming silently after
 //! `rebalance.max.retries`.
 //!
+//! An attempt's work grows with what changed, not with the group's size: each member's
+//! registration is read once while its node lives ([`crate::group::registrations`]), the reads
+//! of an attempt are two round trips, and owner nodes are touched only for the partitions this
+//! member claims or releases. Committed offsets are read after the claim (Java reads them
+//! before), so a release commit of the previous owner is never missed.
+//!
 //! What does not move is not stopped (spec §4 "Beyond"): the release of steps 2-4 comes after
 //! the assignment is computed and covers only the partitions that leave us or change thread
 //! id (stream). A partition the new assignment gives the same thread id keeps its owner node,
