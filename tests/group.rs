@@ -554,8 +554,16 @@ async fn rebalance_listener_hears_each_release_and_assignment_and_idle_streams_t
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
 
+    // Settled once the listener heard the new assignment (it hears the release first; the
+    // owned set changes before either callback runs).
     wait_until("first member settles on half", LIMIT, || {
         first.owned_partitions().len() == 2
+            && recorder
+                .events
+                .lock()
+                .unwrap()
+                .last()
+                .is_some_and(|(kind, partitions)| *kind == "start" && partitions.len() == 2)
     })
     .await;
     // The listener saw: all four, the release of the half that moves (the half that stays

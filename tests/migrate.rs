@@ -37,6 +37,37 @@ fn java_reads(group: &str, topic: &str, storage: &str, max: usize) -> (BTreeSet<
     (printed, String::from_utf8_lossy(&java.stderr).into_owned())
 }
 
+/// Reads `topic` (partitions 0 and 1, 10 messages each) with `consumer` until it has the rest
+/// after `from` (where each partition resumes), shuts the consumer down and checks it got
+/// exactly that rest, each message once.
+async fn reads_exactly_the_rest(
+    consumer: &zkconsumer::Consumer,
+    topic: &str,
+    from: [i64; 2],
+    what: &str,
+) {
+    let expected: BTreeSet<(i32, i64)> = (from[0]..10)
+        .map(|o| (0, o))
+        .chain((from[1]..10).map(|o| (1, o)))
+        .collect();
+    let seen = collect_streams(consumer, topic, 1).await;
+    wait_until(
+        "the rest of both partitions",
+        Duration::from_secs(60),
+        || seen.len() >= expected.len(),
+    )
+    .await;
+    consumer.shutdown().await.unwrap();
+    seen.wait_ended().await;
+    let got: BTreeSet<(i32, i64)> = seen
+        .snapshot()
+        .iter()
+        .map(|s| (s.partition, s.offset))
+        .collect();
+    assert_eq!(got, expected, "{what}");
+    assert_eq!(seen.len(), expected.len(), "each message once");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn to_kafka_then_a_kafka_storage_consumer_resumes_exactly_and_verify_sees_drift() {
     let topic = topic("migrate", 2, 1);
@@ -65,26 +96,7 @@ async fn to_kafka_then_a_kafka_storage_consumer_resumes_exactly_and_verify_sees_
     )
     .await
     .unwrap();
-    let seen = collect_streams(&consumer, &topic, 1).await;
-    wait_until(
-        "the rest of both partitions",
-        Duration::from_secs(60),
-        || seen.len() >= 10,
-    )
-    .await;
-    consumer.shutdown().await.unwrap();
-    seen.wait_ended().await;
-    let got: BTreeSet<(i32, i64)> = seen
-        .snapshot()
-        .iter()
-        .map(|s| (s.partition, s.offset))
-        .collect();
-    let expected: BTreeSet<(i32, i64)> = (4..10)
-        .map(|o| (0, o))
-        .chain((6..10).map(|o| (1, o)))
-        .collect();
-    assert_eq!(got, expected, "nothing lost, nothing repeated");
-    assert_eq!(seen.len(), 10);
+    reads_exactly_the_rest(&consumer, &topic, [4, 6], "nothing lost, nothing repeated").await;
 
     // The consumer committed to Kafka only: ZooKeeper still has the old positions, and verify
     // reports exactly those partitions as drifting.
@@ -207,26 +219,13 @@ async fn dual_commit_writes_both_stores_and_a_zookeeper_storage_java_consumer_re
             .set("dual.commit.enabled", "true"),
     )
     .await;
-    let seen = collect_streams(&consumer, &topic, 1).await;
-    wait_until(
-        "the rest of both partitions",
-        Duration::from_secs(60),
-        || seen.len() >= 15,
+    reads_exactly_the_rest(
+        &consumer,
+        &topic,
+        [2, 3],
+        "resumed from both stores' offsets",
     )
     .await;
-    consumer.shutdown().await.unwrap();
-    seen.wait_ended().await;
-    let got: BTreeSet<(i32, i64)> = seen
-        .snapshot()
-        .iter()
-        .map(|s| (s.partition, s.offset))
-        .collect();
-    let expected: BTreeSet<(i32, i64)> = (2..10)
-        .map(|o| (0, o))
-        .chain((3..10).map(|o| (1, o)))
-        .collect();
-    assert_eq!(got, expected, "resumed from the offsets of both stores");
-    assert_eq!(seen.len(), 15);
 
     let verify = tool(&["migrate", "verify", "--group", &group, "--json"]);
     assert!(verify.status.success(), "{}", text(&verify));
