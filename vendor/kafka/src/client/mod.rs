@@ -1456,6 +1456,12 @@ fn __commit_offsets(
                     );
                     attempt += 1;
                     __retry_sleep(config);
+                } else {
+                    // zkconsumer patch: upstream fell through here and resent the commit
+                    // forever, without sleeping, once the attempts were used up (a group whose
+                    // offsets topic is still loading kept a thread busy and could land a stale
+                    // commit long after a newer one)
+                    return Err(Error::Kafka(e));
                 }
             }
             None => {
