@@ -698,12 +698,14 @@ impl Coordinator {
     /// Stops delivery of everything owned, commits it (auto-commit), tells the listener, and
     /// deletes our owner nodes.
     async fn release_partitions(&mut self) {
-        self.stop_fetchers().await;
         let released = self.shared.replace_owned(Vec::new());
-        if released.is_empty() {
-            return;
+        // Revoked first (nothing of them is delivered any more, so the commit is final), as
+        // for the partitions that move while others stay: the owner nodes go before the fetch
+        // threads have stopped, so the members waiting for them do not wait for those too.
+        if !released.is_empty() {
+            self.release(&released).await;
         }
-        self.release(&released).await;
+        self.stop_fetchers().await;
     }
 
     /// Revokes, commits (auto-commit), tells the listener about and deletes the owner nodes of
