@@ -306,8 +306,8 @@ impl Shared {
         let mut logged = false;
         loop {
             let holder = match self.zk.create_ephemeral(&path, json.as_bytes()).await? {
-                EphemeralOutcome::Created | EphemeralOutcome::ExistsSame => return Ok(()),
-                EphemeralOutcome::ExistsOther(holder) => holder,
+                EphemeralOutcome::Created | EphemeralOutcome::ExistsSame { .. } => return Ok(()),
+                EphemeralOutcome::ExistsOther { data, .. } => data,
             };
             // Our own session (a retry with a newer timestamp): ours to replace.
             if self.zk.ephemeral_owner(&path).await? == Some(self.zk.session_id()) {
