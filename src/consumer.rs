@@ -22,7 +22,7 @@ use crate::group::rebalance::{
 use crate::metrics::{Metrics, PartitionLag};
 use crate::offsets::{GroupOffsets, OffsetStoreError};
 use crate::partition::TopicPartition;
-use crate::stream::{HoldCount, MessageStream};
+use crate::stream::{HoldCount, MessageStream, PendingErrors};
 use crate::zk::layout;
 use crate::zk::liveness::Liveness;
 use crate::zk::session::{ZkError, ZkSession, ZkSettings};
@@ -217,8 +217,8 @@ impl Consumer {
         let mut index = 0;
         for (topic, &count) in &topic_counts {
             for n in 0..count {
-                let (tx, stream) = self.new_stream(n);
-                routing.insert(Some(topic), n, index, tx);
+                let (tx, pending, stream) = self.new_stream(n);
+                routing.insert(Some(topic), n, index, tx, pending);
                 result.entry(topic.clone()).or_default().push(stream);
                 index += 1;
             }
@@ -242,8 +242,8 @@ impl Consumer {
         let mut routing = StreamRouting::new(false);
         let mut result = Vec::new();
         for n in 0..streams {
-            let (tx, stream) = self.new_stream(n);
-            routing.insert(None, n, n as usize, tx);
+            let (tx, pending, stream) = self.new_stream(n);
+            routing.insert(None, n, n as usize, tx, pending);
             result.push(stream);
         }
         self.start(Subscription::Filter { filter, streams }, routing)
@@ -251,12 +251,14 @@ impl Consumer {
         Ok(result)
     }
 
-    fn new_stream(&self, n: u32) -> (crate::fetch::ChunkSender, MessageStream) {
+    fn new_stream(&self, n: u32) -> (crate::fetch::ChunkSender, Arc<PendingErrors>, MessageStream) {
         let (tx, rx) = mpsc::channel(self.shared.config.queued_max_message_chunks.max(1));
+        let pending = Arc::new(PendingErrors::default());
         let thread = format!("{}-{n}", self.shared.consumer_id);
         let stream = MessageStream::new(
             thread,
             rx,
+            pending.clone(),
             self.shared.liveness.clone(),
             self.shared.stop_streams.subscribe(),
             self.shared.config.consumer_timeout,
@@ -264,7 +266,7 @@ impl Consumer {
             self.shared.metrics.clone(),
         )
         .with_explicit_ack(!self.shared.config.auto_ack);
-        (tx, stream)
+        (tx, pending, stream)
     }
 
     async fn start(

@@ -28,6 +28,7 @@ pub struct Metrics {
     commit_micros_total: AtomicU64,
     last_commit_micros: AtomicU64,
     ownership_waits: AtomicU64,
+    rebalance_failures: AtomicU64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -95,6 +96,21 @@ impl Metrics {
         self.ownership_waits.load(Ordering::Relaxed)
     }
 
+    /// Successful offset commit rounds so far (a round with nothing changed counts too).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Counts a failed rebalance attempt (it is retried).
+    pub fn record_rebalance_failure(&self) {
+        self.rebalance_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Failed rebalance attempts so far (each is retried until one succeeds).
+    pub fn rebalance_failures(&self) -> u64 {
+        self.rebalance_failures.load(Ordering::Relaxed)
+    }
+
     /// Messages handed to the application so far.
     pub fn messages(&self) -> u64 {
         self.messages.load(Ordering::Relaxed)
@@ -157,6 +173,12 @@ pub fn render(group: &str, metrics: &Metrics, lags: &[PartitionLag]) -> String {
         "gauge",
         "Duration of the last completed rebalance.",
         seconds(load(&metrics.last_rebalance_micros)),
+    );
+    counter(
+        "zkconsumer_rebalance_failures_total",
+        "counter",
+        "Failed rebalance attempts (each is retried).",
+        load(&metrics.rebalance_failures).to_string(),
     );
     counter(
         "zkconsumer_ownership_waits_total",

@@ -59,6 +59,9 @@ pub struct PartitionTopicInfo {
     fetched: AtomicI64,
     high_watermark: AtomicI64,
     revoked: AtomicBool,
+    /// Wakes whoever waits for the revocation (a fetcher blocked on this partition's full
+    /// stream queue).
+    revoked_wake: tokio::sync::Notify,
     /// Bumped by every reset; read without the lock by the stream's per-message check.
     epoch: AtomicU64,
     /// Updates of `consumed` and `epoch` happen under this lock, so a reset and a stale
@@ -86,6 +89,7 @@ impl PartitionTopicInfo {
             fetched: AtomicI64::new(offset),
             high_watermark: AtomicI64::new(INVALID_OFFSET),
             revoked: AtomicBool::new(false),
+            revoked_wake: tokio::sync::Notify::new(),
             epoch: AtomicU64::new(0),
             progress: Mutex::new(Progress {
                 handed_high: offset,
@@ -224,9 +228,24 @@ impl PartitionTopicInfo {
         (end >= 0 && consumed >= 0).then(|| end - consumed)
     }
 
-    /// Marks the partition as no longer owned: queued data for it must not be delivered.
+    /// Marks the partition as no longer owned: queued data for it must not be delivered, and
+    /// a fetcher waiting to queue more for it goes on with its other partitions.
     pub fn revoke(&self) {
         self.revoked.store(true, Ordering::Release);
+        self.revoked_wake.notify_waiters();
+    }
+
+    /// Completes once the partition is revoked (at once if it is already).
+    pub async fn revoked(&self) {
+        loop {
+            let notified = self.revoked_wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.is_current() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Whether this member still owns the partition in the assignment this state belongs to.

@@ -49,6 +49,35 @@ impl StreamError {
 
 type PartitionKey = (Arc<str>, i32);
 
+/// Problems of partitions that are owned but not fetched (an unusable committed offset, no
+/// stream for the assigned thread id), kept for one stream until its application takes them
+/// from [`MessageStream::next`]: unlike an item of the bounded queue, a full queue cannot lose
+/// them.
+#[derive(Debug, Default)]
+pub(crate) struct PendingErrors {
+    errors: Mutex<std::collections::VecDeque<FetchError>>,
+    added: tokio::sync::Notify,
+}
+
+impl PendingErrors {
+    /// Keeps `error` for the stream and wakes it.
+    pub(crate) fn push(&self, error: FetchError) {
+        self.lock().push_back(error);
+        self.added.notify_one();
+    }
+
+    fn pop(&self) -> Option<FetchError> {
+        self.lock().pop_front()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<FetchError>> {
+        match self.errors.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
 /// A message given to [`Acker::ack`] that its stream never handed out: it came from another
 /// stream (acknowledging it here would do nothing, and with `auto.ack=false` its partition's
 /// commits would never move).
@@ -128,6 +157,7 @@ impl Acker {
 pub struct MessageStream {
     thread: String,
     queue: mpsc::Receiver<StreamItem>,
+    pending: Arc<PendingErrors>,
     current: Option<Current>,
     handed_out: Option<HandedOut>,
     explicit_ack: bool,
@@ -202,9 +232,11 @@ impl Drop for MessageStream {
 }
 
 impl MessageStream {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         thread: String,
         queue: mpsc::Receiver<StreamItem>,
+        pending: Arc<PendingErrors>,
         liveness: Arc<Liveness>,
         stop: watch::Receiver<bool>,
         consumer_timeout: Option<Duration>,
@@ -215,6 +247,7 @@ impl MessageStream {
         MessageStream {
             thread,
             queue,
+            pending,
             current: None,
             handed_out: None,
             explicit_ack: false,
@@ -243,6 +276,12 @@ impl MessageStream {
         &self.thread
     }
 
+    /// Chunks of fetched data waiting in this stream's queue (at most
+    /// `queued.max.message.chunks`): a full queue holds its fetcher back.
+    pub fn queued_chunks(&self) -> usize {
+        self.queue.len()
+    }
+
     /// A handle that acknowledges messages of this stream from elsewhere.
     pub fn acker(&self) -> Acker {
         self.acker.clone()
@@ -264,6 +303,9 @@ impl MessageStream {
         loop {
             if *self.stop.borrow() {
                 return None;
+            }
+            if let Some(error) = self.pending.pop() {
+                return Some(Err(StreamError::Fetch(error)));
             }
             if let Some(message) = self.next_buffered() {
                 if !self.liveness.may_deliver() && !self.wait_deliverable().await {
@@ -306,6 +348,7 @@ impl MessageStream {
                     });
                     return Some(Err(StreamError::Fetch(error)));
                 }
+                Received::Pending => {}
                 Received::TimedOut(after) => return Some(Err(StreamError::Timeout(after))),
                 Received::Ended => return None,
             }
@@ -451,6 +494,7 @@ impl MessageStream {
                     None => Received::Ended,
                 },
                 _ = self.stop.wait_for(|stopped| *stopped) => Received::Ended,
+                _ = self.pending.added.notified() => Received::Pending,
             }
         };
         match self.consumer_timeout {
@@ -465,6 +509,8 @@ impl MessageStream {
 
 enum Received {
     Item(StreamItem),
+    /// A problem was kept for the stream (see [`PendingErrors`]).
+    Pending,
     TimedOut(Duration),
     Ended,
 }
@@ -480,6 +526,7 @@ mod tests {
         let stream = MessageStream::new(
             "t-0".into(),
             rx,
+            Arc::new(PendingErrors::default()),
             Arc::new(Liveness::new(Duration::from_secs(600))),
             stop,
             Some(Duration::from_millis(200)),

@@ -365,6 +365,166 @@ async fn corrupt_offset_node_is_a_clear_error_naming_the_path() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_corrupt_offset_met_while_the_streams_queue_is_full_is_not_lost() {
+    let topic = topic("corruptfull", 2, 1);
+    produce(&topic, 2, 5, "c");
+    let group = testkit::cluster().unique("corruptfull-group");
+    let zk = zk().await;
+    // "a" takes partition 0, "b" partition 1; a's queue holds one chunk and nobody reads it.
+    let a = connect_with(
+        config(&group)
+            .set("consumer.id", "a")
+            .set("queued.max.message.chunks", 1),
+    )
+    .await;
+    let mut stream = single_stream(&a, &topic).await;
+    let b = connect_with(
+        config(&group)
+            .set("consumer.id", "b")
+            .set("auto.commit.enable", false),
+    )
+    .await;
+    let _unread = single_stream(&b, &topic).await;
+    let start = std::time::Instant::now();
+    while owners(&zk, &group, &topic).await
+        != BTreeMap::from([(0, format!("{group}_a-0")), (1, format!("{group}_b-0"))])
+    {
+        assert!(start.elapsed() < LIMIT, "a and b never split the topic");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // a's fetcher queued partition 0's chunk: a's queue is full.
+    wait_until("a's queue full", LIMIT, || stream.queued_chunks() == 1).await;
+    // b leaves; partition 1 comes to a with an unusable committed offset.
+    let path = format!("/consumers/{group}/offsets/{topic}/1");
+    zk.write_persistent(&path, b"garbage").await.unwrap();
+    let mut rebalances = a.rebalances();
+    let before = *rebalances.borrow_and_update();
+    b.shutdown().await.unwrap();
+    // Nothing is read before a has taken partition 1 over.
+    tokio::time::timeout(LIMIT, rebalances.wait_for(|n| *n > before))
+        .await
+        .expect("a rebalances after b left")
+        .expect("a alive");
+    assert_eq!(
+        stream.queued_chunks(),
+        1,
+        "the queue was full when the error came"
+    );
+    let text = tokio::time::timeout(LIMIT, async {
+        loop {
+            match stream.next().await {
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return e.to_string(),
+                None => panic!("stream ended"),
+            }
+        }
+    })
+    .await
+    .expect("the offset error reaches the stream, whose queue was full");
+    assert!(text.contains(&path) && text.contains("garbage"), "{text}");
+    a.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partition_released_from_a_stream_nobody_reads_does_not_stall_the_fetchers_others() {
+    let cluster = testkit::cluster();
+    // One broker: both topics' partitions are fetched by the same fetcher.
+    let broker = cluster.proxied_broker();
+    let unread = cluster.unique("stall-unread");
+    let read = cluster.unique("stall-read");
+    broker.create_topic(&unread, 1);
+    broker.create_topic(&read, 1);
+    let group = cluster.unique("stall-group");
+    let member = |id: &str| {
+        connect_with(
+            config(&group)
+                .set("zookeeper.connect", &broker.zk_connect)
+                .set("consumer.id", id)
+                .set("queued.max.message.chunks", 1),
+        )
+    };
+    // "b" reads one topic and leaves the other's stream alone.
+    let b = member("b").await;
+    let mut streams = b
+        .create_message_streams(BTreeMap::from([(unread.clone(), 1), (read.clone(), 1)]))
+        .await
+        .unwrap();
+    let idle = streams.remove(&unread).unwrap().remove(0);
+    let seen = Collector::default();
+    seen.spawn(streams.remove(&read).unwrap());
+    let values: Vec<String> = (0..5).map(|i| format!("v{i}")).collect();
+    broker.produce_values(&unread, 0, &values);
+    wait_until("the unread stream's queue is full", LIMIT, || {
+        idle.queued_chunks() == 1
+    })
+    .await;
+    // More for the unread topic: the fetcher blocks on its full queue, and the read topic's
+    // messages wait behind it.
+    broker.produce_values(&unread, 0, &values);
+    broker.produce_values(&read, 0, &values);
+
+    // "a" joins for the unread topic and sorts first: it takes that partition from b. Revoked,
+    // it must release the fetcher, which goes on with the read topic.
+    let a = member("a").await;
+    let _a_streams = a
+        .create_message_streams(BTreeMap::from([(unread.clone(), 1)]))
+        .await
+        .unwrap();
+    wait_until("the read topic delivered", LIMIT, || seen.len() >= 5).await;
+    assert!(seen.snapshot().iter().all(|s| s.topic == read));
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    drop(idle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unchanged_offset_is_not_rewritten() {
+    let topic = topic("norewrite", 1, 1);
+    let group = testkit::cluster().unique("norewrite-group");
+    let zk = zk().await;
+    let consumer = connect(&group).await; // auto-commit every 200 ms
+    let seen = collect_streams(&consumer, &topic, 1).await;
+    produce(&topic, 1, 5, "a");
+    wait_until("delivered", LIMIT, || seen.len() >= 5).await;
+    let path = format!("/consumers/{group}/offsets/{topic}/0");
+    let version = || async {
+        zk.client()
+            .check_stat(&path)
+            .await
+            .expect("stat")
+            .map(|s| s.version)
+    };
+    let start = std::time::Instant::now();
+    while committed(&zk, &group, &topic).await.get(&0) != Some(&5) {
+        assert!(start.elapsed() < LIMIT, "never committed 5");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let written = version().await;
+    // Three more auto-commit rounds, and a manual commit: the offset did not change.
+    let rounds = consumer.metrics().commits();
+    wait_until("three more commit rounds", LIMIT, || {
+        consumer.metrics().commits() >= rounds + 3
+    })
+    .await;
+    consumer.commit_offsets().await.unwrap();
+    assert_eq!(
+        version().await,
+        written,
+        "an unchanged offset was rewritten"
+    );
+    // A changed one is written once more.
+    produce(&topic, 1, 1, "b");
+    let start = std::time::Instant::now();
+    while committed(&zk, &group, &topic).await.get(&0) != Some(&6) {
+        assert!(start.elapsed() < LIMIT, "never committed 6");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(version().await, written.map(|v| v + 1));
+    consumer.shutdown().await.unwrap();
+    assert_eq!(version().await, written.map(|v| v + 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rebalance_listener_hears_each_release_and_assignment_and_idle_streams_time_out() {
     let topic = topic("listen", 4, 1);
     let group = testkit::cluster().unique("listen-group");
@@ -394,8 +554,16 @@ async fn rebalance_listener_hears_each_release_and_assignment_and_idle_streams_t
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
 
+    // Settled once the listener heard the new assignment (it hears the release first; the
+    // owned set changes before either callback runs).
     wait_until("first member settles on half", LIMIT, || {
         first.owned_partitions().len() == 2
+            && recorder
+                .events
+                .lock()
+                .unwrap()
+                .last()
+                .is_some_and(|(kind, partitions)| *kind == "start" && partitions.len() == 2)
     })
     .await;
     // The listener saw: all four, the release of the half that moves (the half that stays

@@ -311,6 +311,65 @@ impl zkconsumer::RebalanceListener for CommittingListener {
     }
 }
 
+/// `first` (already subscribed to `topic`, 4 partitions, collected by `seen`) delivers and
+/// processes five messages of each partition with nothing committed; then the member
+/// `connect_second` makes joins and takes half. Returns it, its collector and the partitions
+/// that moved to it.
+async fn twenty_processed_then_a_second_member_joins(
+    zk: &zkconsumer::zk::session::ZkSession,
+    group: &str,
+    topic: &str,
+    (first, seen): (&zkconsumer::Consumer, &Collector),
+    connect_second: impl std::future::Future<Output = zkconsumer::Consumer>,
+) -> (zkconsumer::Consumer, Collector, BTreeSet<i32>) {
+    produce(topic, 4, 5, "one");
+    wait_until("first batch delivered", LIMIT, || seen.len() >= 20).await;
+    // The collector took all 20 and waits in next(): all 20 are processed.
+    wait_until("all 20 processed", LIMIT, || {
+        first.owned_partitions().values().all(|o| *o == 5)
+    })
+    .await;
+    assert!(committed(zk, group, topic).await.is_empty());
+    let second = connect_second.await;
+    let seen_second = collect_streams(&second, topic, 1).await;
+    wait_until("the second member owns half", LIMIT, || {
+        second.owned_partitions().len() == 2
+    })
+    .await;
+    let moved = second
+        .owned_partitions()
+        .keys()
+        .map(|tp| tp.partition)
+        .collect();
+    (second, seen_second, moved)
+}
+
+/// A second batch over both members; then both stop: every message of both batches was
+/// delivered once (the second member started after what the first had processed).
+async fn both_batches_once(
+    topic: &str,
+    (first, seen): (&zkconsumer::Consumer, &Collector),
+    (second, seen_second): (&zkconsumer::Consumer, &Collector),
+) {
+    produce(topic, 4, 5, "two");
+    wait_until("the first member's second batch", LIMIT, || {
+        seen.len() >= 30
+    })
+    .await;
+    stop_both_once_second_has(10, (first, seen), (second, seen_second)).await;
+    let mut all = seen.snapshot();
+    all.extend(seen_second.snapshot());
+    assert_no_duplicates(&all);
+    assert_eq!(all.len(), 40);
+    assert!(
+        seen_second
+            .snapshot()
+            .iter()
+            .all(|s| s.value.starts_with("two-")),
+        "the second member got nothing of the first batch again"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_auto_commit_off_a_commit_in_before_release_covers_the_partitions_being_released() {
     let topic = topic("keep-commit", 4, 1);
@@ -325,26 +384,14 @@ async fn with_auto_commit_off_a_commit_in_before_release_covers_the_partitions_b
     });
     first.set_rebalance_listener(listener.clone());
     let seen = collect_streams(&first, &topic, 1).await;
-    produce(&topic, 4, 5, "one");
-    wait_until("first batch delivered", LIMIT, || seen.len() >= 20).await;
-    // The collector took all 20 and waits in next(): all 20 are processed.
-    wait_until("all 20 processed", LIMIT, || {
-        first.owned_partitions().values().all(|o| *o == 5)
-    })
+    let (second, seen_second, moved) = twenty_processed_then_a_second_member_joins(
+        &zk,
+        &group,
+        &topic,
+        (&first, &seen),
+        member(&group),
+    )
     .await;
-    assert!(committed(&zk, &group, &topic).await.is_empty());
-
-    let second = member(&group).await;
-    let seen_second = collect_streams(&second, &topic, 1).await;
-    wait_until("the second member owns half", LIMIT, || {
-        second.owned_partitions().len() == 2
-    })
-    .await;
-    let moved: BTreeSet<i32> = second
-        .owned_partitions()
-        .keys()
-        .map(|tp| tp.partition)
-        .collect();
     let results = listener.results.lock().unwrap().clone();
     assert_eq!(results, vec![(moved.clone(), Ok(()))]);
     // The released partitions' processed offsets were committed before the second member
@@ -353,21 +400,35 @@ async fn with_auto_commit_off_a_commit_in_before_release_covers_the_partitions_b
     for p in &moved {
         assert_eq!(offsets.get(p), Some(&5), "{offsets:?}");
     }
-    produce(&topic, 4, 5, "two");
-    wait_until("the first member's second batch", LIMIT, || {
-        seen.len() >= 30
-    })
-    .await;
-    stop_both_once_second_has(10, (&first, &seen), (&second, &seen_second)).await;
-    let mut all = seen.snapshot();
-    all.extend(seen_second.snapshot());
-    assert_no_duplicates(&all);
-    assert_eq!(all.len(), 40);
-    assert!(
-        seen_second
-            .snapshot()
+    both_batches_once(&topic, (&first, &seen), (&second, &seen_second)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_auto_commit_the_partitions_that_move_are_committed_before_they_are_released() {
+    let topic = topic("keep-autocommit", 4, 1);
+    let group = testkit::cluster().unique("keep-autocommit-group");
+    let zk = zk().await;
+    // Auto-commit on, but its timer far away: only the commit before a release can write.
+    let member = || {
+        connect_with(
+            config(&group)
+                .set("auto.commit.enable", true)
+                .set("auto.commit.interval.ms", 3_600_000),
+        )
+    };
+    let first = member().await;
+    let seen = collect_streams(&first, &topic, 1).await;
+    let (second, seen_second, moved) =
+        twenty_processed_then_a_second_member_joins(&zk, &group, &topic, (&first, &seen), member())
+            .await;
+    // Exactly the released partitions were committed (the kept ones were not released).
+    let offsets = committed(&zk, &group, &topic).await;
+    assert_eq!(
+        offsets,
+        moved
             .iter()
-            .all(|s| s.value.starts_with("two-")),
-        "the second member got nothing of the first batch again"
+            .map(|p| (*p, 5))
+            .collect::<BTreeMap<i32, i64>>()
     );
+    both_batches_once(&topic, (&first, &seen), (&second, &seen_second)).await;
 }

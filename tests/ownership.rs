@@ -279,25 +279,18 @@ async fn a_member_claims_a_contended_partition_the_moment_its_owner_node_goes_aw
     .unwrap();
     let seen = collect_streams(&member, &topic, 1).await;
     let zk = zk().await;
+    // The member met the slow owner's node and waits on a watch of it.
     wait_until("the member's claim met the slow owner", LIMIT, || {
-        member.zookeeper_requests() > 0
+        member.metrics().ownership_waits() >= 1
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    // Waiting costs no requests: it watches the node instead of retrying.
-    let before = member.zookeeper_requests();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        member.zookeeper_requests(),
-        before,
-        "retrying while the owner holds on"
-    );
     assert_eq!(
         owners(&zk, &group, &topic).await,
         BTreeMap::from([(0, format!("{group}_slow-0"))])
     );
 
-    // Released: claimed right away, far inside the backoff.
+    // Released: claimed right away, far inside the backoff (at least 30 s), woken by the
+    // watch: one wait, no retry round meanwhile.
     slow.delete(&owner).await.unwrap();
     wait_owners(
         &zk,
@@ -307,22 +300,23 @@ async fn a_member_claims_a_contended_partition_the_moment_its_owner_node_goes_aw
         Duration::from_secs(15),
     )
     .await;
+    assert_eq!(member.metrics().ownership_waits(), 1);
+    assert_eq!(member.metrics().rebalance_failures(), 1);
     produce(&topic, 1, 3, "m");
     wait_until("delivered", LIMIT, || seen.len() >= 3).await;
     member.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs ZooKeeper 3.4.6 in ../shared/zookeeper-3.4: run with --include-ignored"]
 async fn a_failed_attempt_keeps_its_watches_so_zookeeper_3_4_keeps_the_connection() {
     let cluster = testkit::cluster();
-    if testkit::shared_dir()
-        .map(|s| s.join("zookeeper-3.4"))
-        .filter(|p| p.is_dir())
-        .is_none()
-    {
-        println!("skipped: needs ../shared/zookeeper-3.4 (ZooKeeper 3.4.6)");
-        return;
-    }
+    assert!(
+        testkit::shared_dir()
+            .map(|s| s.join("zookeeper-3.4"))
+            .is_some_and(|p| p.is_dir()),
+        "this test needs ../shared/zookeeper-3.4 (ZooKeeper 3.4.6)"
+    );
     let topic = topic("keepwatch", 1, 1);
     let group = cluster.unique("keepwatch-group");
     init_logs();
@@ -363,11 +357,12 @@ async fn a_failed_attempt_keeps_its_watches_so_zookeeper_3_4_keeps_the_connectio
     .unwrap();
     let connections = proxy.connections();
     let seen = collect_streams(&member, &topic, 1).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(
-        member.owned_partitions().is_empty(),
-        "attempts fail meanwhile"
-    );
+    // Attempts fail (after setting their watches), one after another.
+    wait_until("two failed attempts", LIMIT, || {
+        member.metrics().rebalance_failures() >= 2
+    })
+    .await;
+    assert!(member.owned_partitions().is_empty());
     assert_eq!(
         proxy.connections(),
         connections,
@@ -389,10 +384,6 @@ async fn a_failed_attempt_keeps_its_watches_so_zookeeper_3_4_keeps_the_connectio
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kafka_stored_offsets_of_an_assignment_are_read_over_one_connection() {
     let cluster = testkit::cluster();
-    if let Some(reason) = cluster.control_skip_reason() {
-        println!("skipped: {reason}");
-        return;
-    }
     // One broker, on a chroot of its own, reached through a proxy that counts connections.
     let broker = cluster.proxied_broker();
     let topic = cluster.unique("kstore");
@@ -586,4 +577,54 @@ async fn consumer_ids_that_prefix_each_other_never_take_each_others_owner_nodes(
         slow_release_then_leave(longer, shorter, true).await;
         slow_release_then_leave(shorter, longer, false).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_registration_left_by_an_earlier_run_is_waited_for_until_it_expires() {
+    let cluster = testkit::cluster();
+    let topic = topic("earlier", 1, 1);
+    let group = cluster.unique("earlier-group");
+    init_logs();
+    // The earlier run: a session of its own (through a proxy, 4 s) holding the registration.
+    let proxy = testkit::FaultProxy::start(&cluster.zk_hosts());
+    let chroot = &cluster.zk_connect()[cluster.zk_hosts().len()..];
+    let earlier =
+        zkconsumer::zk::session::ZkSession::connect(zkconsumer::zk::session::ZkSettings {
+            connect: format!("{}{chroot}", proxy.address()),
+            session_timeout: Duration::from_secs(4),
+            connection_timeout: Duration::from_secs(10),
+            server_version: cluster.zk_server_version(),
+        })
+        .await
+        .unwrap();
+    let path = format!("/consumers/{group}/ids/{group}_again");
+    earlier
+        .create_ephemeral(
+            &path,
+            br#"{"version":1,"subscription":{},"pattern":"static","timestamp":"1"}"#,
+        )
+        .await
+        .unwrap();
+    let earlier_session = earlier.session_id();
+    // It dies without closing its session: ZooKeeper expires it after its timeout.
+    proxy.stall();
+
+    // The new run, same consumer.id: patience 1.5 x 10 s, far beyond the earlier session's 4 s.
+    let member = connect_with(
+        config(&group)
+            .set("consumer.id", "again")
+            .set("zookeeper.session.timeout.ms", 10_000),
+    )
+    .await;
+    let seen = collect_streams(&member, &topic, 1).await;
+    let zk = zk().await;
+    let owner = zk.ephemeral_owner(&path).await.unwrap();
+    assert!(
+        owner.is_some_and(|s| s != earlier_session),
+        "registered in a session of its own after the earlier one expired: {owner:?}"
+    );
+    produce(&topic, 1, 3, "m");
+    wait_until("delivered", LIMIT, || seen.len() >= 3).await;
+    member.shutdown().await.unwrap();
+    proxy.resume();
 }

@@ -19,6 +19,8 @@ struct Member {
     child: Child,
     lines: Arc<Mutex<Vec<serde_json::Value>>>,
     stderr: Arc<Mutex<String>>,
+    /// A stdout line the reader could not take (not JSON): fails the test where it looks next.
+    bad_line: Arc<Mutex<Option<String>>>,
     /// Readers of stdout and stderr: done once the process exited and they read to the end.
     readers: Vec<std::thread::JoinHandle<()>>,
 }
@@ -71,11 +73,18 @@ impl Member {
         let stderr = Arc::new(Mutex::new(String::new()));
         let out = child.stdout.take().unwrap();
         let sink = lines.clone();
+        let bad_line = Arc::new(Mutex::new(None));
+        let bad = bad_line.clone();
         let stdout_reader = std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
-                let value: serde_json::Value = serde_json::from_str(&line).expect("json line");
-                sink.lock().unwrap().push(value);
+                match serde_json::from_str(&line) {
+                    Ok(value) => sink.lock().unwrap().push(value),
+                    Err(e) => {
+                        *bad.lock().unwrap() = Some(format!("{e}: {line:?}"));
+                        break;
+                    }
+                }
             }
         });
         let err = child.stderr.take().unwrap();
@@ -92,15 +101,25 @@ impl Member {
             child,
             lines,
             stderr,
+            bad_line,
             readers: vec![stdout_reader, stderr_reader],
         }
     }
 
+    /// Fails the test when stdout had a line that is not JSON.
+    fn check_output(&self) {
+        if let Some(bad) = self.bad_line.lock().unwrap().as_ref() {
+            panic!("zkconsumer printed a line that is not JSON: {bad}");
+        }
+    }
+
     fn count(&self) -> usize {
+        self.check_output();
         self.lines.lock().unwrap().len()
     }
 
     fn seen(&self) -> Vec<Seen> {
+        self.check_output();
         self.lines
             .lock()
             .unwrap()
@@ -129,8 +148,11 @@ impl Member {
                 let elapsed = start.elapsed();
                 // Everything the process wrote is collected before anyone looks at it.
                 for reader in self.readers.drain(..) {
-                    let _ = reader.join();
+                    if let Err(panic) = reader.join() {
+                        std::panic::resume_unwind(panic);
+                    }
                 }
+                self.check_output();
                 return (status, elapsed);
             }
             if start.elapsed() > limit {
@@ -179,6 +201,28 @@ async fn sigterm_stops_all_streams_commits_and_removes_nodes() {
     );
     assert!(owners(&zk, &group, &topic).await.is_empty());
     assert!(registered_members(&group).await.is_empty());
+    assert_no_duplicates(&member.seen());
+    assert_eq!(member.count(), total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auto_ack_false_printed_messages_are_committed() {
+    let topic = topic("noack", 2, 1);
+    let group = testkit::cluster().unique("noack-group");
+    let total = produce(&topic, 2, 20, "n");
+    let mut member = Member::start(&group, &topic, 1, &["--property", "auto.ack=false"]);
+    wait_until("all messages printed", LIMIT, || member.count() >= total).await;
+    // Each printed message is acknowledged: auto-commit moves to the log end.
+    let zk = zk().await;
+    let log_end = testkit::cluster().log_end_offsets(&topic);
+    wait_until_async("everything printed committed", LIMIT, || async {
+        committed(&zk, &group, &topic).await == log_end
+    })
+    .await;
+    member.signal("TERM");
+    let (status, _) = member.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(committed(&zk, &group, &topic).await, log_end);
     assert_no_duplicates(&member.seen());
     assert_eq!(member.count(), total);
 }
@@ -261,8 +305,12 @@ async fn paused_member_past_its_session_delivers_no_duplicates_and_rejoins() {
             == 2
     })
     .await;
-    // Let auto-commit (100 ms) record everything processed before the pause.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Auto-commit (100 ms) recorded everything processed before the pause.
+    let log_end = testkit::cluster().log_end_offsets(&topic);
+    wait_until_async("the first batch committed", LIMIT, || async {
+        committed(&zk, &group, &topic).await == log_end
+    })
+    .await;
 
     a.signal("STOP");
     // Past the session timeout: A's session expires, B takes over A's partitions.

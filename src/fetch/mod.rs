@@ -100,7 +100,7 @@ pub struct FetchTarget {
 }
 
 /// Errors of the fetch layer, naming the partition and offset concerned.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FetchError {
     /// The message at `offset` does not fit in `fetch.message.max.bytes`.
     #[error(
@@ -132,6 +132,20 @@ pub enum FetchError {
     /// The committed offset of a partition cannot be used (e.g. a corrupt offset node).
     #[error("{0}")]
     BadOffset(String),
+    /// The assignment gave this member a partition for a thread id it has no stream for: the
+    /// partition is owned but not consumed.
+    #[error(
+        "{topic}-{partition} was assigned to thread {thread}, which has no stream here: the \
+         partition is not consumed"
+    )]
+    NoStream {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The assigned thread id.
+        thread: String,
+    },
     /// A message set cannot be decoded: unknown compression codec, corrupt compressed payload,
     /// or a decompressed set that does not parse. Only this partition is affected.
     #[error(
@@ -174,7 +188,7 @@ impl FetchError {
                 offset,
                 ..
             } => Some((topic, *partition, *offset)),
-            FetchError::BadOffset(_) => None,
+            FetchError::BadOffset(_) | FetchError::NoStream { .. } => None,
         }
     }
 }
@@ -960,16 +974,23 @@ impl Fetcher {
                     item = back;
                     let stop = &self.stop;
                     let sink = &target.sink;
-                    // Wait for room or a stop, whichever comes first (no busy loop).
+                    // Wait for room, a stop or the partition's revocation, whichever comes
+                    // first (no busy loop): a released partition whose stream nobody reads
+                    // must not hold up the fetcher's other partitions.
+                    let revoked = target.info.revoked();
                     futures::executor::block_on(async {
                         let reserve = sink.reserve();
                         let stopped = stop.wake.notified();
-                        futures::pin_mut!(reserve, stopped);
+                        futures::pin_mut!(reserve, stopped, revoked);
                         if stop.is_set() {
                             return;
                         }
                         // A permit, if any, is released at once: `try_send` takes the room.
-                        let _ = futures::future::select(reserve, stopped).await;
+                        let _ = futures::future::select(
+                            futures::future::select(reserve, stopped),
+                            revoked,
+                        )
+                        .await;
                     });
                 }
             }

@@ -116,26 +116,32 @@ impl Ownership {
         self.lock().insert(path.to_string(), data.to_vec());
         let mut replaced = false;
         loop {
+            // The session that holds an existing node comes with the read of its data.
+            let ours = self.zk.session_id();
             match self.zk.create_ephemeral(path, data).await? {
                 EphemeralOutcome::Created => return Ok(None),
                 // Our thread id: ours only if our session wrote it (a retried create), not a
                 // previous session of the same consumer.id that has not expired yet.
-                EphemeralOutcome::ExistsSame => {
-                    if self.zk.ephemeral_owner(path).await? == Some(self.zk.session_id()) {
-                        return Ok(None);
+                EphemeralOutcome::ExistsSame { owner_session } if owner_session == ours => {
+                    return Ok(None)
+                }
+                EphemeralOutcome::ExistsOther { owner_session, .. }
+                    if owner_session == ours && !replaced =>
+                {
+                    // Ours under another thread id (an earlier assignment): replace it, once.
+                    replaced = true;
+                    if let OwnDelete::NotOurs { data: owner, .. } =
+                        self.zk.delete_own_ephemeral(path).await?
+                    {
+                        self.lock().remove(path);
+                        return Ok(Some(owner));
                     }
                 }
-                EphemeralOutcome::ExistsOther(_) => {}
-            }
-            // Ours under another thread id: replace it (once).
-            match self.zk.delete_own_ephemeral(path).await? {
-                OwnDelete::Deleted | OwnDelete::Absent if !replaced => replaced = true,
-                OwnDelete::Deleted | OwnDelete::Absent => {
-                    return Ok(Some(format!(
-                        "a node created and deleted under us at {path}"
-                    )))
+                EphemeralOutcome::ExistsSame { .. } => {
+                    self.lock().remove(path);
+                    return Ok(Some(thread.as_str().to_string()));
                 }
-                OwnDelete::NotOurs { data: owner, .. } => {
+                EphemeralOutcome::ExistsOther { data: owner, .. } => {
                     self.lock().remove(path);
                     return Ok(Some(owner));
                 }

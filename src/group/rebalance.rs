@@ -40,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 use zookeeper_client::{OneshotWatcher, SessionState};
 
 use crate::config::{AssignmentStrategy, ConsumerConfig};
-use crate::fetch::{ChunkSender, FetchConfig, FetchError, FetchTarget, FetcherManager, StreamItem};
+use crate::fetch::{ChunkSender, FetchConfig, FetchError, FetchTarget, FetcherManager};
 use crate::group::assign::{self, AssignError};
 use crate::group::filter::TopicFilter;
 use crate::group::identity::{ConsumerId, ThreadId};
@@ -49,6 +49,7 @@ use crate::group::registrations::RegistrationCache;
 use crate::metrics::Metrics;
 use crate::offsets::{GroupOffsets, OffsetStoreError};
 use crate::partition::{PartitionTopicInfo, TopicPartition, INVALID_OFFSET};
+use crate::stream::PendingErrors;
 use crate::zk::layout::{self, BrokerInfo, Registration, TopicReplicaAssignment};
 use crate::zk::liveness::Liveness;
 use crate::zk::session::{is_node_event, EphemeralOutcome, ZkError, ZkSession};
@@ -312,8 +313,8 @@ impl Shared {
         let mut logged = false;
         loop {
             let holder = match self.zk.create_ephemeral(&path, json.as_bytes()).await? {
-                EphemeralOutcome::Created | EphemeralOutcome::ExistsSame => return Ok(()),
-                EphemeralOutcome::ExistsOther(holder) => holder,
+                EphemeralOutcome::Created | EphemeralOutcome::ExistsSame { .. } => return Ok(()),
+                EphemeralOutcome::ExistsOther { data, .. } => data,
             };
             // Our own session (a retry with a newer timestamp): ours to replace.
             if self.zk.ephemeral_owner(&path).await? == Some(self.zk.session_id()) {
@@ -376,6 +377,8 @@ pub(crate) fn now_ms() -> u64 {
 pub(crate) struct StreamRouting {
     /// Static subscriptions: (topic, n) -> stream; filters: ("", n) -> stream.
     senders: BTreeMap<(String, u32), (usize, ChunkSender)>,
+    /// Problems kept for each stream (by stream index) that its queue must not lose.
+    pending: BTreeMap<usize, Arc<PendingErrors>>,
     by_topic: bool,
 }
 
@@ -383,6 +386,7 @@ impl StreamRouting {
     pub(crate) fn new(by_topic: bool) -> Self {
         StreamRouting {
             senders: BTreeMap::new(),
+            pending: BTreeMap::new(),
             by_topic,
         }
     }
@@ -393,6 +397,7 @@ impl StreamRouting {
         n: u32,
         index: usize,
         sender: ChunkSender,
+        pending: Arc<PendingErrors>,
     ) {
         let topic = if self.by_topic {
             topic.unwrap_or("")
@@ -400,6 +405,24 @@ impl StreamRouting {
             ""
         };
         self.senders.insert((topic.to_string(), n), (index, sender));
+        self.pending.insert(index, pending);
+    }
+
+    /// Keeps `error` for the stream at `index`: its next call returns it.
+    fn report(&self, index: usize, error: FetchError) {
+        if let Some(pending) = self.pending.get(&index) {
+            pending.push(error);
+        }
+    }
+
+    /// Keeps `error` for every stream that may carry `topic` (a partition no stream was
+    /// found for).
+    fn report_topic(&self, topic: &str, error: &FetchError) {
+        for ((t, _), (index, _)) in &self.senders {
+            if !self.by_topic || t == topic {
+                self.report(*index, error.clone());
+            }
+        }
     }
 
     /// The stream an owned partition's data goes to (by its stream index).
@@ -776,6 +799,7 @@ impl Coordinator {
                     }
                 }
                 Err(Failure::Error(e, retry)) => {
+                    self.shared.metrics.record_rebalance_failure();
                     let contended = match &e {
                         RebalanceError::OwnershipConflict { partition, .. } => {
                             Some(layout::owner_path(
@@ -1247,7 +1271,13 @@ impl Coordinator {
         let mut checkpoints = HashMap::new();
         for (tp, thread) in &new {
             let Some((index, sender)) = self.routing.route(&tp.topic, thread) else {
-                tracing::error!(partition = %tp, thread = %thread, "no stream for assigned thread id");
+                let error = FetchError::NoStream {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    thread: thread.as_str().to_string(),
+                };
+                tracing::error!(%error, "no stream for assigned thread id");
+                self.routing.report_topic(&tp.topic, &error);
                 continue;
             };
             let offset = match offsets.get(tp) {
@@ -1266,10 +1296,9 @@ impl Coordinator {
             infos.push(info.clone());
             if let Some(Err(problem)) = offsets.get(tp) {
                 self.not_fetched.insert(tp.clone());
-                let error = FetchError::BadOffset(problem.clone());
-                if sender.try_send(StreamItem::Error(error)).is_err() {
-                    tracing::warn!(partition = %tp, "stream queue full: offset error reported in logs only");
-                }
+                // Kept for the stream, not queued: a full queue would lose it.
+                self.routing
+                    .report(index, FetchError::BadOffset(problem.clone()));
                 continue;
             }
             targets.push(FetchTarget { info, sink: sender });

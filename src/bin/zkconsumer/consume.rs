@@ -191,6 +191,7 @@ pub async fn run(args: ConsumeArgs) -> Result<(), CliError> {
         }
     }
 
+    let explicit_ack = !consumer.config().auto_ack;
     let streams = subscribe(&consumer, &args).await?;
     let limit = args.max_messages.unwrap_or(u64::MAX);
     let printed = Arc::new(AtomicU64::new(0));
@@ -204,6 +205,7 @@ pub async fn run(args: ConsumeArgs) -> Result<(), CliError> {
             limit,
             stdout.clone(),
             args.skip_message_on_error,
+            explicit_ack,
         ));
     }
     let mut failure = None;
@@ -287,6 +289,7 @@ async fn drain_stream(
     limit: u64,
     stdout: Arc<Mutex<std::io::Stdout>>,
     skip_message_on_error: bool,
+    explicit_ack: bool,
 ) -> Result<(), CliError> {
     let acker = stream.acker();
     let mut out = Vec::with_capacity(64 * 1024);
@@ -320,7 +323,16 @@ async fn drain_stream(
             formatter.write(&mut out, m);
         }
         write_out(&stdout, &out)?;
-        if before + take as u64 >= limit {
+        if explicit_ack {
+            // auto.ack=false: taking the next batch acknowledges nothing; a printed message
+            // is processed, so acknowledge each (its commit can move).
+            for m in &batch[..take] {
+                // From this stream's own batch: it cannot be foreign.
+                if let Err(e) = acker.ack(m) {
+                    tracing::error!(error = %e, "acknowledging a printed message");
+                }
+            }
+        } else if before + take as u64 >= limit {
             // Limit reached: only what was printed counts as processed, and no next batch is
             // taken, so acknowledge explicitly.
             if let Some(last) = take.checked_sub(1).and_then(|i| batch.get(i)) {
@@ -329,6 +341,8 @@ async fn drain_stream(
                     tracing::error!(error = %e, "acknowledging the last printed message");
                 }
             }
+        }
+        if before + take as u64 >= limit {
             // End every other stream too.
             zkconsumer::shutdown::request();
             return Ok(());
