@@ -71,29 +71,42 @@ impl Ownership {
     /// Step 7: creates our owner nodes for `mine`. A node held by another session (its member
     /// has not released yet) undoes this attempt's claims and fails it; a node of our own
     /// session under another thread id (an earlier assignment) is replaced.
+    ///
+    /// The creates are pipelined (one round trip for all of them, not one per partition);
+    /// the conflict reported is the first in partition order.
     pub(crate) async fn claim(
         &self,
         mine: &BTreeMap<TopicPartition, ThreadId>,
     ) -> Result<(), RebalanceError> {
+        let paths: Vec<String> = mine.keys().map(|tp| self.path(tp)).collect();
+        let outcomes = futures::future::join_all(
+            paths
+                .iter()
+                .zip(mine.values())
+                .map(|(path, thread)| self.claim_one(path, thread)),
+        )
+        .await;
         let mut claimed: Vec<String> = Vec::new();
-        for (tp, thread) in mine {
-            let path = self.path(tp);
-            match self.claim_one(&path, thread).await {
+        let mut failure: Option<RebalanceError> = None;
+        for ((tp, path), outcome) in mine.keys().zip(paths).zip(outcomes) {
+            match outcome {
                 Ok(None) => claimed.push(path),
                 Ok(Some(owner)) => {
-                    self.unclaim(&claimed).await;
-                    return Err(RebalanceError::OwnershipConflict {
+                    failure = failure.or(Some(RebalanceError::OwnershipConflict {
                         partition: tp.clone(),
                         owner,
-                    });
+                    }))
                 }
-                Err(e) => {
-                    self.unclaim(&claimed).await;
-                    return Err(e.into());
-                }
+                Err(e) => failure = failure.or(Some(e.into())),
             }
         }
-        Ok(())
+        match failure {
+            Some(e) => {
+                self.unclaim(&claimed).await;
+                Err(e)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Creates one owner node; `Some(owner)` when another session holds it.
@@ -103,26 +116,32 @@ impl Ownership {
         self.lock().insert(path.to_string(), data.to_vec());
         let mut replaced = false;
         loop {
+            // The session that holds an existing node comes with the read of its data.
+            let ours = self.zk.session_id();
             match self.zk.create_ephemeral(path, data).await? {
                 EphemeralOutcome::Created => return Ok(None),
                 // Our thread id: ours only if our session wrote it (a retried create), not a
                 // previous session of the same consumer.id that has not expired yet.
-                EphemeralOutcome::ExistsSame => {
-                    if self.zk.ephemeral_owner(path).await? == Some(self.zk.session_id()) {
-                        return Ok(None);
+                EphemeralOutcome::ExistsSame { owner_session } if owner_session == ours => {
+                    return Ok(None)
+                }
+                EphemeralOutcome::ExistsOther { owner_session, .. }
+                    if owner_session == ours && !replaced =>
+                {
+                    // Ours under another thread id (an earlier assignment): replace it, once.
+                    replaced = true;
+                    if let OwnDelete::NotOurs { data: owner, .. } =
+                        self.zk.delete_own_ephemeral(path).await?
+                    {
+                        self.lock().remove(path);
+                        return Ok(Some(owner));
                     }
                 }
-                EphemeralOutcome::ExistsOther(_) => {}
-            }
-            // Ours under another thread id: replace it (once).
-            match self.zk.delete_own_ephemeral(path).await? {
-                OwnDelete::Deleted | OwnDelete::Absent if !replaced => replaced = true,
-                OwnDelete::Deleted | OwnDelete::Absent => {
-                    return Ok(Some(format!(
-                        "a node created and deleted under us at {path}"
-                    )))
+                EphemeralOutcome::ExistsSame { .. } => {
+                    self.lock().remove(path);
+                    return Ok(Some(thread.as_str().to_string()));
                 }
-                OwnDelete::NotOurs { data: owner, .. } => {
+                EphemeralOutcome::ExistsOther { data: owner, .. } => {
                     self.lock().remove(path);
                     return Ok(Some(owner));
                 }
@@ -130,11 +149,9 @@ impl Ownership {
         }
     }
 
-    /// Deletes the owner nodes of `claimed` (an attempt undone).
+    /// Deletes the owner nodes of `claimed` (an attempt undone), pipelined.
     async fn unclaim(&self, claimed: &[String]) {
-        for path in claimed {
-            self.delete(path).await;
-        }
+        futures::future::join_all(claimed.iter().map(|path| self.delete(path))).await;
     }
 
     /// Deletes the owner node at `path` if it is ours; forgets it once it is gone or known

@@ -313,8 +313,8 @@ impl Shared {
         let mut logged = false;
         loop {
             let holder = match self.zk.create_ephemeral(&path, json.as_bytes()).await? {
-                EphemeralOutcome::Created | EphemeralOutcome::ExistsSame => return Ok(()),
-                EphemeralOutcome::ExistsOther(holder) => holder,
+                EphemeralOutcome::Created | EphemeralOutcome::ExistsSame { .. } => return Ok(()),
+                EphemeralOutcome::ExistsOther { data, .. } => data,
             };
             // Our own session (a retry with a newer timestamp): ours to replace.
             if self.zk.ephemeral_owner(&path).await? == Some(self.zk.session_id()) {
@@ -721,12 +721,14 @@ impl Coordinator {
     /// Stops delivery of everything owned, commits it (auto-commit), tells the listener, and
     /// deletes our owner nodes.
     async fn release_partitions(&mut self) {
-        self.stop_fetchers().await;
         let released = self.shared.replace_owned(Vec::new());
-        if released.is_empty() {
-            return;
+        // Revoked first (nothing of them is delivered any more, so the commit is final), as
+        // for the partitions that move while others stay: the owner nodes go before the fetch
+        // threads have stopped, so the members waiting for them do not wait for those too.
+        if !released.is_empty() {
+            self.release(&released).await;
         }
-        self.release(&released).await;
+        self.stop_fetchers().await;
     }
 
     /// Revokes, commits (auto-commit), tells the listener about and deletes the owner nodes of

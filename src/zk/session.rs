@@ -93,10 +93,19 @@ impl ZkSettings {
 pub enum EphemeralOutcome {
     /// The node was created.
     Created,
-    /// The node existed with exactly the requested data (a retry after connection loss).
-    ExistsSame,
-    /// The node exists with other data: someone else holds it.
-    ExistsOther(String),
+    /// The node existed with exactly the requested data (a retry after connection loss, or
+    /// another session that wrote the same data: see `owner_session`).
+    ExistsSame {
+        /// The session that owns the node (its `ephemeralOwner`).
+        owner_session: i64,
+    },
+    /// The node exists with other data.
+    ExistsOther {
+        /// The node's data.
+        data: String,
+        /// The session that owns the node (its `ephemeralOwner`).
+        owner_session: i64,
+    },
 }
 
 /// What [`ZkSession::delete_own_ephemeral`] found.
@@ -362,13 +371,16 @@ impl ZkSession {
                 Err(zookeeper_client::Error::NodeExists) => {
                     self.count();
                     match client.get_data(path).await {
-                        Ok((existing, _)) if existing == data => {
-                            return Ok(EphemeralOutcome::ExistsSame)
+                        Ok((existing, stat)) if existing == data => {
+                            return Ok(EphemeralOutcome::ExistsSame {
+                                owner_session: stat.ephemeral_owner,
+                            })
                         }
-                        Ok((existing, _)) => {
-                            return Ok(EphemeralOutcome::ExistsOther(
-                                String::from_utf8_lossy(&existing).into_owned(),
-                            ))
+                        Ok((existing, stat)) => {
+                            return Ok(EphemeralOutcome::ExistsOther {
+                                data: String::from_utf8_lossy(&existing).into_owned(),
+                                owner_session: stat.ephemeral_owner,
+                            })
                         }
                         // Deleted between our create and read: try again.
                         Err(zookeeper_client::Error::NoNode) => continue,
