@@ -139,6 +139,23 @@ fn kafka_runner() -> PathBuf {
     }
 }
 
+/// Whether a Kafka client error says a partition's leadership is moving (stale metadata),
+/// so that asking again shortly will be answered.
+fn leader_moving(error: &kafka::Error) -> bool {
+    use kafka::error::KafkaCode;
+    let moving = |code: &KafkaCode| {
+        matches!(
+            code,
+            KafkaCode::NotLeaderForPartition | KafkaCode::LeaderNotAvailable
+        )
+    };
+    match error {
+        kafka::Error::Kafka(code) => moving(code),
+        kafka::Error::TopicPartitionError { error_code, .. } => moving(error_code),
+        _ => false,
+    }
+}
+
 /// A free loopback TCP port.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -762,19 +779,32 @@ impl Cluster {
         }
     }
 
+    /// Offsets of every partition of `topic`. Right after a leader change the brokers' metadata
+    /// can still name the old leader (0.8.2 propagates it more slowly than 0.9), which answers
+    /// NotLeaderForPartition: the metadata is read again until the answer comes from the leader,
+    /// for at most [`START_LIMIT`].
     fn offsets(&self, topic: &str, which: FetchOffset) -> BTreeMap<i32, i64> {
-        let mut client = self.client();
-        client
-            .load_metadata(&[topic])
-            .unwrap_or_else(|e| panic!("metadata of {topic}: {e}"));
-        client
-            .fetch_offsets(&[topic], which)
-            .unwrap_or_else(|e| panic!("offsets of {topic}: {e}"))
-            .remove(topic)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| (p.partition, p.offset))
-            .collect()
+        let start = Instant::now();
+        loop {
+            let mut client = self.client();
+            let answer = client
+                .load_metadata(&[topic])
+                .and_then(|_| client.fetch_offsets(&[topic], which));
+            match answer {
+                Ok(mut by_topic) => {
+                    return by_topic
+                        .remove(topic)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|p| (p.partition, p.offset))
+                        .collect()
+                }
+                Err(e) if start.elapsed() < START_LIMIT && leader_moving(&e) => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("offsets of {topic}: {e}"),
+            }
+        }
     }
 
     /// Log end offset of every partition.
