@@ -342,6 +342,22 @@ impl Message {
     }
 }
 
+impl Message {
+    /// The partition's reset epoch this message was fetched in (0 for a message built with
+    /// [`Message::new`]): an acknowledgement counts only while the partition is still in it.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// This message marked as fetched in `epoch`: a copy rebuilt from a delivered message's
+    /// fields (e.g. after crossing a process boundary) takes the original's [`epoch`](Self::epoch)
+    /// so that acknowledging it counts as acknowledging the original.
+    pub fn with_epoch(mut self, epoch: u64) -> Self {
+        self.epoch = epoch;
+        self
+    }
+}
+
 impl PartialEq for Message {
     fn eq(&self, other: &Self) -> bool {
         self.topic == other.topic

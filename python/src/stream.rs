@@ -667,16 +667,25 @@ impl SkippingStream {
 #[pymethods]
 impl Message {
     /// A message with these fields (for tests, or to rebuild one): not acknowledgeable unless
-    /// a stream handed out its partition.
+    /// a stream handed out its partition. `_epoch` is the partition's reset epoch the original
+    /// was fetched in (pickling carries it, so an unpickled copy acknowledges like the original).
     #[new]
-    #[pyo3(signature = (topic, partition, offset, value, key=None))]
-    fn new(topic: &str, partition: i32, offset: i64, value: Vec<u8>, key: Option<Vec<u8>>) -> Self {
+    #[pyo3(signature = (topic, partition, offset, value, key=None, _epoch=0))]
+    fn new(
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        value: Vec<u8>,
+        key: Option<Vec<u8>>,
+        _epoch: u64,
+    ) -> Self {
         Message {
-            inner: zkconsumer::Message::new(topic, partition, offset, key, value),
+            inner: zkconsumer::Message::new(topic, partition, offset, key, value)
+                .with_epoch(_epoch),
         }
     }
 
-    /// Pickles as its constructor call (a process pool can take it).
+    /// Pickles as its constructor call (a process pool can take it), epoch included.
     #[allow(clippy::type_complexity)]
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,
@@ -688,6 +697,7 @@ impl Message {
             i64,
             Bound<'py, PyBytes>,
             Option<Bound<'py, PyBytes>>,
+            u64,
         ),
     )> {
         let py = slf.py();
@@ -700,6 +710,7 @@ impl Message {
                 m.offset,
                 PyBytes::new(py, &m.value),
                 m.key.as_deref().map(|k| PyBytes::new(py, k)),
+                m.epoch(),
             ),
         ))
     }

@@ -59,8 +59,14 @@ def test_listener_introspection_ack_and_poll(cluster, group):
         assert not [e for e in events if e[0] == "release"]
         with zkconsumer.Consumer(cluster.zk_connect, group, config=cluster.config()) as joiner:
             joiner.streams({topic: 1})
+            # Three threads (two of the first member, one of the joiner), one partition each;
+            # until the joiner owns one, the group has not rebalanced (the first member's two
+            # threads alone were also two distinct owners: that passed before any rebalance).
             wait_until("the rebalance to a 2-member group",
-                       lambda: len(set(cluster.owners(group, topic).values())) == 2, 60)
+                       lambda: sorted(
+                           o.startswith(joiner.consumer_id)
+                           for o in cluster.owners(group, topic).values()) == [False, False, True],
+                       60)
             wait_until("the new assignment in after_assign",
                        lambda: len([e for e in events if e[0] == "assign"]) >= 2, 30)
             releases = [e for e in events if e[0] == "release"]

@@ -10,7 +10,13 @@ class Message:
     """One message: picklable, hashable, equal to another with the same fields."""
 
     def __init__(
-        self, topic: str, partition: int, offset: int, value: bytes, key: Optional[bytes] = None
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        value: bytes,
+        key: Optional[bytes] = None,
+        _epoch: int = 0,
     ) -> None: ...
     def __eq__(self, other: object) -> bool: ...
     def __hash__(self) -> int: ...
