@@ -1,7 +1,10 @@
 //! A TCP fault proxy: sits between a client and one server (a broker or ZooKeeper) and makes
 //! faults on demand that no healthy server produces — latency, stalls, cut connections,
-//! refused connections, dropped bytes (a connection gone silent for good) and corrupted bytes
-//! in server answers.
+//! refused connections, dropped bytes (a connection gone silent for good), corrupted bytes
+//! in server answers, and ZooKeeper deletes the server refuses.
+//!
+//! Client requests are forwarded whole frames at a time (both ZooKeeper and Kafka frame every
+//! request with a 4-byte big-endian length), so a fault can look at one request.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -23,6 +26,9 @@ struct Faults {
     accepted: AtomicU64,
     /// Connections numbered below this drop every byte (both directions) and stay open.
     blackholed_below: AtomicU64,
+    /// Makes the server refuse the next `n` ZooKeeper deletes whose path ends with this.
+    fail_delete: Mutex<Option<(Vec<u8>, u64)>>,
+    deletes_failed: AtomicU64,
 }
 
 /// A running proxy; dropped, it stops accepting and cuts its connections.
@@ -146,6 +152,21 @@ impl FaultProxy {
         }
     }
 
+    /// ZooKeeper only: the next `count` delete requests whose path ends with `path_suffix`
+    /// reach the server with their expected version changed, so the real server refuses them
+    /// (`BadVersion`) and the node stays. The client sees deletes fail on a healthy
+    /// connection: no disconnect, no session event, nothing else disturbed.
+    pub fn fail_next_deletes_of(&self, path_suffix: &str, count: u64) {
+        if let Ok(mut f) = self.faults.fail_delete.lock() {
+            *f = (count > 0).then(|| (path_suffix.as_bytes().to_vec(), count));
+        }
+    }
+
+    /// How many deletes [`fail_next_deletes_of`](Self::fail_next_deletes_of) made fail so far.
+    pub fn deletes_failed(&self) -> u64 {
+        self.faults.deletes_failed.load(Ordering::Acquire)
+    }
+
     /// How many connections were accepted so far (a client that reconnects opens another).
     pub fn connections(&self) -> u64 {
         self.faults.accepted.load(Ordering::Acquire)
@@ -178,6 +199,7 @@ fn pump(
     };
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
+        let mut requests = Requests::default();
         loop {
             let n = match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
@@ -193,10 +215,14 @@ fn pump(
             if latency > 0 {
                 std::thread::sleep(Duration::from_millis(latency));
             }
-            if from_server {
+            let written = if from_server {
                 corrupt_if_wanted(&faults, &mut buf[..n]);
-            }
-            if to.write_all(&buf[..n]).is_err() {
+                to.write_all(&buf[..n])
+            } else {
+                let whole = requests.push(&buf[..n], &faults);
+                to.write_all(&whole)
+            };
+            if written.is_err() {
                 break;
             }
         }
@@ -225,4 +251,95 @@ fn corrupt_if_wanted(faults: &Faults, chunk: &mut [u8]) {
         }
         faults.corrupted.fetch_add(1, Ordering::AcqRel);
     }
+}
+
+/// Frames of one connection's client requests, forwarded whole (see the module docs).
+#[derive(Default)]
+struct Requests {
+    /// Bytes of a frame not complete yet.
+    partial: Vec<u8>,
+    /// Frames seen so far (ZooKeeper: the first is the connect request, which has no header).
+    frames: u64,
+    /// A length that is no frame length: forward bytes as they come from now on.
+    unframed: bool,
+}
+
+/// Frames above this are not frames (a client speaking something else): forwarded as is.
+const MAX_FRAME: usize = 100 * 1024 * 1024;
+
+/// ZooKeeper's opcode of a delete request.
+const ZK_DELETE: i32 = 2;
+
+impl Requests {
+    /// Takes `chunk` and returns the bytes to forward now: every frame completed by it
+    /// (faults applied), nothing of a frame still incomplete.
+    fn push(&mut self, chunk: &[u8], faults: &Faults) -> Vec<u8> {
+        if self.unframed {
+            return chunk.to_vec();
+        }
+        self.partial.extend_from_slice(chunk);
+        let mut out = Vec::new();
+        loop {
+            let Some(head) = self.partial.get(..4) else {
+                break;
+            };
+            let length = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+            let Ok(length) = usize::try_from(length) else {
+                self.unframed = true;
+                break;
+            };
+            if length > MAX_FRAME {
+                self.unframed = true;
+                break;
+            }
+            if self.partial.len() < 4 + length {
+                break;
+            }
+            let mut frame: Vec<u8> = self.partial.drain(..4 + length).collect();
+            if self.frames > 0 {
+                fail_delete_if_wanted(faults, &mut frame);
+            }
+            self.frames += 1;
+            out.extend_from_slice(&frame);
+        }
+        if self.unframed {
+            out.append(&mut self.partial);
+        }
+        out
+    }
+}
+
+/// A ZooKeeper delete frame: length, xid, opcode, path (length + bytes), version. When its
+/// path ends with the armed suffix, flips a bit of its version so the server refuses it.
+fn fail_delete_if_wanted(faults: &Faults, frame: &mut [u8]) {
+    let int = |at: usize| -> Option<i32> {
+        let b = frame.get(at..at + 4)?;
+        Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    if int(8) != Some(ZK_DELETE) {
+        return;
+    }
+    let Some(path_len) = int(12).and_then(|l| usize::try_from(l).ok()) else {
+        return;
+    };
+    let version_at = 16 + path_len;
+    if frame.len() != version_at + 4 {
+        return;
+    }
+    let Ok(mut wanted) = faults.fail_delete.lock() else {
+        return;
+    };
+    let Some((suffix, left)) = wanted.as_mut() else {
+        return;
+    };
+    if !frame[16..version_at].ends_with(suffix) {
+        return;
+    }
+    // Never -1 (any version) from a real version: the server answers BadVersion.
+    frame[version_at] ^= 0x40;
+    *left -= 1;
+    if *left == 0 {
+        *wanted = None;
+    }
+    faults.deletes_failed.fetch_add(1, Ordering::AcqRel);
 }
