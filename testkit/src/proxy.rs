@@ -1,7 +1,8 @@
 //! A TCP fault proxy: sits between a client and one server (a broker or ZooKeeper) and makes
 //! faults on demand that no healthy server produces — latency, stalls, cut connections,
 //! refused connections, dropped bytes (a connection gone silent for good), corrupted bytes
-//! in server answers, and ZooKeeper deletes the server refuses.
+//! in server answers, ZooKeeper deletes the server refuses, and a Kafka request held back
+//! (e.g. an offset commit that lands only after the client gave up on it).
 //!
 //! Client requests are forwarded whole frames at a time (both ZooKeeper and Kafka frame every
 //! request with a 4-byte big-endian length), so a fault can look at one request.
@@ -29,6 +30,22 @@ struct Faults {
     /// Makes the server refuse the next `n` ZooKeeper deletes whose path ends with this.
     fail_delete: Mutex<Option<(Vec<u8>, u64)>>,
     deletes_failed: AtomicU64,
+    /// A Kafka request held back, and its connection with it.
+    hold: Mutex<Hold>,
+    held_answers: AtomicU64,
+    /// Kafka API key and connection of every client request forwarded, in the order they
+    /// were written to the server.
+    forwarded: Mutex<Vec<(i16, u64)>>,
+}
+
+/// See [`FaultProxy::hold_next_kafka_request`].
+#[derive(Debug, Default)]
+struct Hold {
+    /// The API key of the next request to hold.
+    armed: Option<i16>,
+    /// The connection whose request is held.
+    connection: Option<u64>,
+    released: bool,
 }
 
 /// A running proxy; dropped, it stops accepting and cuts its connections.
@@ -167,6 +184,64 @@ impl FaultProxy {
         self.faults.deletes_failed.load(Ordering::Acquire)
     }
 
+    /// Kafka only: the next client request with API key `api_key` (8 OffsetCommit, 9
+    /// OffsetFetch, 1 Fetch, ...) is held back, with everything after it on its connection,
+    /// until [`release_held`](Self::release_held); then it reaches the broker, late (a client
+    /// that gave up on it meanwhile may have sent newer requests on other connections). Other
+    /// connections forward normally.
+    pub fn hold_next_kafka_request(&self, api_key: i16) {
+        if let Ok(mut h) = self.faults.hold.lock() {
+            *h = Hold {
+                armed: Some(api_key),
+                ..Hold::default()
+            };
+        }
+    }
+
+    /// Whether the request armed by [`hold_next_kafka_request`](Self::hold_next_kafka_request)
+    /// came and is held (or was, before its release).
+    pub fn holding(&self) -> bool {
+        self.faults
+            .hold
+            .lock()
+            .map(|h| h.connection.is_some())
+            .unwrap_or(false)
+    }
+
+    /// Lets the held request (and what followed it on its connection) go on to the broker.
+    pub fn release_held(&self) {
+        if let Ok(mut h) = self.faults.hold.lock() {
+            h.released = true;
+        }
+    }
+
+    /// Server answers forwarded on the held connection after its release (the first is the
+    /// broker's answer to the held request: it has been applied).
+    pub fn held_answers(&self) -> u64 {
+        self.faults.held_answers.load(Ordering::Acquire)
+    }
+
+    /// The connection whose request [`hold_next_kafka_request`](Self::hold_next_kafka_request)
+    /// held (connections are numbered from 0 as accepted).
+    pub fn held_connection(&self) -> Option<u64> {
+        self.faults.hold.lock().ok().and_then(|h| h.connection)
+    }
+
+    /// Kafka only: the connections whose requests with API key `api_key` reached the server,
+    /// in the order they were written to it (one entry per request).
+    pub fn forwarded_kafka_requests(&self, api_key: i16) -> Vec<u64> {
+        self.faults
+            .forwarded
+            .lock()
+            .map(|f| {
+                f.iter()
+                    .filter(|(key, _)| *key == api_key)
+                    .map(|(_, c)| *c)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// How many connections were accepted so far (a client that reconnects opens another).
     pub fn connections(&self) -> u64 {
         self.faults.accepted.load(Ordering::Acquire)
@@ -217,10 +292,24 @@ fn pump(
             }
             let written = if from_server {
                 corrupt_if_wanted(&faults, &mut buf[..n]);
+                if held_state(&faults, number) == Some(true) {
+                    faults.held_answers.fetch_add(1, Ordering::AcqRel);
+                }
                 to.write_all(&buf[..n])
             } else {
-                let whole = requests.push(&buf[..n], &faults);
-                to.write_all(&whole)
+                let whole = requests.push(&buf[..n], &faults, number);
+                while held_state(&faults, number) == Some(false)
+                    && !faults.closed.load(Ordering::Acquire)
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                let written = to.write_all(&whole);
+                if written.is_ok() {
+                    if let Ok(mut f) = faults.forwarded.lock() {
+                        f.extend(requests.keys.drain(..).map(|key| (key, number)));
+                    }
+                }
+                written
             };
             if written.is_err() {
                 break;
@@ -260,6 +349,8 @@ struct Requests {
     partial: Vec<u8>,
     /// Frames seen so far (ZooKeeper: the first is the connect request, which has no header).
     frames: u64,
+    /// First two bytes (a Kafka API key) of each frame returned by `push` and not yet written.
+    keys: Vec<i16>,
     /// A length that is no frame length: forward bytes as they come from now on.
     unframed: bool,
 }
@@ -273,7 +364,7 @@ const ZK_DELETE: i32 = 2;
 impl Requests {
     /// Takes `chunk` and returns the bytes to forward now: every frame completed by it
     /// (faults applied), nothing of a frame still incomplete.
-    fn push(&mut self, chunk: &[u8], faults: &Faults) -> Vec<u8> {
+    fn push(&mut self, chunk: &[u8], faults: &Faults, connection: u64) -> Vec<u8> {
         if self.unframed {
             return chunk.to_vec();
         }
@@ -299,7 +390,11 @@ impl Requests {
             if self.frames > 0 {
                 fail_delete_if_wanted(faults, &mut frame);
             }
+            hold_if_wanted(faults, &frame, connection);
             self.frames += 1;
+            if let Some(key) = frame.get(4..6) {
+                self.keys.push(i16::from_be_bytes([key[0], key[1]]));
+            }
             out.extend_from_slice(&frame);
         }
         if self.unframed {
@@ -342,4 +437,26 @@ fn fail_delete_if_wanted(faults: &Faults, frame: &mut [u8]) {
         *wanted = None;
     }
     faults.deletes_failed.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Whether `connection` holds a request: `Some(false)` held, `Some(true)` released, `None`
+/// not the held connection.
+fn held_state(faults: &Faults, connection: u64) -> Option<bool> {
+    let h = faults.hold.lock().ok()?;
+    (h.connection == Some(connection)).then_some(h.released)
+}
+
+/// A Kafka request frame: length, API key (i16), version, correlation id, ... Holds the
+/// connection when its API key is the armed one.
+fn hold_if_wanted(faults: &Faults, frame: &[u8], connection: u64) {
+    let Some(key) = frame.get(4..6).map(|b| i16::from_be_bytes([b[0], b[1]])) else {
+        return;
+    };
+    let Ok(mut h) = faults.hold.lock() else {
+        return;
+    };
+    if h.armed == Some(key) {
+        h.armed = None;
+        h.connection = Some(connection);
+    }
 }
