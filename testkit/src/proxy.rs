@@ -370,10 +370,7 @@ impl Requests {
         }
         self.partial.extend_from_slice(chunk);
         let mut out = Vec::new();
-        loop {
-            let Some(head) = self.partial.get(..4) else {
-                break;
-            };
+        while let Some(head) = self.partial.get(..4) {
             let length = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
             let Ok(length) = usize::try_from(length) else {
                 self.unframed = true;
