@@ -704,6 +704,7 @@ impl Consumer {
         self.shared.ownership.release(&partitions).await;
         // Any other node of ours left by a failed delete or an errored create.
         self.shared.ownership.delete_all().await;
+        self.shared.ownership.stop_retries();
         if let Err(e) = self
             .shared
             .zk

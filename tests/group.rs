@@ -60,12 +60,64 @@ async fn two_and_three_members_split_partitions_without_overlap_or_gap() {
             }
         }
         assert_eq!(union, (0..6).collect());
-        let all: Vec<Seen> = collectors.iter().flat_map(Collector::snapshot).collect();
-        assert_no_duplicates(&all);
-        assert_eq!(all.len(), total, "every message exactly once");
+        let sequences: Vec<Vec<Seen>> = collectors.iter().map(Collector::snapshot).collect();
+        assert_at_least_once_redelivering_only_at_handovers(&sequences, total);
         for consumer in &consumers {
             consumer.shutdown().await.expect("shutdown");
         }
+    }
+}
+
+/// Every message delivered (no gap), and any message delivered twice is the one a member had
+/// handed out but not finished when its partition moved: the README's at-least-once
+/// contract commits only what the application finished with (it took the next message), so
+/// a partition revoked between handing out a message and the next `next()` is committed
+/// before that message, and its new owner starts with it. Such a duplicate ends a run of
+/// consecutive offsets in one member's sequence and starts one in another's; nothing else is
+/// delivered twice. `sequences` are per member, in delivery order (one stream each).
+fn assert_at_least_once_redelivering_only_at_handovers(sequences: &[Vec<Seen>], total: usize) {
+    let mut count: BTreeMap<(i32, i64), Vec<usize>> = BTreeMap::new();
+    for (member, seq) in sequences.iter().enumerate() {
+        for s in seq {
+            count
+                .entry((s.partition, s.offset))
+                .or_default()
+                .push(member);
+        }
+    }
+    assert_eq!(count.len(), total, "every message at least once");
+    // Offsets of one partition in one member's order.
+    let offsets_of = |member: usize, p: i32| -> Vec<i64> {
+        sequences[member]
+            .iter()
+            .filter(|s| s.partition == p)
+            .map(|s| s.offset)
+            .collect()
+    };
+    for ((p, o), members) in count.iter().filter(|(_, m)| m.len() > 1) {
+        assert!(
+            members.len() == 2 && members[0] != members[1],
+            "partition {p} offset {o} delivered {} times (members {members:?})",
+            members.len()
+        );
+        let ends_a_run = |member: usize| {
+            let seq = offsets_of(member, *p);
+            let i = seq.iter().position(|x| x == o).expect("delivered");
+            seq.get(i + 1) != Some(&(o + 1))
+        };
+        let starts_a_run = |member: usize| {
+            let seq = offsets_of(member, *p);
+            let i = seq.iter().position(|x| x == o).expect("delivered");
+            i == 0 || seq[i - 1] != o - 1
+        };
+        let (a, b) = (members[0], members[1]);
+        assert!(
+            (ends_a_run(a) && starts_a_run(b)) || (ends_a_run(b) && starts_a_run(a)),
+            "partition {p} offset {o} delivered twice, not at a handover: member {a}: {:?}, \
+             member {b}: {:?}",
+            offsets_of(a, *p),
+            offsets_of(b, *p)
+        );
     }
 }
 
@@ -780,4 +832,39 @@ async fn a_zookeeper_connection_loss_within_the_session_keeps_ownership_and_lose
     let all = seen.snapshot();
     assert_no_duplicates(&all);
     assert_eq!(all.len(), 40, "every message exactly once");
+}
+
+/// The check above accepts a message redelivered at a handover and nothing else.
+#[test]
+fn redelivery_check_accepts_a_handover_and_refuses_a_repeat_or_a_gap() {
+    let seen = |p: i32, offsets: &[i64]| -> Vec<Seen> {
+        offsets
+            .iter()
+            .map(|&o| Seen {
+                topic: "t".into(),
+                partition: p,
+                offset: o,
+                value: format!("{p}-{o}"),
+            })
+            .collect()
+    };
+    // Member 0 handed out 0..=2 of partition 0 and lost it before finishing 2: member 1
+    // starts at 2.
+    let handover = vec![seen(0, &[0, 1, 2]), seen(0, &[2, 3, 4])];
+    assert_at_least_once_redelivering_only_at_handovers(&handover, 5);
+    let caught = |sequences: Vec<Vec<Seen>>, total: usize| {
+        std::panic::catch_unwind(|| {
+            assert_at_least_once_redelivering_only_at_handovers(&sequences, total)
+        })
+        .is_err()
+    };
+    // Offset 1 repeated in the middle of both runs: not a handover.
+    assert!(caught(vec![seen(0, &[0, 1, 2]), seen(0, &[1, 2, 3, 4])], 5));
+    // Offset 3 never delivered.
+    assert!(caught(vec![seen(0, &[0, 1, 2]), seen(0, &[4])], 5));
+    // Three deliveries of one message.
+    assert!(caught(
+        vec![seen(0, &[0, 1]), seen(0, &[1]), seen(0, &[1, 2])],
+        3
+    ));
 }

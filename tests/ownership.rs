@@ -1,6 +1,7 @@
 //! Ownership holes of the coordinator, each against real ZooKeeper and Kafka: the liveness gate
 //! follows the session timeout the server granted, an owner node left by an errored create is
-//! cleaned up, unrelated topics do not rebalance a filter member, a duplicate `consumer.id` is
+//! cleaned up, an owner node whose delete failed is deleted without waiting for a rebalance,
+//! unrelated topics do not rebalance a filter member, a duplicate `consumer.id` is
 //! an error, a watch is never dropped on an error path (ZooKeeper 3.4 would cut the
 //! connection).
 
@@ -122,6 +123,77 @@ async fn an_owner_node_created_by_an_errored_call_is_removed_when_the_partition_
     assert_eq!(seen_b.partitions(), [1].into());
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
+    assert!(owners(&zk, &group, &topic).await.is_empty());
+}
+
+/// A's delete of its owner node for partition 1 fails (the real server refuses it) when B's
+/// join moves that partition to B, and no rebalance follows: A must delete the node on its
+/// own, so B owns partition 1 and reads it without any further rebalance; every message once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_owner_node_delete_is_retried_without_a_further_rebalance() {
+    let cluster = testkit::cluster();
+    let topic = topic("undeleted", 2, 1);
+    let group = cluster.unique("undeleted-group");
+    let proxy = testkit::FaultProxy::start(&cluster.zk_hosts());
+    let a = connect_through(&proxy, &group, "a").await;
+    let seen_a = collect_streams(&a, &topic, 1).await;
+    let zk = zk().await;
+    wait_owners(&zk, &group, &topic, &[(0, "a-0"), (1, "a-0")], LIMIT).await;
+    let mut expected = produce(&topic, 2, 5, "before");
+    wait_until("A read the first messages", LIMIT, || seen_a.len() >= 10).await;
+    let attempts_a = a.metrics().rebalance_attempts();
+
+    // B joins: range gives partition 1 to b-0, and A's deletes of its node fail: the one
+    // of the release and the one of the same attempt's stray removal (a ZooKeeper hiccup of
+    // a few milliseconds fails both).
+    proxy.fail_next_deletes_of(&format!("/owners/{topic}/1"), 2);
+    let b = Consumer::connect(
+        config(&group)
+            .set("consumer.id", "b")
+            // No clock-driven retry of B's claim inside the test: only the node going counts.
+            .set("rebalance.backoff.ms", 60_000)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let seen_b = collect_streams(&b, &topic, 1).await;
+    wait_until(
+        "A's deletes of its node for partition 1 failed",
+        LIMIT,
+        || proxy.deletes_failed() == 2,
+    )
+    .await;
+    // Before the fix the node stayed as long as A's session: B waited on it for good.
+    wait_owners(
+        &zk,
+        &group,
+        &topic,
+        &[(0, "a-0"), (1, "b-0")],
+        Duration::from_secs(20),
+    )
+    .await;
+    // One attempt of A's for B's join, none after: the node went without a rebalance.
+    assert_eq!(a.metrics().rebalance_attempts(), attempts_a + 1);
+
+    expected += produce(&topic, 2, 5, "after");
+    wait_until("every message delivered", LIMIT, || {
+        seen_a.len() + seen_b.len() >= expected
+    })
+    .await;
+    assert_eq!(seen_b.partitions(), [1].into());
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    let mut all = seen_a.snapshot();
+    all.extend(seen_b.snapshot());
+    assert_no_duplicates(&all);
+    let values: std::collections::BTreeSet<String> = all.iter().map(|s| s.value.clone()).collect();
+    assert_eq!(values.len(), expected, "every message once: {values:?}");
+    assert_eq!(all.len(), expected);
+    assert!(seen_b
+        .snapshot()
+        .iter()
+        .any(|s| s.value.starts_with("after-1-")));
     assert!(owners(&zk, &group, &topic).await.is_empty());
 }
 

@@ -49,8 +49,8 @@ pub use crate::partition::Message;
 use crate::partition::PartitionTopicInfo;
 
 mod timed;
-pub(crate) use timed::call_detached;
-use timed::{CallError, TimedClient};
+use timed::TimedClient;
+pub(crate) use timed::{call_detached, CallError};
 
 /// What a fetcher puts into a stream's queue.
 #[derive(Debug)]

@@ -11,9 +11,20 @@
 //! can be applied although the call reports an error) until a delete is confirmed, so a node
 //! whose delete failed is removed at the next attempt or at shutdown instead of blocking its
 //! partition for the whole group as long as our session lives.
+//!
+//! A delete that fails is also retried on its own, with backoff ([`RETRY_FIRST`] doubling up
+//! to [`RETRY_MAX`]), by a task this type owns: the group may be stable after our release (no
+//! next attempt comes), and the member that gets the partition waits on our node until it
+//! goes. The retry stops when the delete is confirmed, when the node turns out not to be ours
+//! (or gone), when the partition is claimed again, when the session ends (its ephemeral nodes
+//! go with it) and at shutdown. Claims and retried deletes take turns (one gate), so a retry
+//! never deletes a node claimed again meanwhile.
 
-use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::group::identity::ThreadId;
 use crate::group::rebalance::RebalanceError;
@@ -21,33 +32,72 @@ use crate::partition::TopicPartition;
 use crate::zk::layout;
 use crate::zk::session::{EphemeralOutcome, OwnDelete, ZkError, ZkSession};
 
-/// This member's owner nodes: claims, the session check, delete-if-ours.
-pub(crate) struct Ownership {
+/// The wait before the first retry of a failed owner-node delete.
+pub(crate) const RETRY_FIRST: Duration = Duration::from_millis(100);
+
+/// The longest wait between two retries of a failed owner-node delete.
+pub(crate) const RETRY_MAX: Duration = Duration::from_secs(3);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Failed deletes waiting for a retry, and whether the retry task runs.
+#[derive(Default)]
+struct Undeleted {
+    paths: BTreeSet<String>,
+    retrying: bool,
+}
+
+/// What [`Ownership`] and its retry task share.
+struct Inner {
     zk: ZkSession,
     group: String,
     /// Owner nodes this session created or may have created (path -> thread id), until a
     /// delete is confirmed.
     claims: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Nodes whose delete failed, retried by the retry task.
+    undeleted: Mutex<Undeleted>,
+    /// Held by a claim for its whole run and by a retried delete: never both at once.
+    gate: tokio::sync::Mutex<()>,
+    /// Ends the retry task (shutdown, or the [`Ownership`] dropped).
+    stop: CancellationToken,
+}
+
+/// This member's owner nodes: claims, the session check, delete-if-ours.
+pub(crate) struct Ownership {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Ownership {
+    fn drop(&mut self) {
+        self.inner.stop.cancel();
+    }
 }
 
 impl Ownership {
     pub(crate) fn new(zk: ZkSession, group: &str) -> Self {
         Ownership {
-            zk,
-            group: group.to_string(),
-            claims: Mutex::new(BTreeMap::new()),
+            inner: Arc::new(Inner {
+                zk,
+                group: group.to_string(),
+                claims: Mutex::new(BTreeMap::new()),
+                undeleted: Mutex::new(Undeleted::default()),
+                gate: tokio::sync::Mutex::new(()),
+                stop: CancellationToken::new(),
+            }),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
-        match self.claims.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        lock(&self.inner.claims)
     }
 
     fn path(&self, tp: &TopicPartition) -> String {
-        layout::owner_path(&self.group, &tp.topic, tp.partition)
+        layout::owner_path(&self.inner.group, &tp.topic, tp.partition)
     }
 
     /// Owner nodes of ours that may still exist (path, thread id).
@@ -63,9 +113,15 @@ impl Ownership {
         self.lock().get(&self.path(tp)).map(Vec::as_slice) == Some(thread.as_str().as_bytes())
     }
 
-    /// The session ended: every node it created is gone with it.
+    /// The session ended: every node it created is gone with it (nothing left to retry).
     pub(crate) fn forget_all(&self) {
         self.lock().clear();
+        lock(&self.inner.undeleted).paths.clear();
+    }
+
+    /// Ends the retrying of failed deletes (shutdown: after [`Ownership::delete_all`]).
+    pub(crate) fn stop_retries(&self) {
+        self.inner.stop.cancel();
     }
 
     /// Step 7: creates our owner nodes for `mine`. A node held by another session (its member
@@ -78,7 +134,15 @@ impl Ownership {
         &self,
         mine: &BTreeMap<TopicPartition, ThreadId>,
     ) -> Result<(), RebalanceError> {
+        // No retried delete runs meanwhile, and none starts on a node claimed again here.
+        let _gate = self.inner.gate.lock().await;
         let paths: Vec<String> = mine.keys().map(|tp| self.path(tp)).collect();
+        {
+            let mut undeleted = lock(&self.inner.undeleted);
+            for path in &paths {
+                undeleted.paths.remove(path);
+            }
+        }
         let outcomes = futures::future::join_all(
             paths
                 .iter()
@@ -117,8 +181,8 @@ impl Ownership {
         let mut replaced = false;
         loop {
             // The session that holds an existing node comes with the read of its data.
-            let ours = self.zk.session_id();
-            match self.zk.create_ephemeral(path, data).await? {
+            let ours = self.inner.zk.session_id();
+            match self.inner.zk.create_ephemeral(path, data).await? {
                 EphemeralOutcome::Created => return Ok(None),
                 // Our thread id: ours only if our session wrote it (a retried create), not a
                 // previous session of the same consumer.id that has not expired yet.
@@ -131,7 +195,7 @@ impl Ownership {
                     // Ours under another thread id (an earlier assignment): replace it, once.
                     replaced = true;
                     if let OwnDelete::NotOurs { data: owner, .. } =
-                        self.zk.delete_own_ephemeral(path).await?
+                        self.inner.zk.delete_own_ephemeral(path).await?
                     {
                         self.lock().remove(path);
                         return Ok(Some(owner));
@@ -155,24 +219,31 @@ impl Ownership {
     }
 
     /// Deletes the owner node at `path` if it is ours; forgets it once it is gone or known
-    /// to be another session's. A failure is logged and retried at the next attempt.
+    /// to be another session's. A failure is logged and the delete retried (see the module
+    /// docs), and at the next attempt.
     async fn delete(&self, path: &str) {
-        match self.zk.delete_own_ephemeral(path).await {
-            Ok(OwnDelete::Deleted | OwnDelete::Absent) => {
-                self.lock().remove(path);
-            }
-            Ok(OwnDelete::NotOurs {
-                data,
-                owner_session,
-            }) => {
-                tracing::debug!(
-                    path, owner = %data, owner_session,
-                    "owner node belongs to another session: left alone"
-                );
-                self.lock().remove(path);
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot delete owner node; retried next attempt"),
+        if let Err(e) = Inner::delete(&self.inner, path).await {
+            tracing::warn!(
+                error = %e, path,
+                "cannot delete owner node; retried in the background and at the next attempt"
+            );
+            self.retry_later(path);
         }
+    }
+
+    /// Puts `path` on the retry list and starts the retry task unless it runs.
+    fn retry_later(&self, path: &str) {
+        if self.inner.stop.is_cancelled() {
+            return;
+        }
+        let mut undeleted = lock(&self.inner.undeleted);
+        undeleted.paths.insert(path.to_string());
+        if undeleted.retrying {
+            return;
+        }
+        undeleted.retrying = true;
+        drop(undeleted);
+        tokio::spawn(Inner::retry(self.inner.clone()));
     }
 
     /// Deletes the owner nodes of `partitions` that are ours (pipelined: one round trip or two
@@ -204,5 +275,66 @@ impl Ownership {
     pub(crate) async fn delete_all(&self) {
         let paths: Vec<String> = self.remembered().into_iter().map(|(p, _)| p).collect();
         futures::future::join_all(paths.iter().map(|path| self.delete(path))).await;
+    }
+}
+
+impl Inner {
+    /// One delete of the node at `path` if it is ours; forgets it (and stops retrying it)
+    /// once it is gone or known to be another session's.
+    async fn delete(&self, path: &str) -> Result<(), ZkError> {
+        let outcome = self.zk.delete_own_ephemeral(path).await?;
+        if let OwnDelete::NotOurs {
+            data,
+            owner_session,
+        } = &outcome
+        {
+            tracing::debug!(
+                path, owner = %data, owner_session,
+                "owner node belongs to another session: left alone"
+            );
+        }
+        lock(&self.claims).remove(path);
+        lock(&self.undeleted).paths.remove(path);
+        Ok(())
+    }
+
+    /// The retry task: retries the failed deletes with backoff until none is left or it is
+    /// stopped.
+    async fn retry(inner: Arc<Inner>) {
+        let mut wait = RETRY_FIRST;
+        loop {
+            tokio::select! {
+                _ = inner.stop.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let paths: Vec<String> = lock(&inner.undeleted).paths.iter().cloned().collect();
+            let mut failed = 0usize;
+            for path in paths {
+                let _gate = inner.gate.lock().await;
+                // Claimed again (or forgotten) since: not ours to delete any more.
+                if !lock(&inner.undeleted).paths.contains(&path) {
+                    continue;
+                }
+                match inner.delete(&path).await {
+                    Ok(()) => tracing::info!(path = %path, "owner node deleted on retry"),
+                    Err(e) => {
+                        failed += 1;
+                        tracing::debug!(error = %e, path = %path, "owner node delete failed again");
+                    }
+                }
+            }
+            let mut undeleted = lock(&inner.undeleted);
+            if undeleted.paths.is_empty() {
+                undeleted.retrying = false;
+                return;
+            }
+            if failed > 0 {
+                wait = (wait * 2).min(RETRY_MAX);
+            } else {
+                // Only paths added meanwhile: their first retry.
+                wait = RETRY_FIRST;
+            }
+        }
+        lock(&inner.undeleted).retrying = false;
     }
 }

@@ -3,13 +3,23 @@
 //! the Java consumer uses them. The `kafka` crate is blocking, so every call runs on the
 //! blocking pool with a fresh client; broker addresses are read from ZooKeeper each time, so
 //! the store follows broker changes.
+//!
+//! Every call is bounded by `offsets.channel.socket.timeout.ms` ([`call_detached`]): a call
+//! without an answer by then fails with an error naming that key, but its thread is left to
+//! finish its socket call, so its request may still reach the broker later. For a fetch that
+//! is harmless; for a commit it is not: an abandoned commit landing after a newer one would
+//! move the stored offsets back. So commits of one store (one consumer: its clones share the
+//! turn) take turns, and a commit's turn ends only when its thread has ended, answered or
+//! not: a newer commit waits for an older one still in flight (within the same timeout) and
+//! fails, sending nothing, when that one is still out.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use kafka::client::{CommitOffset, FetchGroupOffset, GroupOffsetStorage, KafkaClient};
 
-use crate::fetch::call_detached;
+use crate::fetch::{call_detached, CallError};
 use crate::partition::TopicPartition;
 use crate::zk::layout::BrokerInfo;
 use crate::zk::session::{ZkError, ZkSession};
@@ -32,6 +42,27 @@ pub enum KafkaOffsetError {
         /// What failed.
         message: String,
     },
+    /// No answer within `offsets.channel.socket.timeout.ms`.
+    #[error("Kafka-stored offsets of group {group} ({operation}): no answer from brokers {brokers} within {} ms (offsets.channel.socket.timeout.ms)", .timeout.as_millis())]
+    TimedOut {
+        /// The group.
+        group: String,
+        /// `commit` or `fetch`.
+        operation: &'static str,
+        /// Brokers tried.
+        brokers: String,
+        /// `offsets.channel.socket.timeout.ms`.
+        timeout: Duration,
+    },
+    /// A commit not sent because an earlier one of this consumer is still without an answer
+    /// (it could land after this one and move the offsets back).
+    #[error("Kafka offset commit of group {group} not sent: an earlier commit still has no answer after {} ms (offsets.channel.socket.timeout.ms); sent now, the earlier one could land last and move the offsets back", .timeout.as_millis())]
+    EarlierCommitInFlight {
+        /// The group.
+        group: String,
+        /// `offsets.channel.socket.timeout.ms`.
+        timeout: Duration,
+    },
 }
 
 /// Offsets of one group kept by the brokers.
@@ -41,6 +72,8 @@ pub struct KafkaOffsetStore {
     group: String,
     client_id: String,
     timeout: Duration,
+    /// Held by a commit until its thread ends (see the module docs).
+    commit_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl KafkaOffsetStore {
@@ -52,6 +85,7 @@ impl KafkaOffsetStore {
             group: group.to_string(),
             client_id: client_id.to_string(),
             timeout,
+            commit_turn: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -63,10 +97,12 @@ impl KafkaOffsetStore {
             .collect())
     }
 
+    /// Runs `f` on a fresh client on a detached thread, waiting at most `timeout`.
     async fn with_client<T, F>(
         &self,
         operation: &'static str,
         topics: Vec<String>,
+        timeout: Duration,
         f: F,
     ) -> Result<T, KafkaOffsetError>
     where
@@ -77,7 +113,7 @@ impl KafkaOffsetStore {
         let joined = brokers.join(",");
         let group = self.group.clone();
         let client_id = self.client_id.clone();
-        let result = call_detached(self.timeout, move || {
+        let result = call_detached(timeout, move || {
             let mut client = KafkaClient::new(brokers);
             client.set_client_id(client_id);
             client.set_group_offset_storage(Some(GroupOffsetStorage::Kafka));
@@ -88,6 +124,14 @@ impl KafkaOffsetStore {
         let message = match result {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(e)) => e.to_string(),
+            Err(CallError::TimedOut(_)) => {
+                return Err(KafkaOffsetError::TimedOut {
+                    group: self.group.clone(),
+                    operation,
+                    brokers: joined,
+                    timeout: self.timeout,
+                })
+            }
             Err(e) => e.to_string(),
         };
         Err(KafkaOffsetError::Request {
@@ -110,7 +154,7 @@ impl KafkaOffsetStore {
         let mut topics: Vec<String> = wanted.iter().map(|tp| tp.topic.clone()).collect();
         topics.sort();
         topics.dedup();
-        self.with_client("fetch", topics, move |client, group| {
+        self.with_client("fetch", topics, self.timeout, move |client, group| {
             let requests: Vec<FetchGroupOffset<'_>> = wanted
                 .iter()
                 .map(|tp| FetchGroupOffset::new(&tp.topic, tp.partition))
@@ -139,7 +183,9 @@ impl KafkaOffsetStore {
             .flatten())
     }
 
-    /// Commits offsets (the next offset to consume) for the given partitions.
+    /// Commits offsets (the next offset to consume) for the given partitions, after any
+    /// earlier commit of this store has ended (see the module docs); the wait and the call
+    /// share one `offsets.channel.socket.timeout.ms`.
     pub async fn commit_many(
         &self,
         offsets: &[(TopicPartition, i64)],
@@ -151,7 +197,19 @@ impl KafkaOffsetStore {
         let mut topics: Vec<String> = offsets.iter().map(|(tp, _)| tp.topic.clone()).collect();
         topics.sort();
         topics.dedup();
-        self.with_client("commit", topics, move |client, group| {
+        let started = Instant::now();
+        let Ok(turn) =
+            tokio::time::timeout(self.timeout, self.commit_turn.clone().lock_owned()).await
+        else {
+            return Err(KafkaOffsetError::EarlierCommitInFlight {
+                group: self.group.clone(),
+                timeout: self.timeout,
+            });
+        };
+        let left = self.timeout.saturating_sub(started.elapsed());
+        self.with_client("commit", topics, left, move |client, group| {
+            // The turn ends with this thread, not with the caller's wait.
+            let _turn = turn;
             let commits: Vec<CommitOffset<'_>> = offsets
                 .iter()
                 .map(|(tp, o)| CommitOffset::new(&tp.topic, tp.partition, *o))
