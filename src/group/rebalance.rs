@@ -26,6 +26,12 @@
 //! When nothing stays, everything stops as in Java; a failed attempt other than an ownership
 //! conflict, and the loss of the session, still drop everything.
 //!
+//! Each step of an attempt is reported as a debug event of the target [`TIMELINE`] (off
+//! unless that target is enabled, e.g. `RUST_LOG=zkconsumer::timeline=debug`): when a watch
+//! fired, how long the read, the assignment, the release (commit, listener, deletes), the
+//! claim, the offsets and the start took, how an attempt ended and how long a retry waited.
+//! `scripts/rebalance-timeline` summarises them.
+//!
 //! Never: drop a pending ZooKeeper watch (ZooKeeper 3.4 closes the connection on the
 //! RemoveWatches that sends), delete an owner or registration node that another session holds. The assignment itself is computed by the pure
 //! [`crate::group::assign`]; this module owns the I/O around it.
@@ -53,6 +59,14 @@ use crate::stream::PendingErrors;
 use crate::zk::layout::{self, BrokerInfo, Registration, TopicReplicaAssignment};
 use crate::zk::liveness::Liveness;
 use crate::zk::session::{is_node_event, EphemeralOutcome, ZkError, ZkSession};
+
+/// The `tracing` target of the rebalance timeline events (see the module doc).
+pub const TIMELINE: &str = "zkconsumer::timeline";
+
+/// Milliseconds of `d`, for timeline events.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
 
 /// Why a rebalance attempt failed. Each is retried after `rebalance.backoff.ms`.
 #[derive(Debug, thiserror::Error)]
@@ -490,6 +504,17 @@ enum Wake {
     Stop,
 }
 
+impl Wake {
+    fn name(&self) -> &'static str {
+        match self {
+            Wake::OwnerGone => "owner_gone",
+            Wake::Changed => "changed",
+            Wake::Backoff => "backoff",
+            Wake::Stop => "stop",
+        }
+    }
+}
+
 /// The coordinator task's private state.
 pub(crate) struct Coordinator {
     shared: Arc<Shared>,
@@ -584,6 +609,7 @@ impl Coordinator {
                 continue;
             }
             tracing::debug!(?reasons, "rebalance triggered");
+            tracing::debug!(target: TIMELINE, consumer = %self.shared.consumer_id, triggers = reasons.len(), "rebalance triggered");
             // Expiry notices may be stale (sent before a renewal): the session state decides.
             if !self.shared.zk.is_alive() && !self.recover_session().await {
                 break;
@@ -728,12 +754,20 @@ impl Coordinator {
         if !released.is_empty() {
             self.release(&released).await;
         }
+        let stopping = Instant::now();
         self.stop_fetchers().await;
+        tracing::debug!(
+            target: TIMELINE,
+            consumer = %self.shared.consumer_id,
+            stop_fetchers_ms = ms(stopping.elapsed()),
+            "fetchers stopped"
+        );
     }
 
     /// Revokes, commits (auto-commit), tells the listener about and deletes the owner nodes of
     /// `released`, which are no longer in the owned set.
     async fn release(&self, released: &[Arc<PartitionTopicInfo>]) {
+        let began = Instant::now();
         for info in released {
             info.revoke();
         }
@@ -750,14 +784,25 @@ impl Coordinator {
                 .insert(info.partition);
         }
         // Still ours while the listener runs: its commits cover them.
+        let committed = began.elapsed();
         *self.shared.lock_releasing() = released.to_vec();
         self.shared
             .call_listener(move |l| l.before_releasing_partitions(&owned))
             .await;
         self.shared.lock_releasing().clear();
+        let listened = began.elapsed();
         let partitions: Vec<TopicPartition> =
             released.iter().map(|i| i.topic_partition()).collect();
         self.shared.ownership.release(&partitions).await;
+        tracing::debug!(
+            target: TIMELINE,
+            consumer = %self.shared.consumer_id,
+            partitions = released.len(),
+            commit_ms = ms(committed),
+            listener_ms = ms(listened - committed),
+            delete_ms = ms(began.elapsed() - listened),
+            "released"
+        );
     }
 
     async fn rebalance(&mut self) {
@@ -779,6 +824,13 @@ impl Coordinator {
             };
             match result {
                 Ok(()) => {
+                    tracing::debug!(
+                        target: TIMELINE,
+                        consumer = %self.shared.consumer_id,
+                        attempt,
+                        elapsed_ms = ms(started.elapsed()),
+                        "rebalance complete"
+                    );
                     tracing::info!(
                         consumer = %self.shared.consumer_id,
                         attempt,
@@ -791,6 +843,7 @@ impl Coordinator {
                     return;
                 }
                 Err(Failure::Superseded) => {
+                    tracing::debug!(target: TIMELINE, consumer = %self.shared.consumer_id, attempt, "superseded");
                     // What the stale assignment moved is released; the next attempt releases
                     // what the current one moves.
                     tracing::debug!(attempt, "group changed during the attempt: reading again");
@@ -827,7 +880,20 @@ impl Coordinator {
                         self.release_partitions().await;
                     }
                     let backoff = jittered(self.shared.config.rebalance_backoff);
-                    match self.wait_before_retry(backoff, contended).await {
+                    let conflict = contended.is_some();
+                    let waiting = Instant::now();
+                    let wake = self.wait_before_retry(backoff, contended).await;
+                    tracing::debug!(
+                        target: TIMELINE,
+                        consumer = %self.shared.consumer_id,
+                        attempt,
+                        conflict,
+                        error = %e,
+                        wait_ms = ms(waiting.elapsed()),
+                        wake = wake.name(),
+                        "attempt failed"
+                    );
+                    match wake {
                         Wake::Stop => return,
                         Wake::Changed => {}
                         Wake::OwnerGone | Wake::Backoff => prepared = retry,
@@ -876,12 +942,15 @@ impl Coordinator {
         }
         let (exists, watcher) = self.shared.zk.exists_watch(path).await?;
         let tx = self.owner_gone_tx.clone();
+        let consumer = self.shared.consumer_id.clone();
+        let key = path.to_string();
         // Kept until it fires (never dropped unfired: see `watch_tasks`).
         self.watch_tasks.insert(
             path.to_string(),
             tokio::spawn(async move {
                 let event = watcher.changed().await;
                 if is_node_event(event.event_type) {
+                    tracing::debug!(target: TIMELINE, %consumer, path = %key, "owner node watch fired");
                     let _ = tx.send(());
                 }
             }),
@@ -934,6 +1003,14 @@ impl Coordinator {
         self.release_moving(&plan.mine).await;
         let released = began.elapsed();
         if superseded {
+            tracing::debug!(
+                target: TIMELINE,
+                consumer = %self.shared.consumer_id,
+                read_ms = ms(read_took),
+                compute_ms = ms(computed - read_took),
+                release_ms = ms(released - computed),
+                "attempt steps (superseded before claiming)"
+            );
             return Err(Failure::Superseded);
         }
         self.shared.ownership.remove_strays(&plan.mine).await;
@@ -944,10 +1021,13 @@ impl Coordinator {
             })
             .await;
         tracing::debug!(
-            read_ms = read_took.as_millis() as u64,
-            compute_ms = (computed - read_took).as_millis() as u64,
-            release_ms = (released - computed).as_millis() as u64,
-            claim_start_ms = (began.elapsed() - released).as_millis() as u64,
+            target: TIMELINE,
+            consumer = %self.shared.consumer_id,
+            read_ms = ms(read_took),
+            compute_ms = ms(computed - read_took),
+            release_ms = ms(released - computed),
+            claim_start_ms = ms(began.elapsed() - released),
+            ok = result.is_ok(),
             "attempt steps"
         );
         result
@@ -972,13 +1052,36 @@ impl Coordinator {
             .filter(|(tp, _)| !kept_tps.contains(*tp))
             .map(|(tp, t)| (tp.clone(), t.clone()))
             .collect();
-        if let Err(e) = self.shared.ownership.claim(&new).await {
+        let began = Instant::now();
+        let claimed = self.shared.ownership.claim(&new).await;
+        let claim_took = began.elapsed();
+        if let Err(e) = claimed {
+            tracing::debug!(
+                target: TIMELINE,
+                consumer = %self.shared.consumer_id,
+                partitions = new.len(),
+                claim_ms = ms(claim_took),
+                "claim failed"
+            );
             let retry = matches!(e, RebalanceError::OwnershipConflict { .. }).then_some(prepared);
             return Err(Failure::Error(e, retry));
         }
         let offsets = self.read_offsets(&new).await.map_err(Failure::plain)?;
+        let read_took = began.elapsed();
+        let kept_count = kept.len();
+        let partitions = new.len();
         self.start(prepared.brokers, &prepared.plan, new, offsets, kept)
             .await;
+        tracing::debug!(
+            target: TIMELINE,
+            consumer = %self.shared.consumer_id,
+            partitions,
+            kept = kept_count,
+            claim_ms = ms(claim_took),
+            offsets_ms = ms(read_took - claim_took),
+            start_ms = ms(began.elapsed() - read_took),
+            "claimed"
+        );
         Ok(())
     }
 
@@ -1404,12 +1507,14 @@ impl Coordinator {
         for (path, watcher) in watchers {
             let tx = self.trigger_tx.clone();
             let key = path.clone();
+            let consumer = self.shared.consumer_id.clone();
             self.watch_tasks.insert(
                 key,
                 tokio::spawn(async move {
                     let event = watcher.changed().await;
                     if is_node_event(event.event_type) {
                         tracing::debug!(path = %path, event = ?event.event_type, "watch fired");
+                        tracing::debug!(target: TIMELINE, %consumer, path = %path, "watch fired");
                         let _ = tx.send(Trigger::Changed(path));
                     }
                 }),
