@@ -257,19 +257,22 @@ impl Ownership {
     /// Deletes our owner nodes that are not part of `mine` (with the same thread): a node whose
     /// delete failed earlier, or whose create was applied although the call reported an
     /// error, would otherwise block that partition for the whole group as long as our session
-    /// lives. Costs nothing when every earlier delete succeeded.
+    /// lives. Costs nothing when every earlier delete succeeded; pipelined otherwise.
     pub(crate) async fn remove_strays(&self, mine: &BTreeMap<TopicPartition, ThreadId>) {
         let keep: BTreeMap<String, &[u8]> = mine
             .iter()
             .map(|(tp, thread)| (self.path(tp), thread.as_str().as_bytes()))
             .collect();
-        for (path, data) in self.remembered() {
-            if keep.get(&path).is_some_and(|d| *d == data.as_slice()) {
-                continue;
-            }
+        let strays: Vec<String> = self
+            .remembered()
+            .into_iter()
+            .filter(|(path, data)| keep.get(path).is_none_or(|d| *d != data.as_slice()))
+            .map(|(path, _)| path)
+            .collect();
+        for path in &strays {
             tracing::info!(path = %path, "removing a leftover owner node of ours");
-            self.delete(&path).await;
         }
+        futures::future::join_all(strays.iter().map(|path| self.delete(path))).await;
     }
 
     /// Deletes our owner nodes of partitions not in `owned` (claims kept from a conflict whose

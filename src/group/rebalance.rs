@@ -847,6 +847,7 @@ impl Coordinator {
             if prepared.is_some() && self.superseded() {
                 tracing::debug!(target: TIMELINE, consumer = %self.shared.consumer_id, attempt, "superseded before retrying the claim");
                 prepared = None;
+                self.drop_unstarted_claims().await;
             }
             self.shared.metrics.record_rebalance_attempt();
             let result = match prepared.take() {
