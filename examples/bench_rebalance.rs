@@ -20,7 +20,15 @@
 //!   joins each).
 //!
 //! "Valid": every partition owned by exactly one member, every member owning some. Members
-//! run in this process (one runtime), except the 10 killed ones.
+//! run in this process (one runtime), except the 10 killed ones. The group is polled every
+//! `ZKC_BENCH_POLL_MS` (default 2) ms.
+//!
+//! cold, cold200, kill, kill40 also print, for the idle second before and for the storm (first
+//! change until valid): the round-trip time of a getData of a probe client (its own session,
+//! thread and runtime; every 10 ms), the lateness of a 10 ms sleep in the members' runtime,
+//! and the CPU used by this process and by the ZooKeeper server (from /proc, when its pid is
+//! found by its port). `RUST_LOG=zkconsumer::timeline=debug,bench=info` logs each member's
+//! attempt steps and the bench's marks (`scripts/rebalance-timeline` summarises them).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +38,221 @@ use std::time::{Duration, Instant};
 use zkconsumer::{Consumer, ConsumerConfig};
 
 const LIMIT: Duration = Duration::from_secs(120);
+
+/// How often the bench polls the group's state (`ZKC_BENCH_POLL_MS`, default 2 ms).
+fn poll_interval() -> Duration {
+    let ms = std::env::var("ZKC_BENCH_POLL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    Duration::from_millis(ms)
+}
+
+/// Samples taken while a scenario runs: (when, value).
+type Samples = Arc<Mutex<Vec<(Instant, Duration)>>>;
+
+/// The probes of a scenario (see the module doc); stopped when dropped.
+struct Probes {
+    zk_rtt: Samples,
+    runtime_lag: Samples,
+    stop: Arc<AtomicBool>,
+    zk_pid: Option<u32>,
+}
+
+impl Probes {
+    async fn start() -> Probes {
+        let cluster = testkit::cluster();
+        let stop = Arc::new(AtomicBool::new(false));
+        let zk_rtt: Samples = Arc::default();
+        let runtime_lag: Samples = Arc::default();
+        {
+            let (stop, samples) = (stop.clone(), zk_rtt.clone());
+            let settings = zkconsumer::zk::session::ZkSettings {
+                connect: cluster.zk_connect(),
+                session_timeout: Duration::from_secs(10),
+                connection_timeout: Duration::from_secs(10),
+                server_version: cluster.zk_server_version(),
+            };
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("probe runtime");
+                rt.block_on(async move {
+                    let zk = zkconsumer::zk::session::ZkSession::connect(settings)
+                        .await
+                        .expect("probe zk");
+                    while !stop.load(Ordering::Acquire) {
+                        let sent = Instant::now();
+                        if zk.get_data("/brokers").await.is_ok() {
+                            if let Ok(mut s) = samples.lock() {
+                                s.push((sent, sent.elapsed()));
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                });
+            });
+        }
+        {
+            let (stop, samples) = (stop.clone(), runtime_lag.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Acquire) {
+                    let before = Instant::now();
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    let late = before.elapsed().saturating_sub(Duration::from_millis(10));
+                    if let Ok(mut s) = samples.lock() {
+                        s.push((before, late));
+                    }
+                }
+            });
+        }
+        let zk_pid = zk_server_pid(&cluster.zk_connect());
+        Probes {
+            zk_rtt,
+            runtime_lag,
+            stop,
+            zk_pid,
+        }
+    }
+
+    /// CPU ticks so far of (this process, the ZooKeeper server).
+    fn cpu(&self) -> (Option<u64>, Option<u64>) {
+        (
+            cpu_ticks(std::process::id()),
+            self.zk_pid.and_then(cpu_ticks),
+        )
+    }
+
+    /// The probe's getData round trip in `[from, to]` by half second: the slowest of each.
+    fn series(&self, from: Instant, to: Instant) -> String {
+        let samples = self.zk_rtt.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut buckets: BTreeMap<u64, Duration> = BTreeMap::new();
+        for (t, d) in samples {
+            if t >= from && t <= to {
+                let b = (t - from).as_millis() as u64 / 500;
+                let e = buckets.entry(b).or_default();
+                *e = (*e).max(d);
+            }
+        }
+        buckets
+            .values()
+            .map(|d| format!("{:.0}", d.as_secs_f64() * 1000.0))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// One line: the probes' figures in `[from, to]`, and the CPU between two `cpu()` reads.
+    fn summary(
+        &self,
+        label: &str,
+        from: Instant,
+        to: Instant,
+        cpu_from: (Option<u64>, Option<u64>),
+        cpu_to: (Option<u64>, Option<u64>),
+    ) -> String {
+        let secs = (to - from).as_secs_f64().max(1e-3);
+        let share = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => format!("{:.0}%", (b - a) as f64 / 100.0 / secs * 100.0),
+            _ => "?".to_string(),
+        };
+        format!(
+            "{label} ({:.2} s): ZooKeeper getData {}; runtime 10 ms sleep late by {}; CPU of a core: bench {}, ZooKeeper {}",
+            secs,
+            percentiles(&self.zk_rtt, from, to),
+            percentiles(&self.runtime_lag, from, to),
+            share(cpu_from.0, cpu_to.0),
+            share(cpu_from.1, cpu_to.1),
+        )
+    }
+}
+
+impl Drop for Probes {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+/// p50 / p90 / p99 / max of the samples taken in `[from, to]`.
+fn percentiles(samples: &Samples, from: Instant, to: Instant) -> String {
+    let mut v: Vec<Duration> = samples
+        .lock()
+        .map(|s| {
+            s.iter()
+                .filter(|(t, _)| *t >= from && *t <= to)
+                .map(|(_, d)| *d)
+                .collect()
+        })
+        .unwrap_or_default();
+    if v.is_empty() {
+        return "no samples".to_string();
+    }
+    v.sort();
+    let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
+    format!(
+        "p50 {:.1} / p90 {:.1} / p99 {:.1} / max {:.1} ms ({} samples)",
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(1.0),
+        v.len()
+    )
+}
+
+/// utime + stime of process `pid` in clock ticks (100 per second), from /proc.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The pid of the process listening on the port of `connect` (host:port[,...]), from
+/// /proc/net/tcp and the processes' fd links (only our own processes are readable).
+fn zk_server_pid(connect: &str) -> Option<u32> {
+    let port: u16 = connect
+        .split(',')
+        .next()?
+        .rsplit_once(':')?
+        .1
+        .split('/')
+        .next()?
+        .parse()
+        .ok()?;
+    let mut inodes = HashSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local address, state 0A = LISTEN, inode
+            if f.len() > 9 && f[3] == "0A" {
+                if let Some((_, p)) = f[1].rsplit_once(':') {
+                    if u16::from_str_radix(p, 16).ok() == Some(port) {
+                        inodes.insert(format!("socket:[{}]", f[9]));
+                    }
+                }
+            }
+        }
+    }
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(link) = std::fs::read_link(fd.path()) {
+                if inodes.contains(link.to_string_lossy().as_ref()) {
+                    return Some(pid);
+                }
+            }
+        }
+    }
+    None
+}
 
 fn config(group: &str) -> ConsumerConfig {
     let cluster = testkit::cluster();
@@ -193,7 +416,7 @@ async fn pause() {
                     break;
                 }
                 assert!(start.elapsed() < LIMIT, "group never settled");
-                tokio::time::sleep(Duration::from_millis(2)).await;
+                tokio::time::sleep(poll_interval()).await;
             }
             // Time for the moved partitions' first fetches to arrive.
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -266,7 +489,7 @@ async fn wait_valid(members: &[&Consumer], partitions: usize) -> Duration {
     let start = Instant::now();
     while !valid(members, partitions) {
         assert!(start.elapsed() < LIMIT, "group never became valid");
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(poll_interval()).await;
     }
     start.elapsed()
 }
@@ -343,7 +566,12 @@ async fn cold(members: usize, partitions: i32) {
     let topic = cluster.unique("bench-cold");
     cluster.create_topic(&topic, partitions, 1);
     let group = cluster.unique("bench-cold-group");
+    let probes = Probes::start().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_cpu = probes.cpu();
     let started = Instant::now();
+    let storm_cpu = probes.cpu();
+    tracing::info!(target: "bench", members, "cold: first member starts");
     // Started 20 ms apart, as processes started together register over a few seconds.
     let created: Vec<Consumer> = futures::future::join_all((0..members as u64).map(|i| {
         let (group, topic) = (group.clone(), topic.clone());
@@ -354,8 +582,35 @@ async fn cold(members: usize, partitions: i32) {
     }))
     .await;
     let registered = started.elapsed();
+    tracing::info!(target: "bench", "cold: last registration");
     let refs: Vec<&Consumer> = created.iter().collect();
+    let at_last = counters(&refs);
     let took = wait_valid(&refs, partitions as usize).await;
+    tracing::info!(target: "bench", "cold: valid");
+    let valid_at = Instant::now();
+    let valid_cpu = probes.cpu();
+    println!(
+        "  {}",
+        probes.summary(
+            "idle",
+            started - Duration::from_secs(1),
+            started,
+            idle_cpu,
+            storm_cpu
+        )
+    );
+    println!(
+        "  {}",
+        probes.summary("storm", started, valid_at, storm_cpu, valid_cpu)
+    );
+    let at_valid = counters(&refs);
+    println!(
+        "  after the last registration: {} ZooKeeper requests, {} member rebalances completed; \
+         slowest probe getData per 0.5 s from the first registration (ms): {}",
+        at_valid.0 - at_last.0,
+        at_valid.1 - at_last.1,
+        probes.series(started, valid_at)
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     println!(
         "{members} members cold on {partitions} partitions: valid {} after the last registration \
@@ -431,7 +686,11 @@ async fn kill(members: usize, killed: usize, partitions: i32) {
         assert!(start.elapsed() < LIMIT, "{members} members never valid");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let probes = Probes::start().await;
+    let idle_from = Instant::now();
+    let idle_cpu = probes.cpu();
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let kill_cpu = probes.cpu();
     let before = counters(&refs);
     let _ = child.kill();
     let _ = child.wait();
@@ -441,7 +700,37 @@ async fn kill(members: usize, killed: usize, partitions: i32) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let expired = killed_at.elapsed();
+    let storm_cpu = probes.cpu();
+    let dropped_at = Instant::now();
+    tracing::info!(target: "bench", "kill: registrations dropped");
     let took = wait_valid(&refs, partitions as usize).await;
+    tracing::info!(target: "bench", "kill: valid");
+    let valid_at = Instant::now();
+    let valid_cpu = probes.cpu();
+    println!(
+        "  {}",
+        probes.summary(
+            "idle (before the kill)",
+            idle_from,
+            killed_at,
+            idle_cpu,
+            kill_cpu
+        )
+    );
+    println!(
+        "  {}",
+        probes.summary(
+            "storm (dropped until valid)",
+            dropped_at,
+            valid_at,
+            storm_cpu,
+            valid_cpu
+        )
+    );
+    println!(
+        "  slowest probe getData per 0.5 s from the kill (ms): {}",
+        probes.series(killed_at, valid_at)
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     println!(
         "kill -9 of {killed} of {members} on {partitions} partitions: valid {} after ZooKeeper \

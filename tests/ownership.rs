@@ -3,7 +3,7 @@
 //! cleaned up, an owner node whose delete failed is deleted without waiting for a rebalance,
 //! unrelated topics do not rebalance a filter member, a duplicate `consumer.id` is
 //! an error, a watch is never dropped on an error path (ZooKeeper 3.4 would cut the
-//! connection).
+//! connection), a claim that meets several held partitions keeps its nodes and waits for all.
 
 mod common;
 
@@ -376,6 +376,70 @@ async fn a_member_claims_a_contended_partition_the_moment_its_owner_node_goes_aw
     assert_eq!(member.metrics().rebalance_failures(), 1);
     produce(&topic, 1, 3, "m");
     wait_until("delivered", LIMIT, || seen.len() >= 3).await;
+    member.shutdown().await.unwrap();
+}
+
+/// Two of four partitions still held by a slow member: the joiner keeps the two nodes it
+/// created while it waits (Java deletes and re-creates them on every retry), and waits for
+/// both held nodes at once: one wait, one failed attempt, not one per contended node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_meeting_several_held_partitions_keeps_its_nodes_and_waits_for_all_at_once() {
+    let cluster = testkit::cluster();
+    let topic = topic("contended-many", 4, 1);
+    let group = cluster.unique("contended-many-group");
+    init_logs();
+    let slow = zk().await;
+    for p in [0, 1] {
+        let owner = format!("/consumers/{group}/owners/{topic}/{p}");
+        slow.create_ephemeral(&owner, format!("{group}_slow-0").as_bytes())
+            .await
+            .unwrap();
+    }
+    // Backoff of a minute: jittered, at least 30 s before a clock-driven retry.
+    let member = Consumer::connect(
+        config(&group)
+            .set("consumer.id", "fast")
+            .set("rebalance.backoff.ms", 60_000)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let seen = collect_streams(&member, &topic, 1).await;
+    let zk = zk().await;
+    wait_until("the member's claim met the slow owner", LIMIT, || {
+        member.metrics().ownership_waits() >= 1
+    })
+    .await;
+    let slow_node = format!("{group}_slow-0");
+    let fast_node = format!("{group}_fast-0");
+    assert_eq!(
+        owners(&zk, &group, &topic).await,
+        BTreeMap::from([
+            (0, slow_node.clone()),
+            (1, slow_node),
+            (2, fast_node.clone()),
+            (3, fast_node),
+        ]),
+        "while it waits, the member keeps the nodes it created"
+    );
+    for p in [0, 1] {
+        slow.delete(&format!("/consumers/{group}/owners/{topic}/{p}"))
+            .await
+            .unwrap();
+    }
+    wait_owners(
+        &zk,
+        &group,
+        &topic,
+        &[(0, "fast-0"), (1, "fast-0"), (2, "fast-0"), (3, "fast-0")],
+        Duration::from_secs(15),
+    )
+    .await;
+    assert_eq!(member.metrics().ownership_waits(), 1);
+    assert_eq!(member.metrics().rebalance_failures(), 1);
+    produce(&topic, 4, 3, "m");
+    wait_until("delivered", LIMIT, || seen.len() >= 12).await;
     member.shutdown().await.unwrap();
 }
 

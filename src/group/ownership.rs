@@ -12,6 +12,12 @@
 //! whose delete failed is removed at the next attempt or at shutdown instead of blocking its
 //! partition for the whole group as long as our session lives.
 //!
+//! A claim that meets nodes other members still hold keeps the nodes it did create (unlike
+//! Java, which deletes them and starts over): the retry creates only the missing ones, and
+//! the member waits for all the contended nodes at once instead of one conflict per retry. A
+//! node kept so that a newer assignment does not give us is deleted by
+//! [`Ownership::remove_strays`] before that assignment is claimed.
+//!
 //! A delete that fails is also retried on its own, with backoff ([`RETRY_FIRST`] doubling up
 //! to [`RETRY_MAX`]), by a task this type owns: the group may be stable after our release (no
 //! next attempt comes), and the member that gets the partition waits on our node until it
@@ -31,6 +37,9 @@ use crate::group::rebalance::RebalanceError;
 use crate::partition::TopicPartition;
 use crate::zk::layout;
 use crate::zk::session::{EphemeralOutcome, OwnDelete, ZkError, ZkSession};
+
+/// An owner node's path and what [`ZkSession::own_ephemeral_version`] found of it.
+pub(crate) type Checked = (String, Result<Result<i32, OwnDelete>, ZkError>);
 
 /// The wait before the first retry of a failed owner-node delete.
 pub(crate) const RETRY_FIRST: Duration = Duration::from_millis(100);
@@ -58,7 +67,7 @@ struct Inner {
     group: String,
     /// Owner nodes this session created or may have created (path -> thread id), until a
     /// delete is confirmed.
-    claims: Mutex<BTreeMap<String, Vec<u8>>>,
+    claims: Mutex<BTreeMap<String, Claim>>,
     /// Nodes whose delete failed, retried by the retry task.
     undeleted: Mutex<Undeleted>,
     /// Held by a claim for its whole run and by a retried delete: never both at once.
@@ -78,6 +87,15 @@ impl Drop for Ownership {
     }
 }
 
+/// One remembered owner node.
+struct Claim {
+    /// The thread id written to it.
+    data: Vec<u8>,
+    /// Known created by this session (a create answered, or the node read with our session
+    /// as its owner), not only attempted.
+    confirmed: bool,
+}
+
 impl Ownership {
     pub(crate) fn new(zk: ZkSession, group: &str) -> Self {
         Ownership {
@@ -92,7 +110,7 @@ impl Ownership {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Claim>> {
         lock(&self.inner.claims)
     }
 
@@ -104,13 +122,25 @@ impl Ownership {
     pub(crate) fn remembered(&self) -> Vec<(String, Vec<u8>)> {
         self.lock()
             .iter()
-            .map(|(p, d)| (p.clone(), d.clone()))
+            .map(|(p, c)| (p.clone(), c.data.clone()))
             .collect()
     }
 
     /// Whether this session claimed `tp` for `thread` (and has not released it).
     pub(crate) fn holds(&self, tp: &TopicPartition, thread: &ThreadId) -> bool {
-        self.lock().get(&self.path(tp)).map(Vec::as_slice) == Some(thread.as_str().as_bytes())
+        self.holds_path(&self.path(tp), thread)
+    }
+
+    fn holds_path(&self, path: &str, thread: &ThreadId) -> bool {
+        self.lock()
+            .get(path)
+            .is_some_and(|c| c.confirmed && c.data == thread.as_str().as_bytes())
+    }
+
+    fn confirm(&self, path: &str) {
+        if let Some(claim) = self.lock().get_mut(path) {
+            claim.confirmed = true;
+        }
     }
 
     /// The session ended: every node it created is gone with it (nothing left to retry).
@@ -124,43 +154,44 @@ impl Ownership {
         self.inner.stop.cancel();
     }
 
-    /// Step 7: creates our owner nodes for `mine`. A node held by another session (its member
-    /// has not released yet) undoes this attempt's claims and fails it; a node of our own
-    /// session under another thread id (an earlier assignment) is replaced.
+    /// Step 7: creates our owner nodes for `mine` (those this session holds already for the
+    /// same thread are not asked again). Returns the partitions whose node another session
+    /// holds (its member has not released yet), with the owner's thread id, in partition
+    /// order: the nodes created meanwhile are kept (see the module doc). A node of our own
+    /// session under another thread id (an earlier assignment) is replaced. Any other failure
+    /// undoes the creates of this call.
     ///
-    /// The creates are pipelined (one round trip for all of them, not one per partition);
-    /// the conflict reported is the first in partition order.
+    /// The creates are pipelined (one round trip for all of them, not one per partition).
     pub(crate) async fn claim(
         &self,
         mine: &BTreeMap<TopicPartition, ThreadId>,
-    ) -> Result<(), RebalanceError> {
+    ) -> Result<Vec<(TopicPartition, String)>, RebalanceError> {
         // No retried delete runs meanwhile, and none starts on a node claimed again here.
         let _gate = self.inner.gate.lock().await;
-        let paths: Vec<String> = mine.keys().map(|tp| self.path(tp)).collect();
         {
             let mut undeleted = lock(&self.inner.undeleted);
-            for path in &paths {
-                undeleted.paths.remove(path);
+            for tp in mine.keys() {
+                undeleted.paths.remove(&self.path(tp));
             }
         }
+        let wanted: Vec<(&TopicPartition, &ThreadId, String)> = mine
+            .iter()
+            .map(|(tp, thread)| (tp, thread, self.path(tp)))
+            .filter(|(_, thread, path)| !self.holds_path(path, thread))
+            .collect();
         let outcomes = futures::future::join_all(
-            paths
+            wanted
                 .iter()
-                .zip(mine.values())
-                .map(|(path, thread)| self.claim_one(path, thread)),
+                .map(|(_, thread, path)| self.claim_one(path, thread)),
         )
         .await;
         let mut claimed: Vec<String> = Vec::new();
+        let mut conflicts = Vec::new();
         let mut failure: Option<RebalanceError> = None;
-        for ((tp, path), outcome) in mine.keys().zip(paths).zip(outcomes) {
+        for ((tp, _, path), outcome) in wanted.into_iter().zip(outcomes) {
             match outcome {
                 Ok(None) => claimed.push(path),
-                Ok(Some(owner)) => {
-                    failure = failure.or(Some(RebalanceError::OwnershipConflict {
-                        partition: tp.clone(),
-                        owner,
-                    }))
-                }
+                Ok(Some(owner)) => conflicts.push((tp.clone(), owner)),
                 Err(e) => failure = failure.or(Some(e.into())),
             }
         }
@@ -169,7 +200,7 @@ impl Ownership {
                 self.unclaim(&claimed).await;
                 Err(e)
             }
-            None => Ok(()),
+            None => Ok(conflicts),
         }
     }
 
@@ -177,17 +208,27 @@ impl Ownership {
     async fn claim_one(&self, path: &str, thread: &ThreadId) -> Result<Option<String>, ZkError> {
         let data = thread.as_str().as_bytes();
         // Remembered before the call: a create can be applied although the call fails.
-        self.lock().insert(path.to_string(), data.to_vec());
+        self.lock().insert(
+            path.to_string(),
+            Claim {
+                data: data.to_vec(),
+                confirmed: false,
+            },
+        );
         let mut replaced = false;
         loop {
             // The session that holds an existing node comes with the read of its data.
             let ours = self.inner.zk.session_id();
             match self.inner.zk.create_ephemeral(path, data).await? {
-                EphemeralOutcome::Created => return Ok(None),
+                EphemeralOutcome::Created => {
+                    self.confirm(path);
+                    return Ok(None);
+                }
                 // Our thread id: ours only if our session wrote it (a retried create), not a
                 // previous session of the same consumer.id that has not expired yet.
                 EphemeralOutcome::ExistsSame { owner_session } if owner_session == ours => {
-                    return Ok(None)
+                    self.confirm(path);
+                    return Ok(None);
                 }
                 EphemeralOutcome::ExistsOther { owner_session, .. }
                     if owner_session == ours && !replaced =>
@@ -222,7 +263,14 @@ impl Ownership {
     /// to be another session's. A failure is logged and the delete retried (see the module
     /// docs), and at the next attempt.
     async fn delete(&self, path: &str) {
-        if let Err(e) = Inner::delete(&self.inner, path).await {
+        let outcome = self.inner.zk.delete_own_ephemeral(path).await;
+        self.settle(path, outcome);
+    }
+
+    /// Takes note of what deleting the owner node at `path` found; a failure puts it on the
+    /// retry list.
+    fn settle(&self, path: &str, outcome: Result<OwnDelete, ZkError>) {
+        if let Err(e) = self.inner.settle(path, outcome) {
             tracing::warn!(
                 error = %e, path,
                 "cannot delete owner node; retried in the background and at the next attempt"
@@ -246,6 +294,32 @@ impl Ownership {
         tokio::spawn(Inner::retry(self.inner.clone()));
     }
 
+    /// The reads of [`release`](Self::release), done ahead (e.g. while the offsets are being
+    /// committed) so that [`finish_release`](Self::finish_release) costs one round trip.
+    /// Pipelined.
+    pub(crate) async fn check_release(&self, partitions: &[TopicPartition]) -> Vec<Checked> {
+        let paths: Vec<String> = partitions.iter().map(|tp| self.path(tp)).collect();
+        let checks =
+            futures::future::join_all(paths.iter().map(|p| self.inner.zk.own_ephemeral_version(p)))
+                .await;
+        paths.into_iter().zip(checks).collect()
+    }
+
+    /// Deletes the nodes [`check_release`](Self::check_release) found ours (conditioned on the
+    /// version read), pipelined; forgets those absent or another session's. A failure is
+    /// logged and retried (see [`settle`](Self::settle)).
+    pub(crate) async fn finish_release(&self, checked: Vec<Checked>) {
+        let deletes = checked.into_iter().map(|(path, check)| async move {
+            let outcome = match check {
+                Ok(Ok(version)) => self.inner.zk.delete_own_version(&path, version).await,
+                Ok(Err(found)) => Ok(found),
+                Err(e) => Err(e),
+            };
+            self.settle(&path, outcome);
+        });
+        futures::future::join_all(deletes).await;
+    }
+
     /// Deletes the owner nodes of `partitions` that are ours (pipelined: one round trip or two
     /// for all of them).
     pub(crate) async fn release(&self, partitions: &[TopicPartition]) {
@@ -256,19 +330,35 @@ impl Ownership {
     /// Deletes our owner nodes that are not part of `mine` (with the same thread): a node whose
     /// delete failed earlier, or whose create was applied although the call reported an
     /// error, would otherwise block that partition for the whole group as long as our session
-    /// lives. Costs nothing when every earlier delete succeeded.
+    /// lives. Costs nothing when every earlier delete succeeded; pipelined otherwise.
     pub(crate) async fn remove_strays(&self, mine: &BTreeMap<TopicPartition, ThreadId>) {
         let keep: BTreeMap<String, &[u8]> = mine
             .iter()
             .map(|(tp, thread)| (self.path(tp), thread.as_str().as_bytes()))
             .collect();
-        for (path, data) in self.remembered() {
-            if keep.get(&path).is_some_and(|d| *d == data.as_slice()) {
-                continue;
-            }
+        let strays: Vec<String> = self
+            .remembered()
+            .into_iter()
+            .filter(|(path, data)| keep.get(path).is_none_or(|d| *d != data.as_slice()))
+            .map(|(path, _)| path)
+            .collect();
+        for path in &strays {
             tracing::info!(path = %path, "removing a leftover owner node of ours");
-            self.delete(&path).await;
         }
+        futures::future::join_all(strays.iter().map(|path| self.delete(path))).await;
+    }
+
+    /// Deletes our owner nodes of partitions not in `owned` (claims kept from a conflict whose
+    /// assignment is stale), pipelined. Costs nothing when there are none.
+    pub(crate) async fn remove_unstarted(&self, owned: &BTreeSet<TopicPartition>) {
+        let owned: BTreeSet<String> = owned.iter().map(|tp| self.path(tp)).collect();
+        let paths: Vec<String> = self
+            .remembered()
+            .into_iter()
+            .map(|(p, _)| p)
+            .filter(|p| !owned.contains(p))
+            .collect();
+        futures::future::join_all(paths.iter().map(|path| self.delete(path))).await;
     }
 
     /// Deletes every owner node of ours that may still exist (shutdown).
@@ -279,14 +369,13 @@ impl Ownership {
 }
 
 impl Inner {
-    /// One delete of the node at `path` if it is ours; forgets it (and stops retrying it)
-    /// once it is gone or known to be another session's.
-    async fn delete(&self, path: &str) -> Result<(), ZkError> {
-        let outcome = self.zk.delete_own_ephemeral(path).await?;
+    /// Takes note of what deleting the owner node at `path` found: forgets it (and stops
+    /// retrying it) once it is gone or known to be another session's; the error otherwise.
+    fn settle(&self, path: &str, outcome: Result<OwnDelete, ZkError>) -> Result<(), ZkError> {
         if let OwnDelete::NotOurs {
             data,
             owner_session,
-        } = &outcome
+        } = &outcome?
         {
             tracing::debug!(
                 path, owner = %data, owner_session,
@@ -315,7 +404,8 @@ impl Inner {
                 if !lock(&inner.undeleted).paths.contains(&path) {
                     continue;
                 }
-                match inner.delete(&path).await {
+                let outcome = inner.zk.delete_own_ephemeral(&path).await;
+                match inner.settle(&path, outcome) {
                     Ok(()) => tracing::info!(path = %path, "owner node deleted on retry"),
                     Err(e) => {
                         failed += 1;

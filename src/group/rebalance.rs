@@ -4,10 +4,10 @@
 //!
 //! Triggers only queue a wake-up; the task drains every queued trigger before an attempt, so a
 //! burst of ZooKeeper events costs one rebalance, and an attempt that hears of a change before
-//! claiming reads again at once instead of claiming a stale assignment. An attempt that meets a
-//! partition its previous owner has not released yet watches that owner node and retries the
-//! moment it goes (`rebalance.backoff.ms`, jittered, is the upper bound); other failures back
-//! off. Attempts are retried until shutdown: unlike Java, we never stop consuming silently after
+//! claiming reads again at once instead of claiming a stale assignment. An attempt that meets
+//! partitions their previous owners have not released yet keeps the owner nodes it created,
+//! watches all the contended ones at once and claims the rest the moment they are gone
+//! (`rebalance.backoff.ms`, jittered, is the upper bound); other failures back off. Attempts are retried until shutdown: unlike Java, we never stop consuming silently after
 //! `rebalance.max.retries`.
 //!
 //! An attempt's work grows with what changed, not with the group's size: each member's
@@ -23,8 +23,15 @@
 //! and the new partitions join them. Java members agree: an owner node with its own thread id
 //! is already claimed for them, one with ours means "not released yet", which only happens
 //! while our view of the group is stale (our next attempt, already triggered, releases it).
-//! When nothing stays, everything stops as in Java; a failed attempt other than an ownership
-//! conflict, and the loss of the session, still drop everything.
+//! When nothing stays, every partition is released the same way and the fetchers stay up for
+//! what comes next (stopping them would delay our own claim); a failed attempt other than an
+//! ownership conflict, and the loss of the session, still stop everything.
+//!
+//! Each step of an attempt is reported as a debug event of the target [`TIMELINE`] (off
+//! unless that target is enabled, e.g. `RUST_LOG=zkconsumer::timeline=debug`): when a watch
+//! fired, how long the read, the assignment, the release (commit, listener, deletes), the
+//! claim, the offsets and the start took, how an attempt ended and how long a retry waited.
+//! `scripts/rebalance-timeline` summarises them.
 //!
 //! Never: drop a pending ZooKeeper watch (ZooKeeper 3.4 closes the connection on the
 //! RemoveWatches that sends), delete an owner or registration node that another session holds. The assignment itself is computed by the pure
@@ -53,6 +60,14 @@ use crate::stream::PendingErrors;
 use crate::zk::layout::{self, BrokerInfo, Registration, TopicReplicaAssignment};
 use crate::zk::liveness::Liveness;
 use crate::zk::session::{is_node_event, EphemeralOutcome, ZkError, ZkSession};
+
+/// The `tracing` target of the rebalance timeline events (see the module doc).
+pub const TIMELINE: &str = "zkconsumer::timeline";
+
+/// Milliseconds of `d`, for timeline events.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
 
 /// Why a rebalance attempt failed. Each is retried after `rebalance.backoff.ms`.
 #[derive(Debug, thiserror::Error)]
@@ -468,7 +483,15 @@ struct Prepared {
 enum Failure {
     /// A trigger arrived before claiming: read again at once.
     Superseded,
-    /// The attempt failed; with the assignment when it is still current (ownership conflict).
+    /// Other members still hold some of our partitions (owner node paths, at least one): the
+    /// nodes we created are kept; the assignment is retried once these are gone.
+    Conflict {
+        /// The first conflict, for the log.
+        error: RebalanceError,
+        contended: Vec<String>,
+        retry: Prepared,
+    },
+    /// The attempt failed otherwise.
     Error(RebalanceError, Option<Prepared>),
 }
 
@@ -480,7 +503,7 @@ impl Failure {
 
 /// What ended the wait before a retry.
 enum Wake {
-    /// The contended owner node went away (or was gone already).
+    /// The contended owner nodes went away (or one was gone already).
     OwnerGone,
     /// A watched node of the group changed: read everything again.
     Changed,
@@ -488,6 +511,17 @@ enum Wake {
     Backoff,
     /// Shutdown.
     Stop,
+}
+
+impl Wake {
+    fn name(&self) -> &'static str {
+        match self {
+            Wake::OwnerGone => "owner_gone",
+            Wake::Changed => "changed",
+            Wake::Backoff => "backoff",
+            Wake::Stop => "stop",
+        }
+    }
 }
 
 /// The coordinator task's private state.
@@ -505,9 +539,9 @@ pub(crate) struct Coordinator {
     /// (it answers by closing the connection).
     watch_tasks: HashMap<String, JoinHandle<()>>,
     session_task: Option<JoinHandle<()>>,
-    /// Fired watches on contended owner nodes (see [`Coordinator::wait_before_retry`]).
-    owner_gone: mpsc::UnboundedReceiver<()>,
-    owner_gone_tx: mpsc::UnboundedSender<()>,
+    /// Fired watches on contended owner nodes, by path (see [`Coordinator::wait_before_retry`]).
+    owner_gone: mpsc::UnboundedReceiver<String>,
+    owner_gone_tx: mpsc::UnboundedSender<String>,
     /// Existing topics of our subscription at the last attempt: a change of the topic list
     /// that does not change this set does not rebalance (as Java's filter consumers).
     subscribed_topics: Option<BTreeSet<String>>,
@@ -584,6 +618,7 @@ impl Coordinator {
                 continue;
             }
             tracing::debug!(?reasons, "rebalance triggered");
+            tracing::debug!(target: TIMELINE, consumer = %self.shared.consumer_id, triggers = reasons.len(), "rebalance triggered");
             // Expiry notices may be stale (sent before a renewal): the session state decides.
             if !self.shared.zk.is_alive() && !self.recover_session().await {
                 break;
@@ -728,20 +763,44 @@ impl Coordinator {
         if !released.is_empty() {
             self.release(&released).await;
         }
+        let stopping = Instant::now();
         self.stop_fetchers().await;
+        tracing::debug!(
+            target: TIMELINE,
+            consumer = %self.shared.consumer_id,
+            stop_fetchers_ms = ms(stopping.elapsed()),
+            "fetchers stopped"
+        );
     }
 
     /// Revokes, commits (auto-commit), tells the listener about and deletes the owner nodes of
     /// `released`, which are no longer in the owned set.
+    ///
+    /// Without a listener, the owner nodes are read (ours?) while the offsets are committed,
+    /// and deleted after the commit in one more round trip; with one, they are read after it
+    /// returns, as the listener may take long.
     async fn release(&self, released: &[Arc<PartitionTopicInfo>]) {
+        let began = Instant::now();
         for info in released {
             info.revoke();
         }
-        if self.shared.config.auto_commit_enable {
-            if let Err(e) = self.shared.commit(released).await {
-                tracing::warn!(error = %e, "commit before releasing partitions failed");
+        let partitions: Vec<TopicPartition> =
+            released.iter().map(|i| i.topic_partition()).collect();
+        let commit = async {
+            if self.shared.config.auto_commit_enable {
+                if let Err(e) = self.shared.commit(released).await {
+                    tracing::warn!(error = %e, "commit before releasing partitions failed");
+                }
             }
-        }
+        };
+        let checked = if self.shared.listener().is_none() {
+            let (_, checked) =
+                futures::join!(commit, self.shared.ownership.check_release(&partitions));
+            Some(checked)
+        } else {
+            commit.await;
+            None
+        };
         let mut owned: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
         for info in released {
             owned
@@ -750,35 +809,60 @@ impl Coordinator {
                 .insert(info.partition);
         }
         // Still ours while the listener runs: its commits cover them.
+        let committed = began.elapsed();
         *self.shared.lock_releasing() = released.to_vec();
         self.shared
             .call_listener(move |l| l.before_releasing_partitions(&owned))
             .await;
         self.shared.lock_releasing().clear();
-        let partitions: Vec<TopicPartition> =
-            released.iter().map(|i| i.topic_partition()).collect();
-        self.shared.ownership.release(&partitions).await;
+        let listened = began.elapsed();
+        match checked {
+            Some(checked) => self.shared.ownership.finish_release(checked).await,
+            None => self.shared.ownership.release(&partitions).await,
+        }
+        tracing::debug!(
+            target: TIMELINE,
+            consumer = %self.shared.consumer_id,
+            partitions = released.len(),
+            commit_ms = ms(committed),
+            listener_ms = ms(listened - committed),
+            delete_ms = ms(began.elapsed() - listened),
+            "released"
+        );
     }
 
     async fn rebalance(&mut self) {
         let started = Instant::now();
         let max = self.shared.config.rebalance_max_retries.max(1);
         let mut attempt: u32 = 0;
-        // The group as last read, while no watch says it changed: a retry after a contended
-        // owner node went away only claims again (with fresh offsets), without a full read.
+        // The group as last read, while no watch says it changed: a retry after contended
+        // owner nodes went away only claims again (with fresh offsets), without a full read.
         let mut prepared: Option<Prepared> = None;
         loop {
             attempt += 1;
             if self.stopping() {
                 return;
             }
+            // A change heard since the assignment was computed makes it stale: read again.
+            if prepared.is_some() && self.superseded() {
+                tracing::debug!(target: TIMELINE, consumer = %self.shared.consumer_id, attempt, "superseded before retrying the claim");
+                prepared = None;
+                self.drop_unstarted_claims().await;
+            }
             self.shared.metrics.record_rebalance_attempt();
             let result = match prepared.take() {
                 Some(p) => self.claim_and_start(p).await,
                 None => self.attempt().await,
             };
-            match result {
+            let (e, retry, contended) = match result {
                 Ok(()) => {
+                    tracing::debug!(
+                        target: TIMELINE,
+                        consumer = %self.shared.consumer_id,
+                        attempt,
+                        elapsed_ms = ms(started.elapsed()),
+                        "rebalance complete"
+                    );
                     tracing::info!(
                         consumer = %self.shared.consumer_id,
                         attempt,
@@ -791,102 +875,170 @@ impl Coordinator {
                     return;
                 }
                 Err(Failure::Superseded) => {
+                    tracing::debug!(target: TIMELINE, consumer = %self.shared.consumer_id, attempt, "superseded");
                     // What the stale assignment moved is released; the next attempt releases
                     // what the current one moves.
                     tracing::debug!(attempt, "group changed during the attempt: reading again");
                     if !self.shared.zk.is_alive() && !self.recover_session().await {
                         return;
                     }
+                    continue;
                 }
-                Err(Failure::Error(e, retry)) => {
-                    self.shared.metrics.record_rebalance_failure();
-                    let contended = match &e {
-                        RebalanceError::OwnershipConflict { partition, .. } => {
-                            Some(layout::owner_path(
-                                &self.shared.config.group_id,
-                                &partition.topic,
-                                partition.partition,
-                            ))
-                        }
-                        _ => None,
-                    };
-                    if attempt >= max {
-                        tracing::error!(
-                            consumer = %self.shared.consumer_id, attempt, error = %e,
-                            "rebalance still failing after rebalance.max.retries attempts; \
-                             retrying until it succeeds (not consuming meanwhile)"
-                        );
-                    } else if contended.is_some() {
-                        tracing::debug!(attempt, error = %e, "partition not released yet; waiting for it");
-                    } else {
-                        tracing::warn!(attempt, error = %e, "rebalance attempt failed; backing off");
-                    }
-                    // A conflict undid this attempt's claims and already released what moves:
-                    // what stays keeps flowing while we wait. Any other failure stops all.
-                    if contended.is_none() {
-                        self.release_partitions().await;
-                    }
-                    let backoff = jittered(self.shared.config.rebalance_backoff);
-                    match self.wait_before_retry(backoff, contended).await {
-                        Wake::Stop => return,
-                        Wake::Changed => {}
-                        Wake::OwnerGone | Wake::Backoff => prepared = retry,
-                    }
-                    if !self.shared.zk.is_alive() {
-                        prepared = None;
-                        if !self.recover_session().await {
-                            return;
-                        }
-                    }
+                Err(Failure::Conflict {
+                    error,
+                    contended,
+                    retry,
+                }) => (error, Some(retry), contended),
+                Err(Failure::Error(e, retry)) => (e, retry, Vec::new()),
+            };
+            self.shared.metrics.record_rebalance_failure();
+            let conflict = !contended.is_empty();
+            if attempt >= max {
+                tracing::error!(
+                    consumer = %self.shared.consumer_id, attempt, error = %e,
+                    "rebalance still failing after rebalance.max.retries attempts; \
+                     retrying until it succeeds (not consuming meanwhile)"
+                );
+            } else if conflict {
+                tracing::debug!(attempt, error = %e, contended = contended.len(), "partitions not released yet; waiting for them");
+            } else {
+                tracing::warn!(attempt, error = %e, "rebalance attempt failed; backing off");
+            }
+            // A conflict kept this attempt's claims and already released what moves: what
+            // stays keeps flowing while we wait. Any other failure stops all.
+            if !conflict {
+                self.release_partitions().await;
+            }
+            let backoff = jittered(self.shared.config.rebalance_backoff);
+            let waiting = Instant::now();
+            let wake = self.wait_before_retry(backoff, contended).await;
+            tracing::debug!(
+                target: TIMELINE,
+                consumer = %self.shared.consumer_id,
+                attempt,
+                conflict,
+                error = %e,
+                wait_ms = ms(waiting.elapsed()),
+                wake = wake.name(),
+                "attempt failed"
+            );
+            match wake {
+                Wake::Stop => return,
+                Wake::Changed => self.drop_unstarted_claims().await,
+                Wake::OwnerGone | Wake::Backoff => prepared = retry,
+            }
+            if !self.shared.zk.is_alive() {
+                prepared = None;
+                if !self.recover_session().await {
+                    return;
                 }
             }
         }
     }
 
-    /// Waits before the next attempt: until the contended owner node (if any) goes away, a
-    /// watched node of the group changes, `backoff` passes (the upper bound, as
-    /// `rebalance.backoff.ms` in Java) or shutdown. A member slow to release costs one watch
-    /// and one notification, not a retry per interval.
-    async fn wait_before_retry(&mut self, backoff: Duration, contended: Option<String>) -> Wake {
+    /// Waits before the next attempt: until every contended owner node (`contended`, owner
+    /// node paths) is gone, a watched node of the group changes, `backoff` passes (the upper
+    /// bound, as `rebalance.backoff.ms` in Java) or shutdown. The contended nodes are watched
+    /// together (one round trip), so members slow to release cost one watch and one
+    /// notification each, not a retry per node or per interval.
+    async fn wait_before_retry(&mut self, backoff: Duration, contended: Vec<String>) -> Wake {
         while self.owner_gone.try_recv().is_ok() {} // notices of earlier waits
-        if let Some(path) = contended {
-            match self.watch_owner(&path).await {
-                Ok(false) => return Wake::OwnerGone,
-                // Counted once the watch is set: from here waiting costs no request.
-                Ok(true) => self.shared.metrics.record_ownership_wait(),
-                Err(e) => tracing::debug!(error = %e, "cannot watch the contended owner node"),
+        let mut remaining: BTreeSet<String> = BTreeSet::new();
+        if !contended.is_empty() {
+            remaining = self.watch_owners(&contended).await;
+            if remaining.len() < contended.len() {
+                // One went meanwhile: claim it (and see about the others) now.
+                return Wake::OwnerGone;
             }
+            // Counted once the watches are set: from here waiting costs no request.
+            self.shared.metrics.record_ownership_wait();
         }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => Wake::Backoff,
-            Some(()) = self.owner_gone.recv() => Wake::OwnerGone,
-            Some(trigger) = self.triggers.recv() => {
-                self.absorb(&trigger);
-                Wake::Changed
+        let sleep = tokio::time::sleep(backoff);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return Wake::Backoff,
+                Some(path) = self.owner_gone.recv() => {
+                    remaining.remove(&path);
+                    if remaining.is_empty() {
+                        return Wake::OwnerGone;
+                    }
+                }
+                Some(trigger) = self.triggers.recv() => {
+                    self.absorb(&trigger);
+                    return Wake::Changed;
+                }
+                _ = self.stop.cancelled() => return Wake::Stop,
             }
-            _ = self.stop.cancelled() => Wake::Stop,
         }
     }
 
-    /// Whether the owner node `path` still exists; while it does, a watch on it is pending
-    /// (at most one per path) and its firing is sent to `owner_gone`.
-    async fn watch_owner(&mut self, path: &str) -> Result<bool, ZkError> {
-        if self.watching(path) {
-            return Ok(self.shared.zk.ephemeral_owner(path).await?.is_some());
+    /// Which of the owner nodes `paths` still exist; while one does, a watch on it is pending
+    /// (at most one per path) and its firing is sent to `owner_gone`. All asked in one round
+    /// trip. A node that cannot be asked counts as existing (the backoff bounds the wait).
+    async fn watch_owners(&mut self, paths: &[String]) -> BTreeSet<String> {
+        let zk = self.shared.zk.clone();
+        let asks = paths.iter().map(|path| {
+            let (zk, pending) = (zk.clone(), self.watching(path));
+            async move {
+                if pending {
+                    zk.ephemeral_owner(path).await.map(|o| (o.is_some(), None))
+                } else {
+                    zk.exists_watch(path).await.map(|(e, w)| (e, Some(w)))
+                }
+            }
+        });
+        let answers = futures::future::join_all(asks).await;
+        let mut remaining = BTreeSet::new();
+        for (path, answer) in paths.iter().zip(answers) {
+            match answer {
+                Ok((exists, watcher)) => {
+                    if let Some(watcher) = watcher {
+                        self.install_owner_watch(path, watcher);
+                    }
+                    if exists {
+                        remaining.insert(path.clone());
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, path = %path, "cannot watch a contended owner node");
+                    remaining.insert(path.clone());
+                }
+            }
         }
-        let (exists, watcher) = self.shared.zk.exists_watch(path).await?;
+        remaining
+    }
+
+    /// The group changed while nodes kept from a conflict were not started yet: they were
+    /// claimed for an assignment that is stale now, and the members the newer one gives them
+    /// to would wait for them through our whole next read. Deleted now (Java's undo, only
+    /// when the view changed); the next attempt creates again those it still gets.
+    async fn drop_unstarted_claims(&self) {
+        let owned: BTreeSet<TopicPartition> = self
+            .shared
+            .owned_snapshot()
+            .iter()
+            .map(|i| i.topic_partition())
+            .collect();
+        self.shared.ownership.remove_unstarted(&owned).await;
+    }
+
+    /// Keeps the watch on the owner node `path` until it fires (never dropped unfired: see
+    /// `watch_tasks`); its firing is sent to `owner_gone`.
+    fn install_owner_watch(&mut self, path: &str, watcher: OneshotWatcher) {
         let tx = self.owner_gone_tx.clone();
-        // Kept until it fires (never dropped unfired: see `watch_tasks`).
+        let consumer = self.shared.consumer_id.clone();
+        let key = path.to_string();
         self.watch_tasks.insert(
             path.to_string(),
             tokio::spawn(async move {
                 let event = watcher.changed().await;
                 if is_node_event(event.event_type) {
-                    let _ = tx.send(());
+                    tracing::debug!(target: TIMELINE, %consumer, path = %key, "owner node watch fired");
+                    let _ = tx.send(key);
                 }
             }),
         );
-        Ok(exists)
     }
 
     /// Takes note of a trigger consumed outside the main loop: the next attempt reads
@@ -934,6 +1086,15 @@ impl Coordinator {
         self.release_moving(&plan.mine).await;
         let released = began.elapsed();
         if superseded {
+            tracing::debug!(
+                target: TIMELINE,
+                consumer = %self.shared.consumer_id,
+                read_ms = ms(read_took),
+                compute_ms = ms(computed - read_took),
+                release_ms = ms(released - computed),
+                "attempt steps (superseded before claiming)"
+            );
+            self.drop_unstarted_claims().await;
             return Err(Failure::Superseded);
         }
         self.shared.ownership.remove_strays(&plan.mine).await;
@@ -944,10 +1105,13 @@ impl Coordinator {
             })
             .await;
         tracing::debug!(
-            read_ms = read_took.as_millis() as u64,
-            compute_ms = (computed - read_took).as_millis() as u64,
-            release_ms = (released - computed).as_millis() as u64,
-            claim_start_ms = (began.elapsed() - released).as_millis() as u64,
+            target: TIMELINE,
+            consumer = %self.shared.consumer_id,
+            read_ms = ms(read_took),
+            compute_ms = ms(computed - read_took),
+            release_ms = ms(released - computed),
+            claim_start_ms = ms(began.elapsed() - released),
+            ok = result.is_ok(),
             "attempt steps"
         );
         result
@@ -972,13 +1136,52 @@ impl Coordinator {
             .filter(|(tp, _)| !kept_tps.contains(*tp))
             .map(|(tp, t)| (tp.clone(), t.clone()))
             .collect();
-        if let Err(e) = self.shared.ownership.claim(&new).await {
-            let retry = matches!(e, RebalanceError::OwnershipConflict { .. }).then_some(prepared);
-            return Err(Failure::Error(e, retry));
+        let began = Instant::now();
+        let claimed = self.shared.ownership.claim(&new).await;
+        let claim_took = began.elapsed();
+        let conflicts = match claimed {
+            Ok(conflicts) => conflicts,
+            Err(e) => return Err(Failure::Error(e, None)),
+        };
+        if let Some((partition, owner)) = conflicts.first() {
+            let group = &self.shared.config.group_id;
+            let contended = conflicts
+                .iter()
+                .map(|(tp, _)| layout::owner_path(group, &tp.topic, tp.partition))
+                .collect();
+            let error = RebalanceError::OwnershipConflict {
+                partition: partition.clone(),
+                owner: owner.clone(),
+            };
+            tracing::debug!(
+                target: TIMELINE,
+                consumer = %self.shared.consumer_id,
+                partitions = new.len(),
+                conflicts = conflicts.len(),
+                claim_ms = ms(claim_took),
+                "claim failed"
+            );
+            return Err(Failure::Conflict {
+                error,
+                contended,
+                retry: prepared,
+            });
         }
         let offsets = self.read_offsets(&new).await.map_err(Failure::plain)?;
-        self.start(prepared.brokers, &prepared.plan, new, offsets, kept)
+        let read_took = began.elapsed();
+        let kept_count = kept.len();
+        self.start(prepared.brokers, &prepared.plan, new.clone(), offsets, kept)
             .await;
+        tracing::debug!(
+            target: TIMELINE,
+            consumer = %self.shared.consumer_id,
+            partitions = new.len(),
+            kept = kept_count,
+            claim_ms = ms(claim_took),
+            offsets_ms = ms(read_took - claim_took),
+            start_ms = ms(began.elapsed() - read_took),
+            "claimed"
+        );
         Ok(())
     }
 
@@ -1012,13 +1215,9 @@ impl Coordinator {
     /// their delivery stops (revoked: the fetchers drop them, the streams drop their queued
     /// data), their offsets are committed (auto-commit), the listener hears of them, their
     /// owner nodes are deleted. What stays keeps flowing. When nothing stays, everything is
-    /// stopped as in Java.
+    /// released so, and the fetchers wait (empty) for the partitions claimed next.
     async fn release_moving(&mut self, mine: &BTreeMap<TopicPartition, ThreadId>) {
         let kept = self.kept(mine);
-        if kept.is_empty() {
-            self.release_partitions().await;
-            return;
-        }
         let kept_tps: BTreeSet<TopicPartition> = kept.iter().map(|i| i.topic_partition()).collect();
         let (_, released): (Vec<_>, Vec<_>) = self
             .shared
@@ -1404,12 +1603,14 @@ impl Coordinator {
         for (path, watcher) in watchers {
             let tx = self.trigger_tx.clone();
             let key = path.clone();
+            let consumer = self.shared.consumer_id.clone();
             self.watch_tasks.insert(
                 key,
                 tokio::spawn(async move {
                     let event = watcher.changed().await;
                     if is_node_event(event.event_type) {
                         tracing::debug!(path = %path, event = ?event.event_type, "watch fired");
+                        tracing::debug!(target: TIMELINE, %consumer, path = %path, "watch fired");
                         let _ = tx.send(Trigger::Changed(path));
                     }
                 }),

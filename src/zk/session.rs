@@ -437,6 +437,39 @@ impl ZkSession {
         Ok(())
     }
 
+    /// The first half of [`delete_own_ephemeral`](Self::delete_own_ephemeral): `Ok(version)`
+    /// when the node at `path` is this session's, else what the delete would have found
+    /// ([`OwnDelete::Absent`] or [`OwnDelete::NotOurs`]). Lets a caller read before other work
+    /// and delete with [`delete_own_version`](Self::delete_own_version) after it.
+    pub async fn own_ephemeral_version(
+        &self,
+        path: &str,
+    ) -> Result<Result<i32, OwnDelete>, ZkError> {
+        let client = self.counted();
+        let session = client.session_id().0;
+        match client.get_data(path).await {
+            Ok((_, stat)) if stat.ephemeral_owner == session => Ok(Ok(stat.version)),
+            Ok((data, stat)) => Ok(Err(OwnDelete::NotOurs {
+                data: String::from_utf8_lossy(&data).into_owned(),
+                owner_session: stat.ephemeral_owner,
+            })),
+            Err(zookeeper_client::Error::NoNode) => Ok(Err(OwnDelete::Absent)),
+            Err(e) => Err(ZkError::request("get", path, e)),
+        }
+    }
+
+    /// The second half of [`delete_own_ephemeral`](Self::delete_own_ephemeral): deletes the
+    /// node at `path` if it still has `version` (read by
+    /// [`own_ephemeral_version`](Self::own_ephemeral_version) while it was ours). A node
+    /// changed since is not deleted: an error naming it.
+    pub async fn delete_own_version(&self, path: &str, version: i32) -> Result<OwnDelete, ZkError> {
+        match self.counted().delete(path, Some(version)).await {
+            Ok(()) => Ok(OwnDelete::Deleted),
+            Err(zookeeper_client::Error::NoNode) => Ok(OwnDelete::Absent),
+            Err(e) => Err(ZkError::request("delete", path, e)),
+        }
+    }
+
     /// Deletes the ephemeral node `path` if this session created it: its `ephemeralOwner`
     /// is our session id, read in the same request as the version the delete is conditioned
     /// on. Owner nodes are never rewritten, and only the owning session (or its expiry, which
