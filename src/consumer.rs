@@ -344,6 +344,7 @@ impl Consumer {
             }
             *created = true;
         }
+        let caches = self.shared.warm_up().await;
         self.shared.register(&subscription).await?;
         tracing::info!(path = %self.shared.registration_path(), "registered consumer");
         let (trigger_tx, triggers) = mpsc::unbounded_channel();
@@ -355,7 +356,8 @@ impl Consumer {
             triggers,
             trigger_tx.clone(),
             self.stop.child_token(),
-        );
+        )
+        .with_caches(caches);
         let tasks = Tasks {
             coordinator: tokio::spawn(coordinator.run()),
             prober: tokio::spawn(rebalance::probe_session(

@@ -93,6 +93,12 @@ impl GroupOffsets {
         }
     }
 
+    /// Whether offsets live in ZooKeeper only (`offsets.storage=zookeeper`): then they are read
+    /// and written on the member's own ZooKeeper session, in order with its other requests.
+    pub fn zookeeper_only(&self) -> bool {
+        self.kafka.is_none()
+    }
+
     /// The committed offset of a partition (`None`: none). A corrupt ZooKeeper offset is an
     /// error naming the node ([`ZkError::Layout`]).
     pub async fn fetch(&self, tp: &TopicPartition) -> Result<Option<i64>, OffsetStoreError> {

@@ -285,3 +285,59 @@ async fn wait_until_owned(zk: &ZkSession, group: &str, topic: &str, partitions: 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// What a static member's rebalance asks ZooKeeper when one member joins its group: the
+/// member list, the newcomer's registration, its topic's partitions, and the release of the
+/// partition that moves (its owner node read, then deleted). Not the brokers (cached while
+/// their list does not change), not the topic list (only a filter needs it), not the known
+/// members' registrations; the newcomer read the group before it registered, so its own
+/// attempt reads no registration either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_costs_the_members_rebalance_only_requests_about_what_changed() {
+    let topic = topic("join-cost", 2, 1);
+    let group = testkit::cluster().unique("join-cost-group");
+    // Range gives "a" partition 0 and "b" partition 1. Offsets committed beforehand and
+    // nothing produced: no offset changes, so the release commits nothing.
+    let zk = zk().await;
+    for partition in 0..2 {
+        zk.write_persistent(
+            &format!("/consumers/{group}/offsets/{topic}/{partition}"),
+            b"0",
+        )
+        .await
+        .expect("offset");
+    }
+    let a = member_with(&group, &topic, "a", 1).await;
+    wait_until("a owns both partitions", LIMIT, || {
+        a.owned_partitions().len() == 2
+    })
+    .await;
+    let (requests, rebalances) = (a.zookeeper_requests(), *a.rebalances().borrow());
+    let attempts = a.metrics().rebalance_attempts();
+
+    let b = member_with(&group, &topic, "b", 1).await;
+    assert_eq!(
+        b.metrics().registrations_read(),
+        1,
+        "b read a's registration before it registered"
+    );
+    wait_until("a and b own one partition each", LIMIT, || {
+        a.owned_partitions().len() == 1 && b.owned_partitions().len() == 1
+    })
+    .await;
+    wait_until("a's rebalance completed", LIMIT, || {
+        *a.rebalances().borrow() > rebalances
+    })
+    .await;
+    assert_eq!(a.metrics().rebalance_attempts() - attempts, 1);
+    assert_eq!(
+        b.metrics().registrations_read(),
+        1,
+        "b's rebalance read no registration again"
+    );
+    // ids (1) + b's registration (1) + the topic's node (1) + partition 1's owner node read
+    // and delete (2). Reading the brokers and the topic list as well made it 10.
+    assert_eq!(a.zookeeper_requests() - requests, 5);
+    b.shutdown().await.expect("shutdown");
+    a.shutdown().await.expect("shutdown");
+}

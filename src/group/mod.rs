@@ -2,6 +2,7 @@
 //! state machine (I/O).
 
 pub mod assign;
+pub mod brokers;
 pub mod filter;
 pub mod identity;
 pub(crate) mod ownership;

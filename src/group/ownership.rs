@@ -166,6 +166,30 @@ impl Ownership {
         &self,
         mine: &BTreeMap<TopicPartition, ThreadId>,
     ) -> Result<Vec<(TopicPartition, String)>, RebalanceError> {
+        self.claim_then(mine, || std::future::ready(())).await.0
+    }
+
+    /// [`claim`](Self::claim), and the requests of `then` sent right behind the creates, in
+    /// the same round trip. ZooKeeper answers a session's requests in the order it sent them,
+    /// and a read sees the writes its session made before it: so a read of `then` sees the
+    /// group as it was when our creates were applied. For the committed offsets of the claimed
+    /// partitions, that is after their previous owners committed and deleted their nodes (a
+    /// member commits before it deletes), which is what [`claim`](Self::claim) followed by a
+    /// read would see, one round trip later.
+    ///
+    /// `then`'s outcome comes back only when every node was settled by its first create
+    /// (created, found ours or found held): when a create had to be sent again (a missing
+    /// parent, a node gone between create and read, our node under another thread id
+    /// replaced), `then` ran before that create and its outcome is dropped (`None`); the
+    /// caller reads again.
+    pub(crate) async fn claim_then<F: std::future::Future>(
+        &self,
+        mine: &BTreeMap<TopicPartition, ThreadId>,
+        then: impl FnOnce() -> F,
+    ) -> (
+        Result<Vec<(TopicPartition, String)>, RebalanceError>,
+        Option<F::Output>,
+    ) {
         // No retried delete runs meanwhile, and none starts on a node claimed again here.
         let _gate = self.inner.gate.lock().await;
         {
@@ -179,33 +203,53 @@ impl Ownership {
             .map(|(tp, thread)| (tp, thread, self.path(tp)))
             .filter(|(_, thread, path)| !self.holds_path(path, thread))
             .collect();
-        let outcomes = futures::future::join_all(
+        let creates = futures::future::join_all(
             wanted
                 .iter()
                 .map(|(_, thread, path)| self.claim_one(path, thread)),
-        )
-        .await;
+        );
+        let mut creates = std::pin::pin!(creates);
+        // One poll sends every create: the client sends a request when it is made, and each
+        // `claim_one` makes its create before it first waits.
+        let first = futures::poll!(creates.as_mut());
+        let after = then();
+        let (outcomes, after) = match first {
+            std::task::Poll::Ready(outcomes) => (outcomes, after.await),
+            std::task::Poll::Pending => futures::join!(creates, after),
+        };
         let mut claimed: Vec<String> = Vec::new();
         let mut conflicts = Vec::new();
         let mut failure: Option<RebalanceError> = None;
-        for ((tp, _, path), outcome) in wanted.into_iter().zip(outcomes) {
+        let mut in_order = true;
+        for ((tp, _, path), outcome) in wanted.iter().zip(outcomes) {
             match outcome {
-                Ok(None) => claimed.push(path),
-                Ok(Some(owner)) => conflicts.push((tp.clone(), owner)),
+                Ok((None, first)) => {
+                    in_order &= first;
+                    claimed.push(path.clone());
+                }
+                Ok((Some(owner), first)) => {
+                    in_order &= first;
+                    conflicts.push(((*tp).clone(), owner));
+                }
                 Err(e) => failure = failure.or(Some(e.into())),
             }
         }
         match failure {
             Some(e) => {
                 self.unclaim(&claimed).await;
-                Err(e)
+                (Err(e), None)
             }
-            None => Ok(conflicts),
+            None => (Ok(conflicts), in_order.then_some(after)),
         }
     }
 
-    /// Creates one owner node; `Some(owner)` when another session holds it.
-    async fn claim_one(&self, path: &str, thread: &ThreadId) -> Result<Option<String>, ZkError> {
+    /// Creates one owner node; `Some(owner)` when another session holds it. The flag tells
+    /// whether the first create sent settled it (see [`claim_then`](Self::claim_then)).
+    async fn claim_one(
+        &self,
+        path: &str,
+        thread: &ThreadId,
+    ) -> Result<(Option<String>, bool), ZkError> {
         let data = thread.as_str().as_bytes();
         // Remembered before the call: a create can be applied although the call fails.
         self.lock().insert(
@@ -219,16 +263,18 @@ impl Ownership {
         loop {
             // The session that holds an existing node comes with the read of its data.
             let ours = self.inner.zk.session_id();
-            match self.inner.zk.create_ephemeral(path, data).await? {
+            let (outcome, first) = self.inner.zk.create_ephemeral_settled(path, data).await?;
+            let first = first && !replaced;
+            match outcome {
                 EphemeralOutcome::Created => {
                     self.confirm(path);
-                    return Ok(None);
+                    return Ok((None, first));
                 }
                 // Our thread id: ours only if our session wrote it (a retried create), not a
                 // previous session of the same consumer.id that has not expired yet.
                 EphemeralOutcome::ExistsSame { owner_session } if owner_session == ours => {
                     self.confirm(path);
-                    return Ok(None);
+                    return Ok((None, first));
                 }
                 EphemeralOutcome::ExistsOther { owner_session, .. }
                     if owner_session == ours && !replaced =>
@@ -239,16 +285,16 @@ impl Ownership {
                         self.inner.zk.delete_own_ephemeral(path).await?
                     {
                         self.lock().remove(path);
-                        return Ok(Some(owner));
+                        return Ok((Some(owner), false));
                     }
                 }
                 EphemeralOutcome::ExistsSame { .. } => {
                     self.lock().remove(path);
-                    return Ok(Some(thread.as_str().to_string()));
+                    return Ok((Some(thread.as_str().to_string()), first));
                 }
                 EphemeralOutcome::ExistsOther { data: owner, .. } => {
                     self.lock().remove(path);
-                    return Ok(Some(owner));
+                    return Ok((Some(owner), first));
                 }
             }
         }

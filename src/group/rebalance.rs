@@ -49,6 +49,7 @@ use zookeeper_client::{OneshotWatcher, SessionState};
 use crate::config::{AssignmentStrategy, ConsumerConfig};
 use crate::fetch::{ChunkSender, FetchConfig, FetchError, FetchTarget, FetcherManager};
 use crate::group::assign::{self, AssignError};
+use crate::group::brokers::BrokerCache;
 use crate::group::filter::TopicFilter;
 use crate::group::identity::{ConsumerId, ThreadId};
 use crate::group::ownership::Ownership;
@@ -57,7 +58,9 @@ use crate::metrics::Metrics;
 use crate::offsets::{GroupOffsets, OffsetStoreError};
 use crate::partition::{PartitionTopicInfo, TopicPartition, INVALID_OFFSET};
 use crate::stream::PendingErrors;
-use crate::zk::layout::{self, BrokerInfo, Registration, TopicReplicaAssignment};
+use crate::zk::layout::{
+    self, BrokerInfo, Registration, SubscriptionPattern, TopicReplicaAssignment,
+};
 use crate::zk::liveness::Liveness;
 use crate::zk::session::{is_node_event, EphemeralOutcome, ZkError, ZkSession};
 
@@ -312,6 +315,28 @@ impl Shared {
         }
     }
 
+    /// What a member reads before it registers: the registrations of the members already
+    /// there and the brokers, into caches its coordinator starts with. The rebalance this
+    /// member's registration starts (in every member) then does not wait for its reads of
+    /// every other member: at 200 members that is 199 reads on one connection, and ZooKeeper
+    /// reads one request per connection per pass over its busy connections (seconds in a
+    /// storm). Nothing waits for these reads but this member's own start. A failed read is
+    /// only logged: the first attempt reads what is missing.
+    pub(crate) async fn warm_up(&self) -> (RegistrationCache, BrokerCache) {
+        let ids_path = layout::consumer_ids_path(&self.config.group_id);
+        let mut registrations = RegistrationCache::default();
+        let mut brokers = BrokerCache::default();
+        let members = async {
+            let ids = self.zk.children(&ids_path).await?;
+            registrations.update(&self.zk, &ids_path, &ids).await
+        };
+        let (members, read_brokers) = futures::join!(members, brokers.get(&self.zk));
+        for error in [members.err(), read_brokers.err()].into_iter().flatten() {
+            tracing::debug!(%error, "reading the group before registering failed; the first rebalance reads it");
+        }
+        (registrations, brokers)
+    }
+
     /// Creates this member's registration node (`/consumers/<group>/ids/<consumerId>`).
     ///
     /// A node of that name left by another session (a previous process with the same
@@ -467,6 +492,35 @@ struct GroupView {
     partitions_per_topic: BTreeMap<String, Vec<i32>>,
 }
 
+/// What [`Coordinator::read_group`] read.
+struct GroupRead {
+    member_ids: Vec<String>,
+    /// Read only when some member subscribes with a filter (else empty).
+    all_topics: Vec<String>,
+    my_counts: BTreeMap<String, u32>,
+    /// Our topics' nodes (`None`: the topic does not exist).
+    topic_nodes: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// The value of a read that may have set a watch: the watch joins `new_watches`; an error is
+/// kept in `failure` (the first one wins) and gives `None`.
+fn keep_watch<T>(
+    read: Result<(T, Option<(String, OneshotWatcher)>), ZkError>,
+    new_watches: &mut Vec<(String, OneshotWatcher)>,
+    failure: &mut Option<RebalanceError>,
+) -> Option<T> {
+    match read {
+        Ok((value, watch)) => {
+            new_watches.extend(watch);
+            Some(value)
+        }
+        Err(e) => {
+            failure.get_or_insert(e.into());
+            None
+        }
+    }
+}
+
 /// The assignment computed from a [`GroupView`].
 struct Plan {
     global: BTreeMap<TopicPartition, ThreadId>,
@@ -550,6 +604,8 @@ pub(crate) struct Coordinator {
     not_fetched: BTreeSet<TopicPartition>,
     /// The group's registrations as last read: an attempt reads only the new ones.
     registrations: RegistrationCache,
+    /// The live brokers as last read, while their list has not changed.
+    brokers: BrokerCache,
 }
 
 impl Coordinator {
@@ -576,9 +632,23 @@ impl Coordinator {
             subscribed_topics: None,
             not_fetched: BTreeSet::new(),
             registrations: RegistrationCache::default(),
+            brokers: BrokerCache::default(),
             owner_gone,
             owner_gone_tx,
         }
+    }
+
+    /// Starts from what [`Shared::warm_up`] read.
+    pub(crate) fn with_caches(
+        mut self,
+        (registrations, brokers): (RegistrationCache, BrokerCache),
+    ) -> Self {
+        self.shared
+            .metrics
+            .set_registrations_read(registrations.reads());
+        self.registrations = registrations;
+        self.brokers = brokers;
+        self
     }
 
     fn stopping(&self) -> bool {
@@ -632,6 +702,8 @@ impl Coordinator {
         leftover.extend(self.session_task.take());
         let registrations = std::mem::take(&mut self.registrations);
         leftover.push(tokio::spawn(registrations.into_pending()));
+        let brokers = std::mem::take(&mut self.brokers);
+        leftover.push(tokio::spawn(brokers.into_pending()));
         drop(leftover);
         self.shared.stop_streams.send_replace(true);
     }
@@ -712,6 +784,7 @@ impl Coordinator {
             task.abort();
         }
         self.registrations.clear();
+        self.brokers.clear();
         let backoff = self
             .shared
             .config
@@ -1068,9 +1141,13 @@ impl Coordinator {
     /// [claim](Ownership::claim) our part, [`start`](Self::start) fetching it.
     async fn attempt(&mut self) -> Result<(), Failure> {
         let began = Instant::now();
+        let requests_before = self.shared.zk.requests();
+        let registrations_before = self.registrations.reads();
         let mut watchers: Vec<(String, OneshotWatcher)> = Vec::new();
         let read = self.read(&mut watchers).await;
         let read_took = began.elapsed();
+        let read_requests = self.shared.zk.requests() - requests_before;
+        let registrations_read = self.registrations.reads() - registrations_before;
         // Installed whatever the outcome: a watcher dropped unfired sends RemoveWatches, which
         // ZooKeeper 3.4 answers by closing the connection (and the watch would be lost).
         self.install_watches(watchers);
@@ -1090,6 +1167,7 @@ impl Coordinator {
                 target: TIMELINE,
                 consumer = %self.shared.consumer_id,
                 read_ms = ms(read_took),
+                read_requests,
                 compute_ms = ms(computed - read_took),
                 release_ms = ms(released - computed),
                 "attempt steps (superseded before claiming)"
@@ -1108,6 +1186,8 @@ impl Coordinator {
             target: TIMELINE,
             consumer = %self.shared.consumer_id,
             read_ms = ms(read_took),
+            read_requests,
+            registrations_read,
             compute_ms = ms(computed - read_took),
             release_ms = ms(released - computed),
             claim_start_ms = ms(began.elapsed() - released),
@@ -1124,7 +1204,8 @@ impl Coordinator {
     /// commits before it deletes its owner nodes, so once a node is ours its offset is final.
     /// Read before the claim, it could be older than what the previous owner delivered (its
     /// release commit landing between our read and its delete), and those messages would be
-    /// delivered twice. A failed read leaves the claims in place: the next attempt keeps or
+    /// delivered twice. With ZooKeeper storage the read is sent right behind the creates, so
+    /// it costs no round trip of its own. A failed read leaves the claims in place: the next attempt keeps or
     /// removes them (see [`Ownership::remove_strays`]).
     async fn claim_and_start(&mut self, prepared: Prepared) -> Result<(), Failure> {
         let kept = self.kept(&prepared.plan.mine);
@@ -1137,7 +1218,16 @@ impl Coordinator {
             .map(|(tp, t)| (tp.clone(), t.clone()))
             .collect();
         let began = Instant::now();
-        let claimed = self.shared.ownership.claim(&new).await;
+        // With ZooKeeper storage the offsets are read in the claim's round trip, right behind
+        // the creates (see `Ownership::claim_then`); Kafka storage reads them after the claim.
+        let (claimed, read_with_claim) = if self.shared.offsets.zookeeper_only() {
+            self.shared
+                .ownership
+                .claim_then(&new, || self.read_offsets(&new))
+                .await
+        } else {
+            (self.shared.ownership.claim(&new).await, None)
+        };
         let claim_took = began.elapsed();
         let conflicts = match claimed {
             Ok(conflicts) => conflicts,
@@ -1167,7 +1257,11 @@ impl Coordinator {
                 retry: prepared,
             });
         }
-        let offsets = self.read_offsets(&new).await.map_err(Failure::plain)?;
+        let offsets = match read_with_claim {
+            Some(read) => read,
+            None => self.read_offsets(&new).await,
+        }
+        .map_err(Failure::plain)?;
         let read_took = began.elapsed();
         let kept_count = kept.len();
         self.start(prepared.brokers, &prepared.plan, new.clone(), offsets, kept)
@@ -1239,82 +1333,39 @@ impl Coordinator {
     /// own is released after, by [`release_moving`](Self::release_moving)). `None`: no broker
     /// is registered (everything is released; we wait for one to appear).
     ///
-    /// Two round trips, whatever the group's size: the brokers, the member list and the topic
-    /// list are asked for together; then the registrations of new members and the partitions
-    /// of our topics. The brokers' data is read meanwhile.
+    /// What is known already is not asked again: registrations while their nodes live (see
+    /// [`RegistrationCache`]), the brokers while their list has not changed (see
+    /// [`BrokerCache`]). So a static member asks for the member list and the partitions of
+    /// its topics (one round trip), then for the registrations of new members, if any. The
+    /// topic list is read only when some member subscribes with a filter (with a watch when
+    /// that member is us), as Java reads it only for wildcard members.
     async fn read(
         &mut self,
         watchers: &mut Vec<(String, OneshotWatcher)>,
     ) -> Result<Option<GroupView>, RebalanceError> {
-        let group = self.shared.config.group_id.clone();
-        let zk = self.shared.zk.clone();
-        let ids_path = layout::consumer_ids_path(&group);
         let exclude_internal = self.shared.config.exclude_internal_topics;
         // Taken out for the reads below (they borrow `self`), put back whatever they return.
         let mut registrations = std::mem::take(&mut self.registrations);
+        let mut broker_cache = std::mem::take(&mut self.brokers);
         // Watches set by these reads, kept even when a later read fails: a watcher dropped
         // unfired sends RemoveWatches, which ZooKeeper 3.4 answers by closing the connection.
         let mut new_watches: Vec<(String, OneshotWatcher)> = Vec::new();
-        let (brokers, group_read) = {
-            let this = &*self;
-            let registrations = &mut registrations;
-            let new_watches = &mut new_watches;
-            let pending: &[(String, OneshotWatcher)] = watchers;
-            let (zk, ids_path) = (&zk, &ids_path);
-            futures::join!(crate::zk::live_brokers(zk), async move {
-                let (ids, topics) = futures::join!(
-                    this.children_watching(ids_path, true, pending),
-                    this.children_watching(
-                        layout::BROKER_TOPICS_PATH,
-                        this.subscription.is_filter(),
-                        pending
-                    ),
-                );
-                let ids = ids.map(|(ids, watch)| {
-                    new_watches.extend(watch);
-                    ids
-                });
-                let topics = topics.map(|(topics, watch)| {
-                    new_watches.extend(watch);
-                    topics
-                });
-                let (member_ids, all_topics) = (ids?, topics?);
-                let my_registration = this.subscription.registration(0);
-                let my_counts =
-                    assign::member_topic_counts(&my_registration, &all_topics, exclude_internal)?;
-                // Only registrations not read before (or whose node changed since), in one
-                // pipelined round trip with the partitions of our topics.
-                let (updated, topic_nodes) = futures::join!(
-                    registrations.update(zk, ids_path, &member_ids),
-                    futures::future::join_all(
-                        my_counts
-                            .keys()
-                            .map(|topic| this.topic_node(topic, pending))
-                    ),
-                );
-                let mut nodes = Vec::new();
-                let mut failure = updated.err().map(RebalanceError::from);
-                for (topic, node) in my_counts.keys().zip(topic_nodes) {
-                    match node {
-                        Ok((data, watch)) => {
-                            new_watches.extend(watch);
-                            nodes.push((topic.clone(), data));
-                        }
-                        Err(e) => failure = failure.or(Some(e.into())),
-                    }
-                }
-                match failure {
-                    Some(e) => Err(e),
-                    None => Ok((member_ids, all_topics, my_counts, nodes)),
-                }
-            })
-        };
+        let (brokers, group_read) = futures::join!(
+            broker_cache.get(&self.shared.zk),
+            self.read_group(&mut registrations, watchers, &mut new_watches)
+        );
         watchers.extend(new_watches);
         self.registrations = registrations;
+        self.brokers = broker_cache;
         self.shared
             .metrics
             .set_registrations_read(self.registrations.reads());
-        let (member_ids, all_topics, my_counts, topic_nodes) = group_read?;
+        let GroupRead {
+            member_ids,
+            all_topics,
+            my_counts,
+            topic_nodes,
+        } = group_read?;
         let brokers = match brokers? {
             // Like Java, broker changes matter only while there is none: the fetchers follow
             // leadership changes themselves, without a group rebalance.
@@ -1326,7 +1377,9 @@ impl Coordinator {
             tracing::warn!("no Kafka brokers registered in ZooKeeper; waiting for one to appear");
             return Ok(None);
         }
-        self.subscribed_topics = Some(self.relevant_topics(&all_topics));
+        if self.subscription.is_filter() {
+            self.subscribed_topics = Some(self.relevant_topics(&all_topics));
+        }
 
         // Members and their subscriptions.
         let mut members: BTreeMap<ConsumerId, BTreeMap<String, u32>> = BTreeMap::new();
@@ -1397,6 +1450,114 @@ impl Coordinator {
             source_orders,
             partitions_per_topic,
         }))
+    }
+
+    /// The member list, the registrations not cached yet, our topics and their partitions
+    /// (see [`read`](Self::read)). Watches set are added to `new_watches` even when a read
+    /// fails; `pending` are those set earlier in this attempt.
+    async fn read_group(
+        &self,
+        registrations: &mut RegistrationCache,
+        pending: &[(String, OneshotWatcher)],
+        new_watches: &mut Vec<(String, OneshotWatcher)>,
+    ) -> Result<GroupRead, RebalanceError> {
+        let zk = &self.shared.zk;
+        let exclude_internal = self.shared.config.exclude_internal_topics;
+        let ids_path = layout::consumer_ids_path(&self.shared.config.group_id);
+        let filter = self.subscription.is_filter();
+        let my_registration = self.subscription.registration(0);
+        // A static subscription names its topics: their nodes are read with the member list.
+        let static_counts = if filter {
+            BTreeMap::new()
+        } else {
+            assign::member_topic_counts(&my_registration, &[], exclude_internal)?
+        };
+        let (ids, topics, static_nodes) = futures::join!(
+            self.children_watching(&ids_path, true, pending),
+            async {
+                if filter {
+                    Some(
+                        self.children_watching(layout::BROKER_TOPICS_PATH, true, pending)
+                            .await,
+                    )
+                } else {
+                    None
+                }
+            },
+            futures::future::join_all(
+                static_counts
+                    .keys()
+                    .map(|topic| self.topic_node(topic, pending))
+            ),
+        );
+        let mut failure: Option<RebalanceError> = None;
+        let all_topics = topics.and_then(|t| keep_watch(t, new_watches, &mut failure));
+        let mut topic_nodes: Vec<(String, Option<Vec<u8>>)> = static_counts
+            .keys()
+            .zip(static_nodes)
+            .filter_map(|(topic, node)| {
+                Some((topic.clone(), keep_watch(node, new_watches, &mut failure)?))
+            })
+            .collect();
+        let member_ids = match ids {
+            Ok((ids, watch)) => {
+                new_watches.extend(watch);
+                ids
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let my_counts = match &all_topics {
+            Some(all) => assign::member_topic_counts(&my_registration, all, exclude_internal)?,
+            None => static_counts,
+        };
+        // Only registrations not read before (or whose node changed since), in one pipelined
+        // round trip with the partitions of a filter's topics.
+        let filter_topics: Vec<&String> = if filter {
+            my_counts.keys().collect()
+        } else {
+            Vec::new()
+        };
+        // Our own registration is what we wrote: not read.
+        let own = self.shared.consumer_id.as_str();
+        let others: Vec<String> = member_ids.iter().filter(|id| *id != own).cloned().collect();
+        let (updated, filter_nodes) = futures::join!(
+            registrations.update(zk, &ids_path, &others),
+            futures::future::join_all(filter_topics.iter().map(|t| self.topic_node(t, pending))),
+        );
+        let mut failure = updated.err().map(RebalanceError::from);
+        for (topic, node) in filter_topics.into_iter().zip(filter_nodes) {
+            if let Some(data) = keep_watch(node, new_watches, &mut failure) {
+                topic_nodes.push((topic.clone(), data));
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        // Another member's filter needs the topic list (Java reads it for wildcard members).
+        let all_topics = match all_topics {
+            Some(all) => all,
+            None if member_ids
+                .iter()
+                .filter_map(|id| registrations.get(id))
+                .any(|r| {
+                    r.registration
+                        .as_ref()
+                        .is_ok_and(|reg| reg.pattern != SubscriptionPattern::Static)
+                }) =>
+            {
+                zk.children(layout::BROKER_TOPICS_PATH).await?
+            }
+            None => Vec::new(),
+        };
+        Ok(GroupRead {
+            member_ids,
+            all_topics,
+            my_counts,
+            topic_nodes,
+        })
     }
 
     /// A topic's node (`None`: it does not exist), with a new watch on it unless one is

@@ -28,8 +28,8 @@ use zookeeper_client::WatchedEvent;
 use crate::zk::layout::{self, Registration};
 use crate::zk::session::{ZkError, ZkSession};
 
-/// A pending data watch on one registration node.
-type Gone = Pin<Box<dyn Future<Output = WatchedEvent> + Send + Sync>>;
+/// A pending watch: ready once it fired (polled with `now_or_never` to tell a stale entry).
+pub type Gone = Pin<Box<dyn Future<Output = WatchedEvent> + Send + Sync>>;
 
 /// One member's registration as read from its node.
 #[derive(Debug)]

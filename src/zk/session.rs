@@ -362,33 +362,54 @@ impl ZkSession {
         path: &str,
         data: &[u8],
     ) -> Result<EphemeralOutcome, ZkError> {
+        Ok(self.create_ephemeral_settled(path, data).await?.0)
+    }
+
+    /// [`create_ephemeral`](Self::create_ephemeral), telling whether the outcome is that of
+    /// the first create sent (`false`: a parent was created, or the node vanished between the
+    /// create and the read of its data, and a create was sent again). The first create is
+    /// sent before the returned future first waits, so requests made after one poll of it
+    /// reach the server behind it.
+    pub async fn create_ephemeral_settled(
+        &self,
+        path: &str,
+        data: &[u8],
+    ) -> Result<(EphemeralOutcome, bool), ZkError> {
         let client = self.client();
+        let mut first = true;
         loop {
             self.count();
             match client.create(path, data, &ephemeral()).await {
-                Ok(_) => return Ok(EphemeralOutcome::Created),
+                Ok(_) => return Ok((EphemeralOutcome::Created, first)),
                 Err(zookeeper_client::Error::NoNode) => self.ensure_parent(&client, path).await?,
                 Err(zookeeper_client::Error::NodeExists) => {
                     self.count();
                     match client.get_data(path).await {
                         Ok((existing, stat)) if existing == data => {
-                            return Ok(EphemeralOutcome::ExistsSame {
-                                owner_session: stat.ephemeral_owner,
-                            })
+                            return Ok((
+                                EphemeralOutcome::ExistsSame {
+                                    owner_session: stat.ephemeral_owner,
+                                },
+                                first,
+                            ))
                         }
                         Ok((existing, stat)) => {
-                            return Ok(EphemeralOutcome::ExistsOther {
-                                data: String::from_utf8_lossy(&existing).into_owned(),
-                                owner_session: stat.ephemeral_owner,
-                            })
+                            return Ok((
+                                EphemeralOutcome::ExistsOther {
+                                    data: String::from_utf8_lossy(&existing).into_owned(),
+                                    owner_session: stat.ephemeral_owner,
+                                },
+                                first,
+                            ))
                         }
                         // Deleted between our create and read: try again.
-                        Err(zookeeper_client::Error::NoNode) => continue,
+                        Err(zookeeper_client::Error::NoNode) => {}
                         Err(e) => return Err(ZkError::request("get", path, e)),
                     }
                 }
                 Err(e) => return Err(ZkError::request("create", path, e)),
             }
+            first = false;
         }
     }
 
