@@ -185,6 +185,11 @@ def group() -> str:
     return f"pygroup-{uuid.uuid4().hex[:10]}"
 
 
+def _default_sigint() -> None:
+    """In a member process before it runs: SIGINT back to its default action."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Process:
     """A member running in a process of its own; its stdout lines are collected as they come."""
 
@@ -195,6 +200,10 @@ class Process:
         self.proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **(env or {})},
+            # A runner started in the background (`cmd &` in a script) ignores SIGINT, and
+            # children inherit that: Python then installs no KeyboardInterrupt handler and
+            # the tests of Ctrl-C would test nothing. Members start as from a terminal.
+            preexec_fn=_default_sigint,
         )
         self._err: List[str] = []
         self._readers = [

@@ -1377,9 +1377,17 @@ impl Coordinator {
             tracing::warn!("no Kafka brokers registered in ZooKeeper; waiting for one to appear");
             return Ok(None);
         }
-        if self.subscription.is_filter() {
-            self.subscribed_topics = Some(self.relevant_topics(&all_topics));
-        }
+        // A static member did not read the topic list: its topics that exist are those whose
+        // node it read.
+        self.subscribed_topics = Some(if self.subscription.is_filter() {
+            self.relevant_topics(&all_topics)
+        } else {
+            topic_nodes
+                .iter()
+                .filter(|(_, node)| node.is_some())
+                .map(|(topic, _)| topic.clone())
+                .collect()
+        });
 
         // Members and their subscriptions.
         let mut members: BTreeMap<ConsumerId, BTreeMap<String, u32>> = BTreeMap::new();
