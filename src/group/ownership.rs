@@ -203,20 +203,31 @@ impl Ownership {
             .map(|(tp, thread)| (tp, thread, self.path(tp)))
             .filter(|(_, thread, path)| !self.holds_path(path, thread))
             .collect();
-        let creates = futures::future::join_all(
-            wanted
-                .iter()
-                .map(|(_, thread, path)| self.claim_one(path, thread)),
-        );
-        let mut creates = std::pin::pin!(creates);
-        // One poll sends every create: the client sends a request when it is made, and each
-        // `claim_one` makes its create before it first waits.
-        let first = futures::poll!(creates.as_mut());
+        // Each create polled once, in order, before `then` is called: the client sends a
+        // request when it is made, and each `claim_one` makes its create before it first
+        // waits. (Not one poll of a `join_all`: above 30 futures it may return before it
+        // polled them all.)
+        let mut creates: Vec<_> = wanted
+            .iter()
+            .map(|(_, thread, path)| Box::pin(self.claim_one(path, thread)))
+            .collect();
+        let mut settled = Vec::with_capacity(creates.len());
+        for create in &mut creates {
+            settled.push(match futures::poll!(create.as_mut()) {
+                std::task::Poll::Ready(outcome) => Some(outcome),
+                std::task::Poll::Pending => None,
+            });
+        }
         let after = then();
-        let (outcomes, after) = match first {
-            std::task::Poll::Ready(outcomes) => (outcomes, after.await),
-            std::task::Poll::Pending => futures::join!(creates, after),
-        };
+        let outcomes = futures::future::join_all(creates.into_iter().zip(settled).map(
+            |(create, settled)| async move {
+                match settled {
+                    Some(outcome) => outcome,
+                    None => create.await,
+                }
+            },
+        ));
+        let (outcomes, after) = futures::join!(outcomes, after);
         let mut claimed: Vec<String> = Vec::new();
         let mut conflicts = Vec::new();
         let mut failure: Option<RebalanceError> = None;

@@ -322,7 +322,7 @@ impl Shared {
     /// reads one request per connection per pass over its busy connections (seconds in a
     /// storm). Nothing waits for these reads but this member's own start. A failed read is
     /// only logged: the first attempt reads what is missing.
-    pub(crate) async fn warm_up(&self) -> (RegistrationCache, BrokerCache) {
+    pub(crate) async fn warm_up(&self) -> WarmCaches {
         let ids_path = layout::consumer_ids_path(&self.config.group_id);
         let mut registrations = RegistrationCache::default();
         let mut brokers = BrokerCache::default();
@@ -334,7 +334,7 @@ impl Shared {
         for error in [members.err(), read_brokers.err()].into_iter().flatten() {
             tracing::debug!(%error, "reading the group before registering failed; the first rebalance reads it");
         }
-        (registrations, brokers)
+        WarmCaches(Some((registrations, brokers)))
     }
 
     /// Creates this member's registration node (`/consumers/<group>/ids/<consumerId>`).
@@ -379,6 +379,25 @@ impl Shared {
             // Polled rather than watched: a watch left behind on giving up would have to be
             // dropped, and dropping one sends RemoveWatches, which ZooKeeper 3.4 cannot answer.
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// What [`Shared::warm_up`] read, for the coordinator to start with. Its watches must not be
+/// dropped unfired while the session lives (ZooKeeper 3.4 answers the RemoveWatches that would
+/// send by closing the connection): dropped unused (the registration failed, or the caller gave
+/// up on it), it leaves them to a task that waits until they fire or the session closes.
+pub(crate) struct WarmCaches(Option<(RegistrationCache, BrokerCache)>);
+
+impl Drop for WarmCaches {
+    fn drop(&mut self) {
+        let Some((registrations, brokers)) = self.0.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                futures::join!(registrations.into_pending(), brokers.into_pending());
+            });
         }
     }
 }
@@ -639,10 +658,8 @@ impl Coordinator {
     }
 
     /// Starts from what [`Shared::warm_up`] read.
-    pub(crate) fn with_caches(
-        mut self,
-        (registrations, brokers): (RegistrationCache, BrokerCache),
-    ) -> Self {
+    pub(crate) fn with_caches(mut self, mut caches: WarmCaches) -> Self {
+        let (registrations, brokers) = caches.0.take().unwrap_or_default();
         self.shared
             .metrics
             .set_registrations_read(registrations.reads());
@@ -1430,6 +1447,26 @@ impl Coordinator {
             }
         }
         members.insert(self.shared.consumer_id.clone(), my_counts);
+        if round_robin {
+            // Our own order counts in the tie order's vote as the one we registered (our
+            // registration is not read back).
+            let mine = self.subscription.registration(0);
+            let path = self.shared.registration_path();
+            let order = layout::subscription_document_order(&path, mine.to_json().as_bytes())
+                .ok()
+                .and_then(|document| {
+                    assign::member_topic_source_order(
+                        &mine,
+                        &document,
+                        &all_topics,
+                        exclude_internal,
+                    )
+                    .ok()
+                });
+            if let Some(order) = order {
+                source_orders.insert(self.shared.consumer_id.clone(), order);
+            }
+        }
 
         // Partitions of my topics (watched: partitions may be added).
         let mut partitions_per_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
