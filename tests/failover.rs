@@ -41,9 +41,19 @@ async fn leader_kill_restart_and_preferred_election_lose_nothing() {
     cluster.elect_preferred_leaders();
     total += produce(&topic, 3, 20, "after");
     // A produce retried across the leader change may have been written twice: what the log
-    // holds is the reference, every offset delivered exactly once.
-    let in_log: i64 = cluster.log_end_offsets(&topic).values().sum();
-    assert!(in_log as usize >= total);
+    // holds is the reference, every offset delivered exactly once. The brokers report the
+    // high watermark, which reaches the log's end only once the followers have fetched the
+    // last writes (the produce waits for the leader only): read until it covers them.
+    let mut in_log: i64 = 0;
+    let start = std::time::Instant::now();
+    while (in_log as usize) < total {
+        assert!(
+            start.elapsed() < LIMIT,
+            "the high watermarks stay at {in_log} of {total} produced"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        in_log = cluster.log_end_offsets(&topic).values().sum();
+    }
     wait_until("messages after restart and leader move", LIMIT, || {
         seen.len() >= in_log as usize
     })
