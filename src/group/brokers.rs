@@ -29,8 +29,6 @@ pub struct BrokerCache {
     current: Option<(Vec<BrokerInfo>, Gone)>,
     /// Watches of reads that failed or went stale before they fired.
     retired: Vec<Gone>,
-    /// Times the list was read.
-    reads: u64,
 }
 
 impl BrokerCache {
@@ -47,7 +45,6 @@ impl BrokerCache {
         }
         self.current = None;
         let (read, watcher) = crate::zk::live_brokers_watching(zk).await?;
-        self.reads += 1;
         let gone: Gone = Box::pin(watcher.changed());
         match read {
             Ok(brokers) if !brokers.is_empty() => {
@@ -59,11 +56,6 @@ impl BrokerCache {
                 other
             }
         }
-    }
-
-    /// How many times the list was read.
-    pub fn reads(&self) -> u64 {
-        self.reads
     }
 
     /// Forgets everything: the session holding the watches expired (its watches are gone with
