@@ -20,8 +20,11 @@
 //!   joins each).
 //!
 //! "Valid": every partition owned by exactly one member, every member owning some. Members
-//! run in this process (one runtime), except the 10 killed ones. The group is polled every
-//! `ZKC_BENCH_POLL_MS` (default 2) ms.
+//! run in this process (one runtime), except the 10 killed ones; with `ZKC_BENCH_PROCS=1`,
+//! cold, cold200, kill and kill40 run each member in a process of its own (as separate
+//! `zkconsumer consume` processes would), which reports its owned partitions on stdout when
+//! they change (the runtime lateness below is then the bench's own, the CPU the bench's
+//! and the members'). The group is polled every `ZKC_BENCH_POLL_MS` (default 2) ms.
 //!
 //! cold, cold200, kill, kill40 also print, for the idle second before and for the storm (first
 //! change until valid): the round-trip time of a getData of a probe client (its own session,
@@ -118,10 +121,15 @@ impl Probes {
 
     /// CPU ticks so far of (this process, the ZooKeeper server).
     fn cpu(&self) -> (Option<u64>, Option<u64>) {
-        (
-            cpu_ticks(std::process::id()),
-            self.zk_pid.and_then(cpu_ticks),
-        )
+        self.cpu_with(&[])
+    }
+
+    /// CPU ticks so far of (this process and the member processes `members`, the ZooKeeper
+    /// server).
+    fn cpu_with(&self, members: &[u32]) -> (Option<u64>, Option<u64>) {
+        let ours = cpu_ticks(std::process::id())
+            .map(|own| own + members.iter().filter_map(|p| cpu_ticks(*p)).sum::<u64>());
+        (ours, self.zk_pid.and_then(cpu_ticks))
     }
 
     /// The probe's getData round trip in `[from, to]` by half second: the slowest of each.
@@ -485,6 +493,205 @@ fn valid(members: &[&Consumer], partitions: usize) -> bool {
     seen.len() == partitions
 }
 
+/// Whether members run in processes of their own (`ZKC_BENCH_PROCS=1`).
+fn separate_processes() -> bool {
+    std::env::var("ZKC_BENCH_PROCS").is_ok_and(|v| v == "1")
+}
+
+/// What a member in a process of its own last reported.
+#[derive(Clone, Default)]
+struct Report {
+    registered: bool,
+    requests: u64,
+    rebalances: u64,
+    owned: Vec<String>,
+}
+
+/// The members of a scenario: in this process, or one per child process (`--member`).
+enum Members {
+    Local(Vec<Consumer>),
+    Remote {
+        children: Vec<std::process::Child>,
+        reports: Arc<Mutex<Vec<Report>>>,
+    },
+}
+
+/// A child process running one member of `group` on `topic` in the bench's cluster.
+fn child_process(args: &[&str]) -> std::process::Command {
+    let cluster = testkit::cluster();
+    let version = cluster.zk_server_version();
+    let mut command = std::process::Command::new(std::env::current_exe().expect("own path"));
+    command
+        .args(args)
+        // The child joins this cluster rather than starting one of its own.
+        .env("ZKC_TEST_ZK", cluster.zk_connect())
+        .env("ZKC_TEST_BROKERS", cluster.brokers().join(","))
+        .env(
+            "ZKC_TEST_ZK_VERSION",
+            format!("{}.{}.{}", version.0, version.1, version.2),
+        );
+    command
+}
+
+impl Members {
+    /// `n` members created `apart` from each other; returns once all have registered.
+    async fn create(n: usize, apart: Duration, group: &str, topic: &str) -> Members {
+        if !separate_processes() {
+            let created = futures::future::join_all((0..n as u32).map(|i| async move {
+                tokio::time::sleep(apart * i).await;
+                member(group, topic).await
+            }))
+            .await;
+            return Members::Local(created);
+        }
+        let reports: Arc<Mutex<Vec<Report>>> = Arc::new(Mutex::new(vec![Report::default(); n]));
+        let mut children = Vec::new();
+        for i in 0..n {
+            if i > 0 {
+                tokio::time::sleep(apart).await;
+            }
+            let mut child = child_process(&["--member", group, topic])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("member process");
+            let stdout = child.stdout.take().expect("member stdout");
+            let reports = reports.clone();
+            std::thread::spawn(move || read_reports(stdout, i, &reports));
+            children.push(child);
+        }
+        let start = Instant::now();
+        while !reports
+            .lock()
+            .expect("reports")
+            .iter()
+            .all(|r| r.registered)
+        {
+            assert!(start.elapsed() < LIMIT, "member processes did not register");
+            tokio::time::sleep(poll_interval()).await;
+        }
+        Members::Remote { children, reports }
+    }
+
+    /// Every partition owned by exactly one member, each owning some.
+    fn valid(&self, partitions: usize) -> bool {
+        match self {
+            Members::Local(members) => valid(&members.iter().collect::<Vec<_>>(), partitions),
+            Members::Remote { reports, .. } => {
+                let reports = reports.lock().expect("reports");
+                let mut seen = HashSet::new();
+                for r in reports.iter() {
+                    if r.owned.is_empty() || !r.owned.iter().all(|tp| seen.insert(tp.clone())) {
+                        return false;
+                    }
+                }
+                seen.len() == partitions
+            }
+        }
+    }
+
+    /// (ZooKeeper requests, completed rebalances) summed over members (a member in a process
+    /// of its own: as of its last change of owned partitions or completed rebalance).
+    fn counters(&self) -> (u64, u64) {
+        match self {
+            Members::Local(members) => counters(&members.iter().collect::<Vec<_>>()),
+            Members::Remote { reports, .. } => reports
+                .lock()
+                .expect("reports")
+                .iter()
+                .fold((0, 0), |(q, n), r| (q + r.requests, n + r.rebalances)),
+        }
+    }
+
+    /// Process ids of the members' processes (none when they run in this one).
+    fn pids(&self) -> Vec<u32> {
+        match self {
+            Members::Local(_) => Vec::new(),
+            Members::Remote { children, .. } => children.iter().map(|c| c.id()).collect(),
+        }
+    }
+
+    async fn wait_valid(&self, partitions: usize) -> Duration {
+        let start = Instant::now();
+        while !self.valid(partitions) {
+            assert!(start.elapsed() < LIMIT, "group never became valid");
+            tokio::time::sleep(poll_interval()).await;
+        }
+        start.elapsed()
+    }
+
+    async fn shutdown(self) {
+        match self {
+            Members::Local(members) => {
+                futures::future::join_all(members.iter().map(|m| m.shutdown())).await;
+            }
+            Members::Remote { mut children, .. } => {
+                // The scenario is over: killed (ZooKeeper drops their sessions later).
+                for c in &mut children {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+            }
+        }
+    }
+}
+
+/// Reads the reports of the member process `index` (see [`member_process`]) into `reports`.
+fn read_reports(stdout: std::process::ChildStdout, index: usize, reports: &Mutex<Vec<Report>>) {
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let mut words = line.split(' ');
+        let Ok(mut all) = reports.lock() else { break };
+        let report = &mut all[index];
+        match words.next() {
+            Some("registered") => report.registered = true,
+            Some("state") => {
+                report.requests = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+                report.rebalances = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+                report.owned = words
+                    .next()
+                    .filter(|w| !w.is_empty())
+                    .map(|w| w.split(',').map(str::to_string).collect())
+                    .unwrap_or_default();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A member in a process of its own: prints `registered` once it is, then `state REQUESTS
+/// REBALANCES TOPIC:PARTITION,...` whenever its owned partitions or completed rebalances
+/// change (checked every 2 ms). Ends when its parent does.
+async fn member_process(group: &str, topic: &str) {
+    use std::io::Write;
+    let consumer = member(group, topic).await;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "registered");
+    let _ = out.flush();
+    let mut last: Option<(u64, Vec<String>)> = None;
+    let parent = std::os::unix::process::parent_id();
+    while std::os::unix::process::parent_id() == parent {
+        let owned: Vec<String> = consumer
+            .owned_partitions()
+            .into_keys()
+            .map(|tp| format!("{}:{}", tp.topic, tp.partition))
+            .collect();
+        let now = (*consumer.rebalances().borrow(), owned);
+        if last.as_ref() != Some(&now) {
+            let _ = writeln!(
+                out,
+                "state {} {} {}",
+                consumer.zookeeper_requests(),
+                now.0,
+                now.1.join(",")
+            );
+            let _ = out.flush();
+            last = Some(now);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 async fn wait_valid(members: &[&Consumer], partitions: usize) -> Duration {
     let start = Instant::now();
     while !valid(members, partitions) {
@@ -573,22 +780,14 @@ async fn cold(members: usize, partitions: i32) {
     let storm_cpu = probes.cpu();
     tracing::info!(target: "bench", members, "cold: first member starts");
     // Started 20 ms apart, as processes started together register over a few seconds.
-    let created: Vec<Consumer> = futures::future::join_all((0..members as u64).map(|i| {
-        let (group, topic) = (group.clone(), topic.clone());
-        async move {
-            tokio::time::sleep(Duration::from_millis(20 * i)).await;
-            member(&group, &topic).await
-        }
-    }))
-    .await;
+    let created = Members::create(members, Duration::from_millis(20), &group, &topic).await;
     let registered = started.elapsed();
     tracing::info!(target: "bench", "cold: last registration");
-    let refs: Vec<&Consumer> = created.iter().collect();
-    let at_last = counters(&refs);
-    let took = wait_valid(&refs, partitions as usize).await;
+    let at_last = created.counters();
+    let took = created.wait_valid(partitions as usize).await;
     tracing::info!(target: "bench", "cold: valid");
     let valid_at = Instant::now();
-    let valid_cpu = probes.cpu();
+    let valid_cpu = probes.cpu_with(&created.pids());
     println!(
         "  {}",
         probes.summary(
@@ -603,7 +802,7 @@ async fn cold(members: usize, partitions: i32) {
         "  {}",
         probes.summary("storm", started, valid_at, storm_cpu, valid_cpu)
     );
-    let at_valid = counters(&refs);
+    let at_valid = created.counters();
     println!(
         "  after the last registration: {} ZooKeeper requests, {} member rebalances completed; \
          slowest probe getData per 0.5 s from the first registration (ms): {}",
@@ -613,16 +812,26 @@ async fn cold(members: usize, partitions: i32) {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     println!(
-        "{members} members cold on {partitions} partitions: valid {} after the last registration \
-         (registering took {})",
+        "{members} members cold on {partitions} partitions{}: valid {} after the last \
+         registration (registering took {})",
+        where_members(),
         ms(took),
         ms(registered)
     );
     println!(
         "  cold{members}: {}",
-        per_rebalance((0, 0), counters(&refs))
+        per_rebalance((0, 0), created.counters())
     );
-    futures::future::join_all(created.iter().map(|m| m.shutdown())).await;
+    created.shutdown().await;
+}
+
+/// How the result lines say where the members ran.
+fn where_members() -> &'static str {
+    if separate_processes() {
+        " (a process per member)"
+    } else {
+        ""
+    }
 }
 
 /// `killed` of `members` (a child process) killed with SIGKILL: time from ZooKeeper dropping
@@ -632,16 +841,7 @@ async fn kill(members: usize, killed: usize, partitions: i32) {
     let topic = cluster.unique("bench-kill");
     cluster.create_topic(&topic, partitions, 1);
     let group = cluster.unique("bench-kill-group");
-    let version = cluster.zk_server_version();
-    let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
-        .args(["--child", &group, &topic, &killed.to_string()])
-        // The child joins this cluster rather than starting one of its own.
-        .env("ZKC_TEST_ZK", cluster.zk_connect())
-        .env("ZKC_TEST_BROKERS", cluster.brokers().join(","))
-        .env(
-            "ZKC_TEST_ZK_VERSION",
-            format!("{}.{}.{}", version.0, version.1, version.2),
-        )
+    let mut child = child_process(&["--child", &group, &topic, &killed.to_string()])
         .spawn()
         .expect("child process");
     let zk = zkconsumer::zk::session::ZkSession::connect(zkconsumer::zk::session::ZkSettings {
@@ -659,9 +859,7 @@ async fn kill(members: usize, killed: usize, partitions: i32) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let survivors = members - killed;
-    let created: Vec<Consumer> =
-        futures::future::join_all((0..survivors).map(|_| member(&group, &topic))).await;
-    let refs: Vec<&Consumer> = created.iter().collect();
+    let created = Members::create(survivors, Duration::ZERO, &group, &topic).await;
     // Valid with all members: every partition owned, by `members` distinct thread ids.
     let owners_root = format!("/consumers/{group}/owners/{topic}");
     let start = Instant::now();
@@ -677,10 +875,7 @@ async fn kill(members: usize, killed: usize, partitions: i32) {
             .into_iter()
             .filter_map(|d| d.expect("owner"))
             .collect();
-        if children.len() == partitions as usize
-            && owners.len() == members
-            && refs.iter().all(|m| !m.owned_partitions().is_empty())
-        {
+        if children.len() == partitions as usize && owners.len() == members {
             break;
         }
         assert!(start.elapsed() < LIMIT, "{members} members never valid");
@@ -688,10 +883,11 @@ async fn kill(members: usize, killed: usize, partitions: i32) {
     }
     let probes = Probes::start().await;
     let idle_from = Instant::now();
-    let idle_cpu = probes.cpu();
+    let pids = created.pids();
+    let idle_cpu = probes.cpu_with(&pids);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let kill_cpu = probes.cpu();
-    let before = counters(&refs);
+    let kill_cpu = probes.cpu_with(&pids);
+    let before = created.counters();
     let _ = child.kill();
     let _ = child.wait();
     let killed_at = Instant::now();
@@ -700,13 +896,13 @@ async fn kill(members: usize, killed: usize, partitions: i32) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let expired = killed_at.elapsed();
-    let storm_cpu = probes.cpu();
+    let storm_cpu = probes.cpu_with(&pids);
     let dropped_at = Instant::now();
     tracing::info!(target: "bench", "kill: registrations dropped");
-    let took = wait_valid(&refs, partitions as usize).await;
+    let took = created.wait_valid(partitions as usize).await;
     tracing::info!(target: "bench", "kill: valid");
     let valid_at = Instant::now();
-    let valid_cpu = probes.cpu();
+    let valid_cpu = probes.cpu_with(&pids);
     println!(
         "  {}",
         probes.summary(
@@ -733,13 +929,17 @@ async fn kill(members: usize, killed: usize, partitions: i32) {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     println!(
-        "kill -9 of {killed} of {members} on {partitions} partitions: valid {} after ZooKeeper \
+        "kill -9 of {killed} of {members} on {partitions} partitions{}: valid {} after ZooKeeper \
          dropped their registrations ({} after the kill)",
+        where_members(),
         ms(took),
         ms(expired)
     );
-    println!("  kill{killed}: {}", per_rebalance(before, counters(&refs)));
-    futures::future::join_all(created.iter().map(|m| m.shutdown())).await;
+    println!(
+        "  kill{killed}: {}",
+        per_rebalance(before, created.counters())
+    );
+    created.shutdown().await;
 }
 
 #[tokio::main]
@@ -759,6 +959,10 @@ async fn main() {
         }
         // Killed by the parent.
         tokio::time::sleep(Duration::from_secs(3600)).await;
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("--member") {
+        member_process(&args[2], &args[3]).await;
         return;
     }
     let only = args.get(1).cloned().unwrap_or_default();

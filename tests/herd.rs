@@ -341,3 +341,55 @@ async fn a_join_costs_the_members_rebalance_only_requests_about_what_changed() {
     b.shutdown().await.expect("shutdown");
     a.shutdown().await.expect("shutdown");
 }
+
+/// The owner nodes a rebalance releases are deleted in one request (ZooKeeper's multi),
+/// after being read to check they are still ours: releasing two partitions costs two reads
+/// and one delete, not two deletes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_deletes_its_owner_nodes_in_one_request() {
+    let topic = topic("release-cost", 4, 1);
+    let group = testkit::cluster().unique("release-cost-group");
+    // Offsets committed beforehand and nothing produced: the release commits nothing.
+    let zk = zk().await;
+    for partition in 0..4 {
+        zk.write_persistent(
+            &format!("/consumers/{group}/offsets/{topic}/{partition}"),
+            b"0",
+        )
+        .await
+        .expect("offset");
+    }
+    let a = member_with(&group, &topic, "a", 1).await;
+    wait_until("a owns the four partitions", LIMIT, || {
+        a.owned_partitions().len() == 4
+    })
+    .await;
+    let (requests, rebalances) = (a.zookeeper_requests(), *a.rebalances().borrow());
+    // Range: "a" keeps partitions 0 and 1, "b" gets 2 and 3.
+    let b = member_with(&group, &topic, "b", 1).await;
+    wait_until("a and b own two partitions each", LIMIT, || {
+        a.owned_partitions().len() == 2 && b.owned_partitions().len() == 2
+    })
+    .await;
+    wait_until("a's rebalance completed", LIMIT, || {
+        *a.rebalances().borrow() > rebalances
+    })
+    .await;
+    for partition in 2..4 {
+        let owner = zk
+            .get_data(&format!("/consumers/{group}/owners/{topic}/{partition}"))
+            .await
+            .expect("owner node")
+            .expect("owned");
+        assert_eq!(
+            String::from_utf8_lossy(&owner),
+            format!("{group}_b-0"),
+            "partition {partition} is b's"
+        );
+    }
+    // ids (1) + b's registration (1) + the topic's node (1) + the two owner nodes read (2)
+    // and deleted together (1). One delete each made it 7.
+    assert_eq!(a.zookeeper_requests() - requests, 6);
+    b.shutdown().await.expect("shutdown");
+    a.shutdown().await.expect("shutdown");
+}

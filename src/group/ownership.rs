@@ -363,9 +363,36 @@ impl Ownership {
     }
 
     /// Deletes the nodes [`check_release`](Self::check_release) found ours (conditioned on the
-    /// version read), pipelined; forgets those absent or another session's. A failure is
+    /// version read), in one request when there are several (one by one, pipelined, if that
+    /// fails); forgets those absent or another session's. A failure is
     /// logged and retried (see [`settle`](Self::settle)).
     pub(crate) async fn finish_release(&self, checked: Vec<Checked>) {
+        // Those found ours go in one request when there are several (one ZooKeeper request
+        // instead of one per node: a 3.4 server reads a connection's pipelined requests one
+        // per pass over its busy connections). If one of them changed meanwhile nothing is
+        // deleted, and each is deleted on its own below, which tells them apart.
+        let ours: Vec<(String, i32)> = checked
+            .iter()
+            .filter_map(|(path, check)| match check {
+                Ok(Ok(version)) => Some((path.clone(), *version)),
+                _ => None,
+            })
+            .collect();
+        let mut checked = checked;
+        if ours.len() > 1 {
+            match self.inner.zk.delete_versions_together(&ours).await {
+                Some(Ok(())) => {
+                    for (path, _) in &ours {
+                        self.settle(path, Ok(OwnDelete::Deleted));
+                    }
+                    checked.retain(|(_, check)| !matches!(check, Ok(Ok(_))));
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "owner nodes not deleted together; one by one");
+                }
+                None => {}
+            }
+        }
         let deletes = checked.into_iter().map(|(path, check)| async move {
             let outcome = match check {
                 Ok(Ok(version)) => self.inner.zk.delete_own_version(&path, version).await,

@@ -1179,7 +1179,10 @@ impl Coordinator {
         let superseded = self.superseded();
         self.release_moving(&plan.mine).await;
         let released = began.elapsed();
-        if superseded {
+        // Asked again after the release: a change heard while it ran (its notification often
+        // arrives right behind the read's answers) makes the claim stale too, and a stale claim
+        // under a burst of changes costs more than reading again.
+        if superseded || self.superseded() {
             tracing::debug!(
                 target: TIMELINE,
                 consumer = %self.shared.consumer_id,

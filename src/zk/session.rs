@@ -491,6 +491,38 @@ impl ZkSession {
         }
     }
 
+    /// Deletes every node of `nodes` (path, the version read while it was ours, see
+    /// [`own_ephemeral_version`](Self::own_ephemeral_version)) in one request, all or none
+    /// (ZooKeeper's `multi`, 3.4.0 and later; a server configured older gets `None`).
+    /// `Some(Err)` when one node changed or went meanwhile, or the request failed: nothing was
+    /// deleted then, the caller deletes them one by one to learn which.
+    pub async fn delete_versions_together(
+        &self,
+        nodes: &[(String, i32)],
+    ) -> Option<Result<(), ZkError>> {
+        if self.settings.server_version < (3, 4, 0) {
+            return None;
+        }
+        let client = self.counted();
+        let mut writer = client.new_multi_writer();
+        for (path, version) in nodes {
+            if let Err(e) = writer.add_delete(path, Some(*version)) {
+                return Some(Err(ZkError::request("delete", path, e)));
+            }
+        }
+        let first = nodes.first().map(|(p, _)| p.as_str()).unwrap_or("");
+        Some(match writer.commit().await {
+            Ok(_) => Ok(()),
+            Err(zookeeper_client::MultiWriteError::RequestFailed { source }) => {
+                Err(ZkError::request("multi delete", first, source))
+            }
+            Err(zookeeper_client::MultiWriteError::OperationFailed { index, source }) => {
+                let path = nodes.get(index).map(|(p, _)| p.as_str()).unwrap_or(first);
+                Err(ZkError::request("multi delete", path, source))
+            }
+        })
+    }
+
     /// Deletes the ephemeral node `path` if this session created it: its `ephemeralOwner`
     /// is our session id, read in the same request as the version the delete is conditioned
     /// on. Owner nodes are never rewritten, and only the owning session (or its expiry, which
