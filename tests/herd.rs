@@ -298,15 +298,7 @@ async fn a_join_costs_the_members_rebalance_only_requests_about_what_changed() {
     let group = testkit::cluster().unique("join-cost-group");
     // Range gives "a" partition 0 and "b" partition 1. Offsets committed beforehand and
     // nothing produced: no offset changes, so the release commits nothing.
-    let zk = zk().await;
-    for partition in 0..2 {
-        zk.write_persistent(
-            &format!("/consumers/{group}/offsets/{topic}/{partition}"),
-            b"0",
-        )
-        .await
-        .expect("offset");
-    }
+    commit_zero_offsets(&group, &topic, 2).await;
     let a = member_with(&group, &topic, "a", 1).await;
     wait_until("a owns both partitions", LIMIT, || {
         a.owned_partitions().len() == 2
@@ -350,15 +342,8 @@ async fn a_release_deletes_its_owner_nodes_in_one_request() {
     let topic = topic("release-cost", 4, 1);
     let group = testkit::cluster().unique("release-cost-group");
     // Offsets committed beforehand and nothing produced: the release commits nothing.
+    commit_zero_offsets(&group, &topic, 4).await;
     let zk = zk().await;
-    for partition in 0..4 {
-        zk.write_persistent(
-            &format!("/consumers/{group}/offsets/{topic}/{partition}"),
-            b"0",
-        )
-        .await
-        .expect("offset");
-    }
     let a = member_with(&group, &topic, "a", 1).await;
     wait_until("a owns the four partitions", LIMIT, || {
         a.owned_partitions().len() == 4
@@ -392,4 +377,18 @@ async fn a_release_deletes_its_owner_nodes_in_one_request() {
     assert_eq!(a.zookeeper_requests() - requests, 6);
     b.shutdown().await.expect("shutdown");
     a.shutdown().await.expect("shutdown");
+}
+
+/// Offset 0 committed for `partitions` partitions of `topic` in `group`, with nothing
+/// produced: a release then has no offset change to commit.
+async fn commit_zero_offsets(group: &str, topic: &str, partitions: i32) {
+    let zk = zk().await;
+    for partition in 0..partitions {
+        zk.write_persistent(
+            &format!("/consumers/{group}/offsets/{topic}/{partition}"),
+            b"0",
+        )
+        .await
+        .expect("offset");
+    }
 }
