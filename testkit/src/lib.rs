@@ -156,12 +156,40 @@ fn leader_moving(error: &kafka::Error) -> bool {
     }
 }
 
-/// A free loopback TCP port.
+/// A free loopback TCP port for a server the harness starts.
+///
+/// Not `bind(0)`: that hands out a port of the kernel's ephemeral range, the range outgoing
+/// connections take their source ports from, so a client could take the port between this
+/// call and the server binding it (a proxied broker failed to start that way in CI: "Address
+/// already in use"). The port comes from below that range, where no connection takes one;
+/// a process-wide counter started at a pid-based offset keeps this process's servers and
+/// other test processes apart, and each candidate is checked by binding it.
 pub fn free_port() -> u16 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    const LOW: u64 = 10_000;
+    let high = ephemeral_range_start().unwrap_or(32_768);
+    if high > LOW + 1_000 {
+        let span = high - LOW;
+        let offset = u64::from(std::process::id()) * 7_919 % span;
+        for _ in 0..span {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let port = u16::try_from(LOW + (offset + n) % span).unwrap_or(0);
+            if port != 0 && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("no free port on 127.0.0.1")
+}
+
+/// The first port of the kernel's ephemeral range (Linux), below 65536.
+fn ephemeral_range_start() -> Option<u64> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let low: u64 = range.split_whitespace().next()?.parse().ok()?;
+    (low <= 65_535).then_some(low)
 }
 
 /// A server process started by the harness, with the file holding its pid.
