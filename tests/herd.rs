@@ -116,8 +116,9 @@ async fn a_burst_of_twenty_joins_costs_one_attempt_and_twenty_registration_reads
     )
     .await;
     let _first_stream = single_stream(&first, &topic).await;
+    // Its partitions are set before its rebalance is counted complete: wait for both.
     wait_until("the first member owns everything", LIMIT, || {
-        first.owned_partitions().len() == 42
+        first.owned_partitions().len() == 42 && *first.rebalances().borrow() >= 1
     })
     .await;
     let metrics = first.metrics();
@@ -144,10 +145,12 @@ async fn a_burst_of_twenty_joins_costs_one_attempt_and_twenty_registration_reads
     proxy.resume();
 
     // Whatever its place in the order, "first"'s new share is part of what it owned: kept,
-    // nothing to claim, so its one attempt cannot meet a conflict.
+    // nothing to claim, so its one attempt cannot meet a conflict. Its partitions shrink
+    // before its rebalance is counted complete: wait for both.
     wait_until("the group of 21 is valid", LIMIT, || {
         joined.iter().all(|(c, _)| c.owned_partitions().len() == 2)
             && first.owned_partitions().len() == 2
+            && *first.rebalances().borrow() > rebalances
     })
     .await;
     assert_eq!(
@@ -301,7 +304,7 @@ async fn a_join_costs_the_members_rebalance_only_requests_about_what_changed() {
     commit_zero_offsets(&group, &topic, 2).await;
     let a = member_with(&group, &topic, "a", 1).await;
     wait_until("a owns both partitions", LIMIT, || {
-        a.owned_partitions().len() == 2
+        a.owned_partitions().len() == 2 && *a.rebalances().borrow() >= 1
     })
     .await;
     let (requests, rebalances) = (a.zookeeper_requests(), *a.rebalances().borrow());
@@ -346,7 +349,7 @@ async fn a_release_deletes_its_owner_nodes_in_one_request() {
     let zk = zk().await;
     let a = member_with(&group, &topic, "a", 1).await;
     wait_until("a owns the four partitions", LIMIT, || {
-        a.owned_partitions().len() == 4
+        a.owned_partitions().len() == 4 && *a.rebalances().borrow() >= 1
     })
     .await;
     let (requests, rebalances) = (a.zookeeper_requests(), *a.rebalances().borrow());

@@ -42,7 +42,11 @@ async fn first_batch_delivered(
     consumer.set_rebalance_listener(recorder.clone());
     let seen = collect_streams(consumer, topic, streams).await;
     produce(topic, 4, 5, "one");
-    wait_until("first batch delivered", LIMIT, || seen.len() >= 20).await;
+    // Delivery starts before the rebalance is counted complete: wait for both.
+    wait_until("first batch delivered", LIMIT, || {
+        seen.len() >= 20 && *consumer.rebalances().borrow() >= 1
+    })
+    .await;
     (recorder, seen)
 }
 
