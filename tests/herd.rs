@@ -116,11 +116,11 @@ async fn a_burst_of_twenty_joins_costs_one_attempt_and_twenty_registration_reads
     )
     .await;
     let _first_stream = single_stream(&first, &topic).await;
-    // Its partitions are set before its rebalance is counted complete: wait for both.
     wait_until("the first member owns everything", LIMIT, || {
-        first.owned_partitions().len() == 42 && *first.rebalances().borrow() >= 1
+        first.owned_partitions().len() == 42
     })
     .await;
+    wait_rebalanced(&first, 0, LIMIT).await;
     let metrics = first.metrics();
     let (attempts, reads, rebalances) = (
         metrics.rebalance_attempts(),
@@ -145,14 +145,13 @@ async fn a_burst_of_twenty_joins_costs_one_attempt_and_twenty_registration_reads
     proxy.resume();
 
     // Whatever its place in the order, "first"'s new share is part of what it owned: kept,
-    // nothing to claim, so its one attempt cannot meet a conflict. Its partitions shrink
-    // before its rebalance is counted complete: wait for both.
+    // nothing to claim, so its one attempt cannot meet a conflict.
     wait_until("the group of 21 is valid", LIMIT, || {
         joined.iter().all(|(c, _)| c.owned_partitions().len() == 2)
             && first.owned_partitions().len() == 2
-            && *first.rebalances().borrow() > rebalances
     })
     .await;
+    wait_rebalanced(&first, rebalances, LIMIT).await;
     assert_eq!(
         metrics.registrations_read() - reads,
         20,
@@ -304,9 +303,10 @@ async fn a_join_costs_the_members_rebalance_only_requests_about_what_changed() {
     commit_zero_offsets(&group, &topic, 2).await;
     let a = member_with(&group, &topic, "a", 1).await;
     wait_until("a owns both partitions", LIMIT, || {
-        a.owned_partitions().len() == 2 && *a.rebalances().borrow() >= 1
+        a.owned_partitions().len() == 2
     })
     .await;
+    wait_rebalanced(&a, 0, LIMIT).await;
     let (requests, rebalances) = (a.zookeeper_requests(), *a.rebalances().borrow());
     let attempts = a.metrics().rebalance_attempts();
 
@@ -320,10 +320,7 @@ async fn a_join_costs_the_members_rebalance_only_requests_about_what_changed() {
         a.owned_partitions().len() == 1 && b.owned_partitions().len() == 1
     })
     .await;
-    wait_until("a's rebalance completed", LIMIT, || {
-        *a.rebalances().borrow() > rebalances
-    })
-    .await;
+    wait_rebalanced(&a, rebalances, LIMIT).await;
     assert_eq!(a.metrics().rebalance_attempts() - attempts, 1);
     assert_eq!(
         b.metrics().registrations_read(),
@@ -349,9 +346,10 @@ async fn a_release_deletes_its_owner_nodes_in_one_request() {
     let zk = zk().await;
     let a = member_with(&group, &topic, "a", 1).await;
     wait_until("a owns the four partitions", LIMIT, || {
-        a.owned_partitions().len() == 4 && *a.rebalances().borrow() >= 1
+        a.owned_partitions().len() == 4
     })
     .await;
+    wait_rebalanced(&a, 0, LIMIT).await;
     let (requests, rebalances) = (a.zookeeper_requests(), *a.rebalances().borrow());
     // Range: "a" keeps partitions 0 and 1, "b" gets 2 and 3.
     let b = member_with(&group, &topic, "b", 1).await;
@@ -359,10 +357,7 @@ async fn a_release_deletes_its_owner_nodes_in_one_request() {
         a.owned_partitions().len() == 2 && b.owned_partitions().len() == 2
     })
     .await;
-    wait_until("a's rebalance completed", LIMIT, || {
-        *a.rebalances().borrow() > rebalances
-    })
-    .await;
+    wait_rebalanced(&a, rebalances, LIMIT).await;
     for partition in 2..4 {
         let owner = zk
             .get_data(&format!("/consumers/{group}/owners/{topic}/{partition}"))

@@ -42,11 +42,8 @@ async fn first_batch_delivered(
     consumer.set_rebalance_listener(recorder.clone());
     let seen = collect_streams(consumer, topic, streams).await;
     produce(topic, 4, 5, "one");
-    // Delivery starts before the rebalance is counted complete: wait for both.
-    wait_until("first batch delivered", LIMIT, || {
-        seen.len() >= 20 && *consumer.rebalances().borrow() >= 1
-    })
-    .await;
+    wait_until("first batch delivered", LIMIT, || seen.len() >= 20).await;
+    wait_rebalanced(consumer, 0, LIMIT).await;
     (recorder, seen)
 }
 
@@ -88,14 +85,6 @@ async fn owner_czxids(
     czxids
 }
 
-async fn wait_rebalanced(consumer: &zkconsumer::Consumer, after: u64) {
-    let mut rebalances = consumer.rebalances();
-    tokio::time::timeout(LIMIT, rebalances.wait_for(|n| *n > after))
-        .await
-        .expect("the member rebalances")
-        .expect("consumer alive");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_member_whose_partitions_do_not_move_keeps_them_through_another_members_join() {
     let mine = topic("keep-a", 4, 1);
@@ -114,7 +103,7 @@ async fn a_member_whose_partitions_do_not_move_keeps_them_through_another_member
     // its assignment (partition -> thread id) stays the same.
     let second = member(&group).await;
     let seen_other = collect_streams(&second, &other, 1).await;
-    wait_rebalanced(&first, rebalances_before).await;
+    wait_rebalanced(&first, rebalances_before, LIMIT).await;
     produce(&other, 2, 3, "other");
     wait_until("second member consumes its topic", LIMIT, || {
         seen_other.len() >= 6
@@ -165,7 +154,7 @@ async fn a_join_releases_only_the_partitions_that_move() {
 
     let second = member(&group).await;
     let seen_second = collect_streams(&second, &topic, 1).await;
-    wait_rebalanced(&first, rebalances_before).await;
+    wait_rebalanced(&first, rebalances_before, LIMIT).await;
     wait_until("the second member owns half", LIMIT, || {
         second.owned_partitions().len() == 2
     })

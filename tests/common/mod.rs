@@ -173,6 +173,23 @@ pub async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> b
     }
 }
 
+/// Waits until `consumer` has completed more than `after` rebalances; panics after `limit`.
+///
+/// A member's owned partitions (and its delivery) change before its rebalance is counted
+/// complete: a test that reads or compares the count waits for it here, not for the partitions.
+pub async fn wait_rebalanced(consumer: &Consumer, after: u64, limit: Duration) {
+    let mut rebalances = consumer.rebalances();
+    tokio::time::timeout(limit, rebalances.wait_for(|n| *n > after))
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "timed out after {limit:?} waiting for rebalance {}",
+                after + 1
+            )
+        })
+        .expect("consumer alive");
+}
+
 /// Asserts no (topic, partition, offset) was delivered twice across all collectors.
 pub fn assert_no_duplicates(all: &[Seen]) {
     let mut keys = BTreeMap::new();
