@@ -655,6 +655,10 @@ impl Consumer {
     }
 
     /// A receiver of the number of completed rebalances (changes after each one).
+    ///
+    /// A rebalance is counted once it has fully finished: its partitions show in
+    /// [`owned_partitions`](Self::owned_partitions), and may already deliver, a moment before.
+    /// To know that a rebalance is over, wait for this count, not for the partitions.
     pub fn rebalances(&self) -> watch::Receiver<u64> {
         self.shared.rebalances.subscribe()
     }
