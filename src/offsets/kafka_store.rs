@@ -4,7 +4,7 @@
 //! blocking pool with a fresh client; broker addresses are read from ZooKeeper each time, so
 //! the store follows broker changes.
 //!
-//! Every call is bounded by `offsets.channel.socket.timeout.ms` ([`call_detached`]): a call
+//! Every call is bounded by `offsets.channel.socket.timeout.ms` (`call_detached`): a call
 //! without an answer by then fails with an error naming that key, but its thread is left to
 //! finish its socket call, so its request may still reach the broker later. For a fetch that
 //! is harmless; for a commit it is not: an abandoned commit landing after a newer one would
